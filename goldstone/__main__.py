@@ -1,0 +1,3 @@
+from goldstone.cli import app
+
+app()

@@ -1,0 +1,33 @@
+"""The Python API, mirroring the CLI: ``goldstone.run(...)``, ``goldstone.sweep(...)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def run(experiment: str, out: str | Path | None = None, seed: int = 0, device: str = "cpu", resume: bool = False,
+        config_file: str | Path | None = None, quiet: bool = True, **overrides: Any):
+    """Run `experiment` with config overrides as keyword arguments; returns a `Run`
+    (``.config``, ``.metrics``, ``.arrays``, ``.report()``)."""
+    from goldstone.core.run import execute
+
+    return execute(experiment, overrides, config_file, out, seed, device, resume, quiet)
+
+
+def sweep(experiment: str, grid: dict[str, list[Any]], out: str | Path | None = None, seeds: int = 1,
+          workers: int = 1, backend: str = "local", ray_address: str | None = None, device: str = "cpu",
+          quiet: bool = True, **overrides: Any):
+    """Run every point of `grid` (key -> values) for `seeds` seeds; returns a `Sweep`
+    (``.results`` tidy table, ``.report()``)."""
+    from goldstone.core.sweep import SweepSpec, execute_sweep
+
+    spec = SweepSpec(experiment, {k: list(v) for k, v in grid.items()}, seeds, overrides, device)
+    return execute_sweep(spec, out, workers, backend, ray_address, quiet)
+
+
+def list_experiments() -> dict[str, str]:
+    """Experiment name -> one-line summary."""
+    from goldstone.core.registry import load_all
+
+    return {name: exp.summary for name, exp in sorted(load_all().items())}

@@ -1,0 +1,1 @@
+"""The core every finding stands on: observables, runs, sweeps, reports."""

@@ -1,0 +1,135 @@
+"""Experiment configs: dataclasses whose fields carry help, choices and bounds.
+
+`resolve_config` merges a TOML file and ``key=value`` overrides into a config and checks every
+key, type and range, raising a one-line `ConfigError` that names the key at fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from goldstone.core.errors import ConfigError
+
+
+def param(default: Any, help: str = "", *, choices: tuple | None = None, gt: float | None = None,
+          ge: float | None = None, le: float | None = None) -> Any:
+    """A config field with its documentation and the values it accepts."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "gt": gt, "ge": ge, "le": le})
+
+
+def _field_types(cls: type) -> dict[str, type]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _closest(key: str, valid: list[str]) -> str:
+    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.0)
+    return f"; closest valid key: {match[0]!r}" if match else ""
+
+
+def _convert(key: str, raw: Any, kind: type) -> Any:
+    """Turn `raw` (a CLI string or a TOML value) into `kind`, or say which key wants what."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "")):
+            return None
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    name = getattr(kind, "__name__", str(kind))
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "false", "0", "no"):
+                return raw.lower() in ("true", "1", "yes")
+            raise ValueError
+        if kind is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            return int(raw)
+        if kind is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+        if kind is str:
+            return str(raw)
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(f"key {key!r} expects {name}, got {raw!r}")
+
+
+def _check_bounds(key: str, value: Any, meta: Mapping[str, Any]) -> None:
+    if value is None:
+        return
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"key {key!r} must be one of {', '.join(map(str, meta['choices']))}; got {value!r}")
+    for bound, ok, words in (("gt", lambda v, b: v > b, "> "), ("ge", lambda v, b: v >= b, ">= "),
+                             ("le", lambda v, b: v <= b, "<= ")):
+        limit = meta.get(bound)
+        if limit is not None and not ok(value, limit):
+            raise ConfigError(f"key {key!r} must be {words}{limit}; got {value!r}")
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"config file {path}: cannot be read ({err.strerror})") from err
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path}: TOML syntax error: {err}") from err
+
+
+def resolve_config(cls: type, overrides: Mapping[str, Any] | None = None, config_file: str | Path | None = None,
+                   experiment: str = "") -> Any:
+    """Defaults < config file < overrides; every key checked. Calls ``validate()`` if defined."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(read_toml(config_file))
+    values.update(overrides or {})
+    types = _field_types(cls)
+    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}
+    where = f" for experiment {experiment!r}" if experiment else ""
+    kwargs = {}
+    for key, raw in values.items():
+        if key not in types:
+            raise ConfigError(f"unknown key {key!r}{where}{_closest(key, sorted(types))}")
+        kwargs[key] = _convert(key, raw, types[key])
+        _check_bounds(key, kwargs[key], meta[key])
+    config = cls(**kwargs)
+    if hasattr(config, "validate"):
+        config.validate()
+    return config
+
+
+def parse_assignments(items: list[str] | None, flag: str = "--set") -> dict[str, str]:
+    """``["depth=10", "group=ok"]`` -> ``{"depth": "10", "group": "ok"}``."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def describe_fields(cls: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, help) for every field, for `goldstone list` and docs."""
+    types = _field_types(cls)
+    return [(f.name, getattr(types[f.name], "__name__", str(types[f.name])), f.default, f.metadata.get("help", ""))
+            for f in dataclasses.fields(cls)]

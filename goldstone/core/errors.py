@@ -1,0 +1,13 @@
+"""Errors that reach the user as one clear line (the CLI turns them into exit code 2)."""
+
+
+class GoldstoneError(Exception):
+    """A user-facing error: bad input, a refused action, a corrupt file."""
+
+
+class ConfigError(GoldstoneError):
+    """A configuration key, value or file at fault; the message names it."""
+
+
+class RunFolderError(GoldstoneError):
+    """A run or sweep folder that cannot be used as asked (different run, no run, corrupt)."""

@@ -1,0 +1,254 @@
+"""Runs: one experiment, one config, one folder.
+
+A run folder holds ``config.json`` (config, seed, package versions), ``metrics.parquet`` (long
+form), ``arrays/*.safetensors``, ``figures/*.png|svg``, ``tables/*.parquet``,
+``checkpoints/step_*/`` and, written last, ``DONE``. Every file is written atomically; a run
+killed at any moment continues from its newest checkpoint with ``resume=True`` and ends with
+the same metrics, bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import random
+import shutil
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file
+
+from goldstone.core.atomic import write_figure, write_json, write_parquet, write_safetensors, write_text
+from goldstone.core.checkpoint import load_checkpoint, save_checkpoint
+from goldstone.core.config import config_dict, resolve_config
+from goldstone.core.errors import ConfigError, RunFolderError
+from goldstone.core.progress import progress
+from goldstone.core.registry import get_experiment
+from goldstone.core.result import Result
+
+CONFIG, METRICS, MANIFEST, DONE = "config.json", "metrics.parquet", "manifest.json", "DONE"
+PACKAGES = ("goldstone", "torch", "numpy", "scipy", "pandas", "pyarrow", "safetensors", "matplotlib")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def run_identity(experiment: str, config: Any, seed: int) -> dict[str, Any]:
+    """What must match for two runs to be the same run."""
+    return {"experiment": experiment, "seed": seed, "config": config_dict(config)}
+
+
+def default_folder(identity: dict[str, Any], root: str | Path = "runs") -> Path:
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+    return Path(root) / f"{identity['experiment']}-{digest}"
+
+
+def differing_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    flat_old = {"experiment": old["experiment"], "seed": old["seed"], **old["config"]}
+    flat_new = {"experiment": new["experiment"], "seed": new["seed"], **new["config"]}
+    return [f"{k}: {flat_old.get(k)!r} -> {flat_new.get(k)!r}"
+            for k in sorted(set(flat_old) | set(flat_new)) if flat_old.get(k) != flat_new.get(k)]
+
+
+def resolve_device(device: str) -> torch.device:
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available to torch on this machine")
+    return torch.device(device)
+
+
+class RunContext:
+    """What an experiment function receives: its config, device, seed, and the run's outputs."""
+
+    def __init__(self, folder: Path, experiment: str, config: Any, seed: int, device: torch.device, quiet: bool):
+        self.folder, self.experiment, self.config = folder, experiment, config
+        self.seed, self.device, self.quiet = seed, device, quiet
+        self._frames: list[pd.DataFrame] = []
+        self._manifest: dict[str, Any] = {"figures": [], "tables": [], "headline": {}}
+
+    # -- metrics ---------------------------------------------------------------------------
+    def log(self, step: int, observable: str, value: float, metric: str = "value", **index: int) -> None:
+        """One scalar row: ``(step, observable, metric, **index, value)``."""
+        self._frames.append(pd.DataFrame([{"step": step, "observable": observable, "metric": metric,
+                                           **index, "value": float(value)}]))
+
+    def log_frame(self, frame: pd.DataFrame) -> None:
+        self._frames.append(frame)
+
+    def log_results(self, step: int, results: list[Result]) -> None:
+        for result in results:
+            self._frames.append(result.to_frame(step))
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        frames = [f for f in self._frames if len(f)]
+        if not frames:
+            return pd.DataFrame(columns=["step", "observable", "metric", "value"])
+        frame = pd.concat(frames, ignore_index=True)
+        columns = ["step", "observable", "metric"] + [c for c in frame.columns
+                                                     if c not in ("step", "observable", "metric", "value")]
+        return frame[columns + ["value"]]
+
+    # -- training state --------------------------------------------------------------------
+    def _checkpoints(self) -> list[Path]:
+        root = self.folder / "checkpoints"
+        return sorted(p for p in root.glob("step_*") if p.is_dir()) if root.exists() else []
+
+    def restore(self, **objects: Any) -> int:
+        """Load the newest checkpoint into `objects` (modules, optimizers, torch generators) and
+        the metrics logged up to it; returns its step, or 0 when there is none."""
+        checkpoints = self._checkpoints()
+        if not checkpoints:
+            return 0
+        state, metrics = load_checkpoint(checkpoints[-1])
+        for name, obj in objects.items():
+            if name not in state:
+                raise RunFolderError(f"checkpoint {checkpoints[-1]} has no state for {name!r}")
+            if isinstance(obj, torch.Generator):
+                obj.set_state(state[name])
+            else:
+                obj.load_state_dict(state[name])
+        torch.set_rng_state(state["torch_rng"])
+        self._frames = [metrics]
+        return int(state["step"])
+
+    def checkpoint(self, step: int, **objects: Any) -> None:
+        """Save the full training state after `step` steps, then prune old checkpoints."""
+        state = {"step": step, "torch_rng": torch.get_rng_state()}
+        for name, obj in objects.items():
+            state[name] = obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
+        metrics = self.metrics
+        save_checkpoint(self.folder / "checkpoints" / f"step_{step:08d}", state, metrics)
+        write_parquet(self.folder / METRICS, metrics)
+        keep = getattr(self.config, "keep_checkpoints", 1)
+        for old in self._checkpoints()[:-keep] if keep > 0 else []:
+            shutil.rmtree(old)
+
+    def steps(self, start: int, total: int, description: str = "training") -> Iterator[int]:
+        """Steps ``start .. total-1`` behind a progress bar."""
+        return progress(range(start, total), description, self.quiet, total=total - start)
+
+    # -- outputs ---------------------------------------------------------------------------
+    def save_arrays(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
+        write_safetensors(self.folder / "arrays" / f"{name}.safetensors", tensors)
+
+    def figure(self, name: str, figure: Any, caption: str) -> None:
+        """Save a matplotlib figure as PNG and SVG with a one-sentence caption for the report."""
+        import matplotlib.pyplot as plt
+
+        for suffix in ("png", "svg"):
+            write_figure(self.folder / "figures" / f"{name}.{suffix}", figure)
+        plt.close(figure)
+        self._manifest["figures"].append({"name": name, "caption": caption})
+
+    def table(self, name: str, frame: pd.DataFrame, caption: str) -> None:
+        """A theory-vs-measurement (or any) table, shown in the report."""
+        write_parquet(self.folder / "tables" / f"{name}.parquet", frame)
+        self._manifest["tables"].append({"name": name, "caption": caption})
+
+    def headline(self, name: str, value: float) -> None:
+        self._manifest["headline"][name] = float(value)
+
+    def finish(self) -> None:
+        write_parquet(self.folder / METRICS, self.metrics)
+        write_json(self.folder / MANIFEST, self._manifest)
+        write_text(self.folder / DONE, "complete\n")
+
+
+class Run:
+    """A finished (or unfinished) run folder, read lazily."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        if not (self.folder / CONFIG).exists():
+            raise RunFolderError(f"{self.folder} holds no goldstone run ({CONFIG} missing)")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return json.loads((self.folder / CONFIG).read_text())
+
+    @property
+    def complete(self) -> bool:
+        return (self.folder / DONE).exists()
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / METRICS)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        path = self.folder / MANIFEST
+        return json.loads(path.read_text()) if path.exists() else {"figures": [], "tables": [], "headline": {}}
+
+    @property
+    def arrays(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {p.stem: load_file(str(p)) for p in sorted((self.folder / "arrays").glob("*.safetensors"))}
+
+    def table(self, name: str) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / "tables" / f"{name}.parquet")
+
+    def report(self, path: str | Path | None = None) -> Path:
+        from goldstone.core.report import write_report
+
+        return write_report(self.folder, path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.folder)!r}, complete={self.complete})"
+
+
+def _prepare_folder(folder: Path, identity: dict[str, Any], resume: bool) -> bool:
+    """Check what `folder` holds; returns True when it already holds this run, complete."""
+    config_file = folder / CONFIG
+    if config_file.exists():
+        stored = json.loads(config_file.read_text())
+        diff = differing_keys(stored, identity)
+        if diff:
+            verb = "resume with another config" if resume else "write a different run there"
+            raise RunFolderError(f"{folder} holds a different run; refusing to {verb} "
+                                 f"(keys that differ: {'; '.join(diff)})")
+        if (folder / DONE).exists():
+            return True
+        if not resume:
+            raise RunFolderError(f"{folder} holds an unfinished run of this config; pass --resume to continue it")
+        return False
+    if resume:
+        raise RunFolderError(f"--resume: {folder} holds no run to resume ({CONFIG} missing)")
+    if folder.exists() and any(folder.iterdir()):
+        raise RunFolderError(f"{folder} is not empty and holds no goldstone run; refusing to write there")
+    return False
+
+
+def execute(experiment: str, overrides: dict[str, Any] | None = None, config_file: str | Path | None = None,
+            out: str | Path | None = None, seed: int = 0, device: str = "cpu", resume: bool = False,
+            quiet: bool = False) -> Run:
+    """Run `experiment` into a run folder (see module docstring); the engine of ``goldstone run``."""
+    exp = get_experiment(experiment)
+    config = resolve_config(exp.config, overrides, config_file, experiment)
+    torch_device = resolve_device(device)
+    identity = run_identity(experiment, config, seed)
+    folder = Path(out) if out is not None else default_folder(identity)
+    if _prepare_folder(folder, identity, resume):
+        return Run(folder)
+    if not (folder / CONFIG).exists():
+        write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions()})
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    ctx = RunContext(folder, experiment, config, seed, torch_device, quiet)
+    exp.fn(ctx)
+    ctx.finish()
+    return Run(folder)

@@ -1,0 +1,143 @@
+"""Train a deep equivariant (or generic) MLP without skips or norms.
+
+"Spontaneous Symmetry Breaking and Goldstone Modes for Deep Information Propagation": in the
+broken phase (sigma_W > 1) U(1)/O(k) networks of 100 layers train, generic ones do not.
+Logs train loss, test accuracy, the order parameter c^l and the protected-Jacobian ratio along
+training, and the Jacobian spectrum at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from goldstone.core.config import param
+from goldstone.core.errors import ConfigError
+from goldstone.core.monitor import Monitor
+from goldstone.core.observable import measure
+from goldstone.core.registry import experiment
+from goldstone.core.run import RunContext
+from goldstone.data import batch_indices, load_dataset
+from goldstone.data.classification import DATASETS
+from goldstone.models import DeepMLP
+from goldstone.observables import JacobianSpectrum, OrderParameter, ProtectedJacobian
+from goldstone.theory import fixed_point
+
+
+@dataclasses.dataclass
+class DeepMLPConfig:
+    group: str = param("ok", "symmetry of the hidden layers", choices=("u1", "ok", "generic"))
+    k: int = param(4, "block size of O(k) and of the radial activation (U(1) always uses 2)", ge=2)
+    width: int = param(64, "real width N of the hidden layers", ge=2)
+    depth: int = param(100, "number L of equivariant blocks", ge=1)
+    sigma_w: float = param(1.2, "weight scale sigma_W (critical value 1)", gt=0)
+    dataset: str = param("digits", "data set", choices=DATASETS)
+    data_dir: str = param("", "folder with IDX files (mnist, fashion_mnist)")
+    steps: int = param(360, "optimiser steps", ge=1)
+    batch_size: int = param(128, "batch size", ge=1)
+    lr: float = param(1e-3, "Adam learning rate", gt=0)
+    eval_every: int = param(40, "steps between test evaluations", ge=1)
+    observe_every: int = param(40, "steps between observable measurements", ge=1)
+    probe_size: int = param(16, "test inputs the observables see", ge=2)
+    checkpoint_every: int = param(60, "steps between checkpoints", ge=1)
+    keep_checkpoints: int = param(1, "checkpoints kept (0 keeps all)", ge=0)
+
+    @property
+    def block(self) -> int:
+        return 2 if self.group == "u1" else self.k
+
+    def validate(self) -> None:
+        if self.width % self.block:
+            raise ConfigError(f"key 'width'={self.width} is not divisible by the block size {self.block} "
+                              f"(group {self.group!r}{', key k' if self.group != 'u1' else ''})")
+
+
+def evaluate(model: DeepMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+    model.train()
+    return F.cross_entropy(logits, y).item(), (logits.argmax(-1) == y).double().mean().item()
+
+
+@experiment("deep_mlp", DeepMLPConfig, "train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian",
+            critical={"sigma_w": 1.0}, curve=("test", "accuracy"))
+def train(ctx: RunContext) -> None:
+    cfg: DeepMLPConfig = ctx.config
+    data = load_dataset(cfg.dataset, cfg.data_dir or None).to(ctx.device)
+    model = DeepMLP(data.num_features, data.num_classes, cfg.group, cfg.k, cfg.width, cfg.depth, cfg.sigma_w).to(ctx.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start = ctx.restore(model=model, optimizer=optimizer)
+    probe = data.x_test[:cfg.probe_size]
+    monitor = Monitor(model, [OrderParameter(cfg.block), ProtectedJacobian(cfg.block)], probe, cfg.observe_every,
+                      sink=ctx.log_frame)
+
+    def log_eval(step: int) -> None:
+        loss, acc = evaluate(model, data.x_test, data.y_test)
+        ctx.log(step, "test", loss, "loss")
+        ctx.log(step, "test", acc, "accuracy")
+
+    if start == 0:
+        log_eval(0)
+        monitor(0)
+    for step in ctx.steps(start, cfg.steps):
+        idx = batch_indices(len(data.x_train), cfg.batch_size, step, ctx.seed).to(ctx.device)
+        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        done = step + 1
+        ctx.log(done, "train", loss.item(), "loss")
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            log_eval(done)
+        monitor(done)
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            ctx.checkpoint(done, model=model, optimizer=optimizer)
+
+    spectrum = measure(model, [JacobianSpectrum()], probe[:8])[0]
+    ctx.log_results(cfg.steps, [spectrum])
+    ctx.save_arrays("jacobian_spectrum", {"singular_values": spectrum.singular_values})
+    summarise(ctx, cfg)
+
+
+def summarise(ctx: RunContext, cfg: DeepMLPConfig) -> None:
+    """Headline numbers and figures, all derived from the logged metrics."""
+    m = ctx.metrics
+    acc = m[(m.observable == "test") & (m.metric == "accuracy")]
+    ctx.headline("final_test_accuracy", acc.value.iloc[-1])
+    ctx.headline("final_train_loss", m[(m.observable == "train")].value.iloc[-1])
+    ratio = m[(m.observable == "protected_jacobian") & (m.metric == "max_deviation")]
+    ctx.headline("protected_jacobian_max_deviation", ratio.value.iloc[-1])
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    train_loss = m[m.observable == "train"]
+    ax1.plot(train_loss.step, train_loss.value, lw=0.8, label="train")
+    test_loss = m[(m.observable == "test") & (m.metric == "loss")]
+    ax1.plot(test_loss.step, test_loss.value, "o-", ms=3, label="test")
+    ax1.set(xlabel="step", ylabel="cross-entropy", yscale="log")
+    ax1.legend()
+    ax2.plot(acc.step, acc.value, "o-", ms=3)
+    ax2.axhline(1 / 10, color="grey", ls=":", label="chance")
+    ax2.set(xlabel="step", ylabel="test accuracy", ylim=(0, 1))
+    ax2.legend()
+    fig.suptitle(f"{cfg.group} (k={cfg.block}), L={cfg.depth}, N={cfg.width}, sigma_W={cfg.sigma_w}")
+    ctx.figure("training", fig, f"Training of the {cfg.depth}-layer {cfg.group} MLP on {cfg.dataset}: "
+                                f"final test accuracy {acc.value.iloc[-1]:.3f}.")
+
+    c = m[(m.observable == "order_parameter") & (m.metric == "c")]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for step in sorted({c.step.min(), c.step.max()}):
+        rows = c[c.step == step]
+        ax.plot(rows.layer, rows.value, label=f"step {step}")
+    c_star = float(fixed_point(cfg.sigma_w, cfg.block))
+    ax.axhline(c_star, color="k", ls="--", label=f"mean-field c* = {c_star:.3f}")
+    ax.set(xlabel="layer l", ylabel="order parameter c^l", yscale="log")
+    ax.legend()
+    ctx.figure("order_parameter", fig, "Order parameter per layer at the start and end of training, "
+                                       "with the infinite-width fixed point c* of the random network.")

@@ -1,0 +1,81 @@
+"""The deep MLP of "Spontaneous Symmetry Breaking and Goldstone Modes for Deep Information
+Propagation": a general input layer, L equivariant blocks (linear, radial tanh) with no bias,
+no skips and no normalisation, then a general readout of all real coordinates.
+
+Each block exposes a hook point ``blocks.{l}.hook_out`` (its output x^{l+1}); the input to the
+first block is ``hook_in`` (x^0).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from goldstone.core.errors import ConfigError
+from goldstone.core.hooks import HookPoint
+from goldstone.models.equivariant import GenericLinear, OkLinear, RadialActivation, U1Linear
+
+Group = Literal["u1", "ok", "generic"]
+
+
+def make_linear(group: str, width: int, k: int, sigma_w: float) -> nn.Module:
+    if group == "u1":
+        return U1Linear(width, width, sigma_w)
+    if group == "ok":
+        return OkLinear(width, width, k, sigma_w)
+    if group == "generic":
+        return GenericLinear(width, width, sigma_w)
+    raise ConfigError(f"group must be u1, ok or generic, got {group!r}")
+
+
+class Block(nn.Module):
+    def __init__(self, group: str, width: int, k: int, sigma_w: float):
+        super().__init__()
+        self.linear = make_linear(group, width, k, sigma_w)
+        self.act = RadialActivation(k)
+        self.hook_out = HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hook_out(self.act(self.linear(x)))
+
+
+class DeepMLP(nn.Module):
+    """input Linear -> L x [equivariant linear, radial tanh] -> readout Linear.
+
+    `k` is the block size of the symmetry and of the radial activation (always 2 for U(1)); the
+    generic baseline keeps the same radial activation with dense weights.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, group: Group = "ok", k: int = 4, width: int = 64,
+                 depth: int = 100, sigma_w: float = 1.2):
+        super().__init__()
+        k = 2 if group == "u1" else k
+        if sigma_w <= 0:
+            raise ConfigError(f"sigma_w must be > 0, got {sigma_w}")
+        if k < 2:
+            raise ConfigError(f"k must be >= 2, got {k}")
+        if width % k:
+            raise ConfigError(f"width={width} is not divisible by k={k}")
+        self.group, self.k, self.width, self.depth = group, k, width, depth
+        self.input = nn.Linear(in_features, width)
+        self.hook_in = HookPoint()
+        self.blocks = nn.ModuleList(Block(group, width, k, sigma_w) for _ in range(depth))
+        self.readout = nn.Linear(width, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x^0 = input layer output, before the equivariant stack."""
+        return self.hook_in(self.input(x))
+
+    def trunk(self, h: torch.Tensor) -> torch.Tensor:
+        """x^L from x^0: the equivariant stack alone."""
+        for block in self.blocks:
+            h = block(h)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.trunk(self.features(x.flatten(1))))
+
+    def layer_hook_names(self) -> list[str]:
+        return [f"blocks.{l}.hook_out" for l in range(self.depth)]

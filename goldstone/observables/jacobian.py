@@ -1,0 +1,111 @@
+"""Input-output Jacobian of an equivariant trunk x^0 -> x^L.
+
+Protected direction: for a generator T of the group, equivariance gives exactly
+J_{L<-0} (T x^0) = T x^L, so ``ratio = |J T x^0| / |T x^L| = 1`` and the gain along T x^0 is
+|T x^L| / |T x^0|, of order one in the broken phase, however deep the network ("Spontaneous
+Symmetry Breaking and Goldstone Modes for Deep Information Propagation"). A generic network has
+no such direction. The full singular spectrum of J gives its top value and effective rank
+exp(H(s / sum s)) (Roy & Vetterli).
+
+Both observables need the model split into ``features(x) -> x^0`` and ``trunk(x^0) -> x^L``:
+by default the model's own methods of these names (as in `DeepMLP`), or callables passed in.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from goldstone.core.errors import GoldstoneError
+from goldstone.core.observable import Observable, Probe
+from goldstone.core.result import Result, dims
+from goldstone.testing import act, generator_matrix
+
+Split = Callable[[nn.Module], tuple[Callable, Callable]]
+
+
+def default_split(model: nn.Module) -> tuple[Callable, Callable]:
+    if not (hasattr(model, "features") and hasattr(model, "trunk")):
+        raise GoldstoneError(f"{type(model).__name__} has no features()/trunk() methods: pass split=")
+    return model.features, model.trunk
+
+
+class _TrunkObservable(Observable):
+    def __init__(self, split: Split = default_split, dtype: torch.dtype = torch.float64):
+        self.split, self.dtype = split, dtype
+        self.reset()
+
+    def _trunk(self, probe: Probe) -> tuple[torch.Tensor, Callable]:
+        """x^0 and the trunk, evaluated on a copy of the model cast to `dtype`."""
+        model = copy.deepcopy(probe.model).to(self.dtype)
+        features, trunk = self.split(model)
+        with torch.no_grad():
+            x0 = features(probe.inputs.to(self.dtype).flatten(1))
+        return x0, trunk
+
+
+@dataclasses.dataclass
+class ProtectedJacobianResult(Result):
+    observable = "protected_jacobian"
+    ratio: torch.Tensor = dims("sample")
+    gain: torch.Tensor = dims("sample")
+    max_deviation: float = 0.0
+
+
+class ProtectedJacobian(_TrunkObservable):
+    name = "protected_jacobian"
+    summary = "|J T x^0| / |T x^L| (1 for equivariant nets) and the gain |T x^L| / |T x^0|"
+
+    def __init__(self, k: int = 2, split: Split = default_split, dtype: torch.dtype = torch.float64, seed: int = 0):
+        self.T = generator_matrix(k, torch.Generator().manual_seed(seed), dtype)
+        super().__init__(split, dtype)
+
+    def update(self, probe: Probe) -> None:
+        x0, trunk = self._trunk(probe)
+        t0 = act(self.T.to(x0.device), x0)
+        xl, jt = torch.func.jvp(trunk, (x0,), (t0,))
+        txl = act(self.T.to(x0.device), xl)
+        self._ratio.append((jt.norm(dim=-1) / txl.norm(dim=-1)).detach())
+        self._gain.append((txl.norm(dim=-1) / t0.norm(dim=-1)).detach())
+
+    def compute(self) -> ProtectedJacobianResult:
+        ratio = torch.cat(self._ratio).double().cpu()
+        return ProtectedJacobianResult(ratio=ratio, gain=torch.cat(self._gain).double().cpu(),
+                                       max_deviation=float((ratio - 1).abs().max()))
+
+    def reset(self) -> None:
+        self._ratio, self._gain = [], []
+
+
+@dataclasses.dataclass
+class JacobianSpectrumResult(Result):
+    observable = "jacobian_spectrum"
+    singular_values: torch.Tensor = dims("index")
+    top: torch.Tensor = dims("sample")
+    effective_rank: torch.Tensor = dims("sample")
+
+
+class JacobianSpectrum(_TrunkObservable):
+    name = "jacobian_spectrum"
+    summary = "singular spectrum of J = dx^L/dx^0: mean spectrum, top value, effective rank"
+
+    def update(self, probe: Probe) -> None:
+        x0, trunk = self._trunk(probe)
+        jac = torch.func.vmap(torch.func.jacrev(lambda v: trunk(v.unsqueeze(0)).squeeze(0)))(x0)
+        s = torch.linalg.svdvals(jac.detach())
+        p = s / s.sum(-1, keepdim=True).clamp_min(torch.finfo(s.dtype).tiny)
+        entropy = -(p * torch.log(p.clamp_min(torch.finfo(s.dtype).tiny))).sum(-1)
+        self._s.append(s)
+        self._rank.append(entropy.exp())
+
+    def compute(self) -> JacobianSpectrumResult:
+        s = torch.cat(self._s).double().cpu()
+        return JacobianSpectrumResult(singular_values=s.mean(0), top=s[:, 0],
+                                      effective_rank=torch.cat(self._rank).double().cpu())
+
+    def reset(self) -> None:
+        self._s, self._rank = [], []
