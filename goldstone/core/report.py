@@ -190,3 +190,12 @@ def write_report(folder: str | Path, path: str | Path | None = None, metric: str
     path = Path(path) if path is not None else folder / "report.html"
     write_text(path, render(f"Goldstone report: {folder.name}", sections(folder, metric)))
     return path
+
+
+def write_combined_report(folders: list[Path], path: Path, title: str, intro: str = "") -> Path:
+    """One HTML file with the sections of several run and sweep folders, in order."""
+    body = [f"<p>{html.escape(intro)}</p>"] if intro else []
+    for folder in folders:
+        body += sections(Path(folder))
+    write_text(path, render(title, body))
+    return path

@@ -102,7 +102,8 @@ def draw(ctx: RunContext, cfg: OrderParameterConfig, sigmas: np.ndarray, c: torc
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     fine = np.linspace(cfg.sigma_min, cfg.sigma_max, 200)
     ax1.plot(fine, fixed_point(fine, cfg.block), "k-", label="mean-field c* (quadrature)")
-    ax1.plot(fine, fixed_point_expansion(fine, cfg.block), "k:", label="near-critical expansion")
+    near = fine[fine <= 1.5]
+    ax1.plot(near, fixed_point_expansion(near, cfg.block), "k:", label="near-critical expansion")
     ax1.errorbar(table.sigma_w, table.c_simulated, yerr=table.c_simulated_std, fmt="o", color="C1",
                  label=f"simulation, N={cfg.width}")
     ax1.axvline(1.0, color="grey", ls="--")

@@ -17,15 +17,15 @@ All functions take scalar or array ``sigma_w`` and return the broadcast shape
 
 from __future__ import annotations
 
-from functools import lru_cache
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 from scipy.special import (
-    gammainccinv,
     gammaincc,
+    gammainccinv,
     gammaincinv,
     gammaln,
     roots_genlaguerre,
@@ -91,10 +91,10 @@ def _chi_pdf(u: np.ndarray, k: int) -> np.ndarray:
     return np.exp(log_norm + (k - 1) * np.log(u) - k * u**2 / 2)
 
 
-def _chi_upper_moment(m: int, u: np.ndarray, k: int) -> np.ndarray:
-    """E[u^m ; u > u_0] for the normalised chi law (regularised upper gamma function)."""
+def _chi_upper_moment(m: int, u0: np.ndarray, k: int) -> np.ndarray:
+    """E[u^m ; u > u0] for the normalised chi law (regularised upper gamma function)."""
     log_moment = (m / 2) * np.log(2.0 / k) + gammaln((k + m) / 2) - gammaln(k / 2)
-    return np.exp(log_moment) * gammaincc((k + m) / 2, k * u**2 / 2)
+    return np.exp(log_moment) * gammaincc((k + m) / 2, k * u0**2 / 2)
 
 
 def _chi_expectation(
@@ -150,7 +150,7 @@ def _c_map_derivative(c: np.ndarray, sigma: np.ndarray, k: int) -> np.ndarray:
 
 def _depth_scale(chi: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
-        return np.where(chi < 1.0, -1.0 / np.log(np.minimum(chi, 1.0)), np.inf)
+        return np.where(chi < 1.0, -1.0 / np.log(chi), np.inf)
 
 
 # ------------------------------------------------------------------------ public API
@@ -194,9 +194,10 @@ def fixed_point(sigma_w: ArrayLike, k: int = 2) -> np.ndarray | float:
 
 
 def fixed_point_expansion(sigma_w: ArrayLike, k: int = 2) -> np.ndarray | float:
-    """Near-critical fixed point c* ~ 3 (sigma_w^2 - 1) / (2 (1 + 2/k) sigma_w^4); 0 for sigma_w <= 1.
+    """Near-critical fixed point c* ~ 3 (sigma_w^2 - 1) / (2 (1 + 2/k) sigma_w^4).
 
-    From F(c) = sigma^2 c - (2/3)(1 + 2/k) sigma^4 c^2 + O(c^3) (using E u^4 = 1 + 2/k).
+    Zero for sigma_w <= 1.  From F(c) = sigma^2 c - (2/3)(1 + 2/k) sigma^4 c^2 + O(c^3),
+    using E u^4 = 1 + 2/k.
     """
     k = _check_k(k)
     sigma = _check_sigma(sigma_w)
@@ -219,7 +220,7 @@ def iterate_c_map(c0: ArrayLike, sigma_w: ArrayLike, depth: int, k: int = 2) -> 
 
 
 def c_map_slope(sigma_w: ArrayLike, k: int = 2) -> np.ndarray | float:
-    """chi_c = F'(c*), the slope of the length map at its stable fixed point (sigma_w^2 if c* = 0)."""
+    """chi_c = F'(c*), slope of the length map at its stable fixed point (sigma_w^2 if c* = 0)."""
     k = _check_k(k)
     sigma = _check_sigma(sigma_w)
     c_star = np.asarray(fixed_point(sigma, k))
@@ -299,11 +300,11 @@ def overlap_map(
 
 
 def overlap_slope(sigma_w: ArrayLike, k: int = 2) -> np.ndarray | float:
-    """chi_q = d rho'/d rho at rho = 0: alpha^2 / c*, alpha = E_u[u tanh(a u)], a = sigma_w sqrt(c*).
+    """chi_q = d rho'/d rho at rho = 0, equal to alpha^2 / c*.
 
-    alpha is the first Gaussian-projection (Stein) coefficient of g; chi_q <= 1 by
-    Cauchy-Schwarz and chi_q -> 1 as sigma_w -> 1+.  For sigma_w <= 1 (c* = 0) the
-    linear regime gives chi_q = sigma_w^2.
+    Here alpha = E_u[u tanh(a u)] with a = sigma_w sqrt(c*) is the first Gaussian-projection
+    (Stein) coefficient of g; chi_q <= 1 by Cauchy-Schwarz and chi_q -> 1 as sigma_w -> 1+.
+    For sigma_w <= 1 (c* = 0) the linear regime gives chi_q = sigma_w^2.
     """
     k = _check_k(k)
     sigma = _check_sigma(sigma_w)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 from scipy.special import gammainccinv, gammaln, ive, roots_hermite, roots_legendre
+from threadpoolctl import threadpool_limits
 
 from goldstone.theory import (
     CRITICAL_EXPONENT,
@@ -197,7 +198,8 @@ def _overlap_cartesian_k2(rho: float, sigma: float, n: int = 40) -> float:
     w = w / w.sum()
     shapes = [(-1, 1, 1, 1), (1, -1, 1, 1), (1, 1, -1, 1), (1, 1, 1, -1)]
     a1, a2, x1, x2 = (y.reshape(shape) for shape in shapes)
-    weight = w.reshape(shapes[0]) * w.reshape(shapes[1]) * w.reshape(shapes[2]) * w.reshape(shapes[3])
+    w1, w2, w3, w4 = (w.reshape(shape) for shape in shapes)
+    weight = w1 * w2 * w3 * w4
     s = np.sqrt(1 - rho**2)
     b1, b2 = rho * a1 + s * x1, rho * a2 + s * x2
     r_a, r_b = np.hypot(a1, a2), np.hypot(b1, b2)
@@ -276,14 +278,15 @@ def _simulate_c(k: int, sigmas: np.ndarray, seeds=(0, 1, 2), width=1024, depth=6
     n_blocks = width // k
     complex_blocks = k == 2
     n_components = 1 if complex_blocks else k
-    gain = np.asarray(sigmas)[None, :, None, None] / np.sqrt(n_blocks)
+    entry_variance = 2.0 if complex_blocks else 1.0  # E|w_ij|^2 of the draws below
+    gain = np.asarray(sigmas)[None, :, None, None] / np.sqrt(entry_variance * n_blocks)
     runs = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
 
         def draw(*shape):
             if complex_blocks:
-                return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2)
+                return rng.standard_normal((*shape, 2)).view(np.complex128)[..., 0]
             return rng.standard_normal(shape)
 
         v = draw(n_blocks, n_components, batch)
@@ -302,8 +305,13 @@ def _simulate_c(k: int, sigmas: np.ndarray, seeds=(0, 1, 2), width=1024, depth=6
 @pytest.mark.parametrize("k", [2, 4])
 def test_finite_width_simulation_matches_fixed_point(k):
     sigmas = np.array([0.8, 1.25, 1.5, 2.0, 3.0])
-    c = _simulate_c(k, sigmas)
+    with threadpool_limits(limits=1):  # tiny matmuls: avoid BLAS oversubscription
+        c = _simulate_c(k, sigmas)
     assert c.shape == (3, 60, 5, 8)
     assert np.all(c[:, -1, 0, :] < 1e-3)  # sigma_w = 0.8: ordered phase absent, c -> 0
+    # Averaged over the last 20 layers, inputs and seeds.  For k = 4 (real w) the block
+    # covariance is only isotropic on average; its finite-width anisotropy lowers c by
+    # about 1.5% at sigma_w = 1.25 and width 1024 (it shrinks like 1 / width).  The complex
+    # U(1) layers used for k = 2 keep every block exactly isotropic.
     measured = c[:, -20:, 1:, :].mean(axis=(0, 1, 3))
     np.testing.assert_allclose(measured, fixed_point(sigmas[1:], k), rtol=0.02)

@@ -1,0 +1,31 @@
+"""`goldstone demo`, the main job: a small version of the Goldstone-modes study.
+
+1. the order-parameter transition of random U(1) networks at sigma_W = 1, against theory;
+2. 100-layer U(1), O(4) and generic MLPs trained on 8x8 digits across sigma_W, as a phase
+   diagram of test accuracy with the critical line, and their training curves.
+Everything resumes: run it again after an interruption and finished parts are kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from goldstone.core.report import write_combined_report
+from goldstone.core.run import CONFIG, execute
+from goldstone.core.sweep import SweepSpec, execute_sweep
+
+DEMO_GRID = {"group": ["u1", "ok", "generic"], "sigma_w": [0.8, 1.2, 2.0]}
+DEMO_TRAINING = {"depth": 100, "width": 64, "steps": 240, "dataset": "digits"}
+DEMO_ORDER_PARAMETER = {"width": 512, "depth": 40, "tail": 15}
+
+
+def run_demo(out: str | Path = "goldstone-demo", workers: int = 2, quiet: bool = False) -> Path:
+    out = Path(out)
+    order = out / "order_parameter"
+    execute("order_parameter", DEMO_ORDER_PARAMETER, out=order, resume=(order / CONFIG).exists(), quiet=quiet)
+    spec = SweepSpec("deep_mlp", DEMO_GRID, seeds=1, overrides=DEMO_TRAINING)
+    sweep = execute_sweep(spec, out / "deep_mlp", workers=workers, quiet=quiet)
+    return write_combined_report(
+        [sweep.folder, order], out / "report.html", "Goldstone demo: symmetry breaking in deep MLPs",
+        "Deep equivariant MLPs (no skips, no normalisation) train in the broken phase sigma_W > 1, generic ones "
+        "do not; the mean-field order parameter c* becomes non-zero at sigma_W = 1.")
