@@ -29,12 +29,16 @@ class Experiment:
     on every phase diagram that has that key on an axis."""
     curve: tuple[str, str] | None = None
     """(observable, metric) drawn against step for every point of a sweep's report."""
+    theory: tuple[str, str, Callable[[Any, dict[str, Any]], Any]] | None = None
+    """(key, label, f): a theory curve f(values of key, fixed params of the panel) drawn over the
+    phase diagram on a second axis, e.g. c*(sigma_W)."""
 
 
 def experiment(name: str, config: type, summary: str, critical: dict[str, float] | None = None,
-               curve: tuple[str, str] | None = None) -> Callable:
+               curve: tuple[str, str] | None = None,
+               theory: tuple[str, str, Callable[[Any, dict[str, Any]], Any]] | None = None) -> Callable:
     def register(fn: Callable) -> Callable:
-        EXPERIMENTS[name] = Experiment(name, config, fn, summary, dict(critical or {}), curve)
+        EXPERIMENTS[name] = Experiment(name, config, fn, summary, dict(critical or {}), curve, theory)
         return fn
     return register
 

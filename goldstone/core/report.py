@@ -78,8 +78,17 @@ def _critical_position(values: list, critical: float) -> float | None:
     return float(np.interp(critical, values, np.arange(len(values))))
 
 
+def _theory_overlay(ax: Any, xs: list, theory: tuple, params: dict[str, Any]) -> None:
+    """Draw theory f(x) in white over a heat map whose columns hold the numeric values `xs`."""
+    _, label, fn = theory
+    dense = np.linspace(xs[0], xs[-1], 200)
+    twin = ax.twinx()
+    twin.plot(np.interp(dense, xs, np.arange(len(xs))), fn(dense, params), color="w", lw=2)
+    twin.set_ylabel(label)
+
+
 def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, critical: dict[str, float],
-                  path: Path) -> str:
+                  path: Path, theory: tuple | None = None, fixed: dict[str, Any] | None = None) -> str:
     """Draw the phase diagram PNG+SVG of `metric` over `keys`; returns its caption."""
     rows = summary[summary.metric == metric]
     if rows.empty:
@@ -101,7 +110,8 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, critical:
         facet_keys = [k for k in keys if k not in (x_key, y_key)]
         facets = list(itertools.product(*(_axis_values(rows[k]) for k in facet_keys))) or [()]
         xs, ys = _axis_values(rows[x_key]), _axis_values(rows[y_key])
-        fig, axes = plt.subplots(1, len(facets), figsize=(4.2 * len(facets) + 1, 3.6), squeeze=False)
+        fig, axes = plt.subplots(1, len(facets), figsize=(4.6 * len(facets) + 1, 4.4), squeeze=False,
+                                 layout="constrained")
         vmin, vmax = rows.value.min(), rows.value.max()
         for ax, facet in zip(axes[0], facets):
             sel = rows
@@ -116,11 +126,15 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, critical:
                 pos = _critical_position(positions, critical[key]) if key in critical else None
                 if pos is not None:
                     draw(pos, color="w", ls="--", lw=1.5)
-        fig.colorbar(image, ax=axes[0].tolist(), label=f"{metric} (mean over seeds)")
+            if theory and theory[0] == x_key and _critical_position(xs, xs[0]) is not None:
+                _theory_overlay(ax, xs, theory, {**(fixed or {}), **dict(zip(facet_keys, facet))})
+        fig.colorbar(image, ax=axes[0].tolist(), label=f"{metric} (mean over seeds)", location="bottom",
+                     shrink=0.6, aspect=40)
         lines = [f"{k} = {v}" for k, v in critical.items() if k in (x_key, y_key)]
         caption = (f"Phase diagram of {metric} (mean over seeds) over {x_key} and {y_key}"
                    + (f", one panel per {', '.join(facet_keys)}" if facet_keys else "")
-                   + (f"; dashed: the theory's critical {' and '.join(lines)}." if lines else "."))
+                   + (f"; dashed: the theory's critical {' and '.join(lines)}" if lines else "")
+                   + (f"; white line: {theory[1]} (right axis)" if theory and theory[0] == x_key else "") + ".")
     for suffix in ("png", "svg"):
         write_figure(path.with_suffix(f".{suffix}"), fig)
     plt.close(fig)
@@ -158,7 +172,8 @@ def sweep_sections(folder: Path, metric: str | None = None) -> list[str]:
     if summary.empty:
         return out + ["<p>No point has finished yet.</p>"]
     metric = metric or summary.metric.iloc[0]
-    caption = phase_diagram(summary, keys, metric, exp.critical, folder / "figures" / "phase_diagram.png")
+    caption = phase_diagram(summary, keys, metric, exp.critical, folder / "figures" / "phase_diagram.png",
+                            exp.theory, spec.overrides)
     out.append(_figure(folder / "figures" / "phase_diagram.png", caption))
     if exp.curve:
         caption = curves(sweep.results, keys, *exp.curve, folder / "figures" / "curves.png")

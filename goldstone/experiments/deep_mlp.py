@@ -66,8 +66,15 @@ def evaluate(model: DeepMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, f
     return F.cross_entropy(logits, y).item(), (logits.argmax(-1) == y).double().mean().item()
 
 
+def c_star_curve(sigma_w, params: dict) -> object:
+    """c*(sigma_W) for the block size of a phase-diagram panel (U(1): 2; otherwise key k)."""
+    k = 2 if params.get("group", "ok") == "u1" else int(params.get("k", DeepMLPConfig.k))
+    return fixed_point(sigma_w, k)
+
+
 @experiment("deep_mlp", DeepMLPConfig, "train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian",
-            critical={"sigma_w": 1.0}, curve=("test", "accuracy"))
+            critical={"sigma_w": 1.0}, curve=("test", "accuracy"),
+            theory=("sigma_w", "mean-field c*(sigma_W)", c_star_curve))
 def train(ctx: RunContext) -> None:
     cfg: DeepMLPConfig = ctx.config
     data = load_dataset(cfg.dataset, cfg.data_dir or None).to(ctx.device)

@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from goldstone.core.errors import ConfigError
+from goldstone.models import DeepMLP, GenericLinear, OkLinear, RadialActivation, U1Linear
+from goldstone.testing import act, assert_equivariant, equivariance_error, random_rotation
+
+TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-12}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_u1_linear_and_activation_are_equivariant(dtype):
+    layer = U1Linear(32, 48).to(dtype)
+    assert_equivariant(layer, 32, "u1", dtype=dtype, atol=TOLERANCE[dtype])
+    assert_equivariant(RadialActivation(2), 32, "u1", dtype=dtype, atol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_ok_linear_and_activation_are_equivariant(k, dtype):
+    layer = OkLinear(8 * k, 4 * k, k).to(dtype)
+    assert_equivariant(layer, 8 * k, "ok", k, dtype=dtype, atol=TOLERANCE[dtype])
+    assert_equivariant(RadialActivation(k), 8 * k, "ok", k, dtype=dtype, atol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("group", ["u1", "ok"])
+def test_deep_trunk_is_equivariant(group):
+    model = DeepMLP(10, 3, group, k=4, width=32, depth=30, sigma_w=1.5).double()
+    assert_equivariant(model.trunk, 32, group, 4)
+
+
+def test_generic_layer_is_not_equivariant():
+    """The check can fail: a dense layer violates O(4) equivariance by order one."""
+    assert equivariance_error(GenericLinear(16, 16).double(), 16, "ok", 4) > 0.1
+    with pytest.raises(AssertionError, match="not ok-equivariant"):
+        assert_equivariant(GenericLinear(16, 16).double(), 16, "ok", 4)
+
+
+def test_u1_is_not_reflection_equivariant():
+    """U(1) commutes with phases, not with complex conjugation (a reflection of O(2))."""
+    layer = U1Linear(8, 8).double()
+    reflect = torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64))
+    x = torch.randn(4, 8, dtype=torch.float64)
+    assert (layer(act(reflect, x)) - act(reflect, layer(x))).abs().max() > 1e-3
+
+
+def test_dense_weights_match_forward():
+    x = torch.randn(5, 24, dtype=torch.float64)
+    for layer in (U1Linear(24, 12), OkLinear(24, 12, 3)):
+        layer = layer.double()
+        torch.testing.assert_close(layer(x), x @ layer.dense_weight().T)
+    u1 = U1Linear(4, 4).double()
+    w = u1.dense_weight()
+    torch.testing.assert_close(w[0:2, 0:2], torch.stack((torch.stack((u1.w1[0, 0], u1.w2[0, 0])),
+                                                         torch.stack((-u1.w2[0, 0], u1.w1[0, 0])))))
+
+
+def test_haar_rotation_is_orthogonal():
+    q = random_rotation(5, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(q @ q.T, torch.eye(5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("cls,args", [(U1Linear, (64, 64, 1.0)), (OkLinear, (64, 64, 4, 1.0))])
+def test_initialisation_scale_sets_sigma_w(cls, args):
+    """Var of one output block coordinate = sigma_W^2 * mean block norm^2 / k."""
+    layer = cls(*args[:-1], sigma_w=2.0).double()
+    k = getattr(layer, "k", 2)
+    x = torch.randn(4000, 64, dtype=torch.float64) / k ** 0.5  # c = 1
+    with torch.no_grad():
+        variance = layer(x).var().item()
+    assert variance == pytest.approx(4.0 / k, rel=0.25)
+
+
+def test_bad_widths_and_k():
+    with pytest.raises(ConfigError, match="not divisible by k=2"):
+        U1Linear(7, 8)
+    with pytest.raises(ConfigError, match="not divisible by k=4"):
+        OkLinear(10, 8, 4)
+    with pytest.raises(ConfigError, match="k must be >= 2"):
+        OkLinear(8, 8, 1)
+    with pytest.raises(ConfigError, match="sigma_w must be > 0"):
+        DeepMLP(4, 2, "ok", 4, 16, 2, sigma_w=0.0)
