@@ -53,6 +53,9 @@ class DeepMLPConfig:
         return 2 if self.group == "u1" else self.k
 
     def validate(self) -> None:
+        if self.dataset in ("mnist", "fashion_mnist") and not self.data_dir:
+            raise ConfigError(f"dataset {self.dataset!r} needs key 'data_dir': a folder with its IDX files "
+                              "(nothing is downloaded)")
         if self.width % self.block:
             raise ConfigError(f"key 'width'={self.width} is not divisible by the block size {self.block} "
                               f"(group {self.group!r}{', key k' if self.group != 'u1' else ''})")

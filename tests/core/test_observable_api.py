@@ -1,0 +1,114 @@
+import gc
+import weakref
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from goldstone.core.hooks import capture
+from goldstone.core.monitor import Monitor, goldstone_trainer_callback, scan_checkpoints
+from goldstone.core.observable import measure
+from goldstone.models import DeepMLP
+from goldstone.observables import OrderParameter, ProtectedJacobian
+from goldstone.observables.order_parameter import OrderParameterResult
+
+
+def hook_count(model: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def test_measure_leaves_no_hooks_or_tensors_behind():
+    model = DeepMLP(6, 2, "ok", k=2, width=8, depth=4)
+    x = torch.randn(4, 6)
+    observable = OrderParameter()
+    seen = []
+    original = observable.update
+
+    def spy(probe):
+        seen.append(weakref.ref(next(iter(probe.activations.values()))))
+        original(probe)
+
+    observable.update = spy
+    for _ in range(5):
+        measure(model, [observable, ProtectedJacobian()], x)
+    assert hook_count(model) == 0
+    gc.collect()
+    assert all(ref() is None for ref in seen)
+
+
+def test_hooks_are_removed_on_error():
+    model = DeepMLP(6, 2, "ok", k=2, width=8, depth=2)
+    with pytest.raises(RuntimeError):
+        with capture(model, ["blocks.0.hook_out"]):
+            model(torch.randn(2, 5))  # wrong input width
+    assert hook_count(model) == 0
+
+
+def test_unknown_hook_name_is_named():
+    model = DeepMLP(6, 2, "ok", k=2, width=8, depth=2)
+    with pytest.raises(Exception, match="no module named 'blocks.9.hook_out'"):
+        with capture(model, ["blocks.9.hook_out"]):
+            pass
+
+
+def test_result_rows_and_round_trip(tmp_path):
+    result = OrderParameterResult(c=torch.tensor([0.5, 0.25], dtype=torch.float64))
+    frame = result.to_frame(step=3)
+    assert list(frame.columns) == ["step", "observable", "metric", "layer", "value"]
+    assert frame.value.tolist() == [0.5, 0.25] and frame.layer.tolist() == [0, 1]
+    result.save(tmp_path / "r.safetensors")
+    torch.testing.assert_close(OrderParameterResult.load(tmp_path / "r.safetensors").c, result.c)
+
+
+def test_monitor_in_a_plain_training_loop():
+    model = DeepMLP(6, 2, "ok", k=2, width=8, depth=3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    monitor = Monitor(model, [OrderParameter()], torch.randn(4, 6), every=5)
+    for step in range(12):
+        loss = model(torch.randn(8, 6)).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        monitor(step)
+    frame = monitor.frame()
+    assert sorted(frame.step.unique()) == [0, 5, 10]
+    assert len(frame) == 3 * 3 and hook_count(model) == 0
+
+
+def test_scan_checkpoints_after_the_fact(tmp_path):
+    model = DeepMLP(6, 2, "ok", k=2, width=8, depth=3)
+    probe = torch.randn(4, 6)
+    paths, expected = [], []
+    for step in (10, 20):
+        for p in model.parameters():
+            p.data.mul_(1.5)
+        save_file(model.state_dict(), str(tmp_path / f"step_{step}.safetensors"))
+        paths.append(tmp_path / f"step_{step}.safetensors")
+        expected.append(measure(model, [OrderParameter()], probe)[0].c)
+    fresh = DeepMLP(6, 2, "ok", k=2, width=8, depth=3)
+    frame = scan_checkpoints(fresh, paths, [OrderParameter()], probe, quiet=True)
+    assert sorted(frame.step.unique()) == [10, 20]
+    for step, c in zip((10, 20), expected):
+        assert frame[frame.step == step].value.tolist() == pytest.approx(c.tolist(), rel=1e-12)
+
+
+def test_hugging_face_trainer_callback(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=16, num_labels=2)
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config)
+    ids = torch.randint(0, 50, (16, 8))
+    data = [{"input_ids": ids[i], "labels": int(i % 2)} for i in range(16)]
+    layers = [f"bert.encoder.layer.{i}.output" for i in range(2)]
+
+    monitor = Monitor(model, [OrderParameter(k=2, layers=layers)], ids[:4], every=2)
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
+                                          report_to=[], use_cpu=True, logging_strategy="no", save_strategy="no")
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data,
+                                   callbacks=[goldstone_trainer_callback(monitor)])
+    trainer.train()
+    frame = monitor.frame()
+    assert sorted(frame.step.unique()) == [2, 4]
+    assert set(frame.layer.unique()) == {0, 1} and (frame.value > 0).all()
+    assert hook_count(model) == 0

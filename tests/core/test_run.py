@@ -1,0 +1,140 @@
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import goldstone
+from goldstone.core.errors import ConfigError, RunFolderError
+from goldstone.core.run import execute
+
+
+def test_same_seed_gives_identical_metrics(tmp_path, tiny_overrides):
+    a = goldstone.run("deep_mlp", out=tmp_path / "a", **tiny_overrides)
+    b = goldstone.run("deep_mlp", out=tmp_path / "b", **tiny_overrides)
+    pd.testing.assert_frame_equal(a.metrics, b.metrics, check_exact=True)
+    c = goldstone.run("deep_mlp", out=tmp_path / "c", seed=1, **tiny_overrides)
+    assert not a.metrics.value.equals(c.metrics.value)
+
+
+def test_run_folder_contents(tmp_path, tiny_overrides):
+    run = goldstone.run("deep_mlp", out=tmp_path / "r", **tiny_overrides)
+    files = {p.relative_to(run.folder).as_posix() for p in run.folder.rglob("*") if p.is_file()}
+    assert {"config.json", "metrics.parquet", "manifest.json", "DONE", "figures/training.png",
+            "figures/training.svg", "arrays/jacobian_spectrum.safetensors"} <= files
+    assert any(f.startswith("checkpoints/step_00000024/") for f in files)
+    config = run.config
+    assert config["seed"] == 0 and config["config"]["depth"] == 4 and "torch" in config["versions"]
+    assert not [f for f in files if f.endswith(".tmp")]
+    assert {"step", "observable", "metric", "layer", "value"} <= set(run.metrics.columns)
+    assert "singular_values" in run.arrays["jacobian_spectrum"]
+
+
+def test_resume_from_checkpoint_is_bitwise_identical(tmp_path, tiny_overrides):
+    full = goldstone.run("deep_mlp", out=tmp_path / "full", **tiny_overrides)
+    # roll the finished run back to its step-8 checkpoint, as if it had been killed there
+    mid = goldstone.run("deep_mlp", out=tmp_path / "mid", **{**tiny_overrides, "keep_checkpoints": 0})
+    for name in ("DONE", "manifest.json", "metrics.parquet"):
+        (mid.folder / name).unlink()
+    for later in ("step_00000016", "step_00000024"):
+        shutil.rmtree(mid.folder / "checkpoints" / later)
+    resumed = goldstone.run("deep_mlp", out=mid.folder, resume=True, **{**tiny_overrides, "keep_checkpoints": 0})
+    pd.testing.assert_frame_equal(resumed.metrics, full.metrics, check_exact=True)
+
+
+def test_finished_run_is_returned_not_recomputed(tmp_path, tiny_overrides):
+    run = goldstone.run("deep_mlp", out=tmp_path / "r", **tiny_overrides)
+    stamp = (run.folder / "DONE").stat().st_mtime_ns
+    again = goldstone.run("deep_mlp", out=tmp_path / "r", **tiny_overrides)
+    assert (again.folder / "DONE").stat().st_mtime_ns == stamp
+
+
+def test_folder_with_a_different_run_is_refused(tmp_path, tiny_overrides):
+    goldstone.run("deep_mlp", out=tmp_path / "r", **tiny_overrides)
+    before = {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()}
+    with pytest.raises(RunFolderError, match=r"holds a different run.*depth: 4 -> 5"):
+        goldstone.run("deep_mlp", out=tmp_path / "r", **{**tiny_overrides, "depth": 5})
+    with pytest.raises(RunFolderError, match=r"resume with another config.*seed: 0 -> 3"):
+        goldstone.run("deep_mlp", out=tmp_path / "r", seed=3, resume=True, **tiny_overrides)
+    assert before == {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()}
+
+
+def test_resume_without_a_run_is_refused(tmp_path):
+    with pytest.raises(RunFolderError, match="holds no run to resume"):
+        goldstone.run("deep_mlp", out=tmp_path / "nothing", resume=True)
+
+
+def test_foreign_folder_is_refused(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "notes.txt").write_text("mine")
+    with pytest.raises(RunFolderError, match="not empty and holds no goldstone run"):
+        goldstone.run("deep_mlp", out=tmp_path / "x")
+    assert (tmp_path / "x" / "notes.txt").read_text() == "mine"
+
+
+def test_bad_config_writes_nothing(tmp_path):
+    with pytest.raises(ConfigError):
+        goldstone.run("deep_mlp", out=tmp_path / "r", depth="abc")
+    with pytest.raises(ConfigError, match="unknown experiment 'deep_mpl'.*deep_mlp"):
+        goldstone.run("deep_mpl", out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_corrupt_checkpoint_is_named_and_folder_kept(tmp_path, tiny_overrides, damage):
+    run = goldstone.run("deep_mlp", out=tmp_path / "r", **tiny_overrides)
+    (run.folder / "DONE").unlink()
+    state = run.folder / "checkpoints" / "step_00000024" / "state.safetensors"
+    data = state.read_bytes()
+    state.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00" * 64)
+    before = sorted(p.name for p in run.folder.rglob("*"))
+    with pytest.raises(RunFolderError, match=r"step_00000024/state\.safetensors is corrupt or truncated"):
+        goldstone.run("deep_mlp", out=run.folder, resume=True, **tiny_overrides)
+    assert sorted(p.name for p in run.folder.rglob("*")) == before
+
+
+def kill_and_resume(cmd: list[str], folder: Path, kills: int, rng: random.Random, window: float) -> int:
+    """Start `cmd`, SIGKILL it at a random moment after its config is written, resume; repeat
+    `kills` times, then let it finish. Returns how many kills landed before completion."""
+    landed = 0
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for i in range(kills + 1):
+        args = cmd + (["--resume"] if (folder / "config.json").exists() and "sweep" not in cmd else [])
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        if i < kills:
+            deadline = time.time() + 60
+            while not (folder / ("sweep.json" if "sweep" in cmd else "config.json")).exists() and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0, window))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                landed += 1
+            proc.wait()
+        else:
+            _, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, err.decode()[-2000:]
+    return landed
+
+
+RUN_SET = ["--set", "depth=6", "--set", "width=16", "--set", "steps=120", "--set", "checkpoint_every=10",
+           "--set", "eval_every=10", "--set", "observe_every=10", "--set", "batch_size=32", "--set", "probe_size=4"]
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_gives_identical_metrics(tmp_path):
+    cli = [sys.executable, "-m", "goldstone", "run", "deep_mlp", *RUN_SET, "--quiet"]
+    reference = tmp_path / "reference"
+    subprocess.run(cli + ["--out", str(reference)], check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    landed = kill_and_resume(cli + ["--out", str(killed)], killed, kills=3, rng=random.Random(1), window=2.0)
+    assert landed >= 1
+    pd.testing.assert_frame_equal(pd.read_parquet(killed / "metrics.parquet"),
+                                  pd.read_parquet(reference / "metrics.parquet"), check_exact=True)
+    assert json.loads((killed / "manifest.json").read_text()) == json.loads((reference / "manifest.json").read_text())

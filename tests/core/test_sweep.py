@@ -1,0 +1,75 @@
+import builtins
+import sys
+
+import pandas as pd
+import pytest
+
+import goldstone
+from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
+from goldstone.core.sweep import parse_grid
+
+GRID = {"group": ["ok", "generic"], "sigma_w": [0.8, 1.5]}
+
+
+def test_parse_grid_lists_and_ranges():
+    grid = parse_grid(["depth=10,20", "sigma_w=0.5:1.5:3"])
+    assert grid == {"depth": ["10", "20"], "sigma_w": ["0.5", "1", "1.5"]}
+    with pytest.raises(ConfigError, match="expected key=v1,v2"):
+        parse_grid(["depth"])
+    with pytest.raises(ConfigError, match="given twice"):
+        parse_grid(["depth=1", "depth=2"])
+
+
+def test_bad_point_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(ConfigError, match="key 'depth' expects int, got 'x'"):
+        goldstone.sweep("deep_mlp", {"depth": ["2", "x"]}, out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_local_sweep_gathers_a_tidy_table_and_resumes(tmp_path, tiny_overrides):
+    sweep = goldstone.sweep("deep_mlp", GRID, out=tmp_path / "s", seeds=2, workers=2, **tiny_overrides)
+    results, summary = sweep.results, sweep.summary
+    assert {"group", "sigma_w", "seed", "step", "observable", "metric", "value"} <= set(results.columns)
+    assert len(results.groupby(["group", "sigma_w", "seed"])) == 8
+    assert set(summary.metric) >= {"final_test_accuracy"}
+    # the same point run alone gives the same numbers (one torch thread either way)
+    alone = goldstone.run("deep_mlp", out=tmp_path / "alone", seed=1, group="generic", sigma_w=1.5, **tiny_overrides)
+    point = results[(results.group == "generic") & (results.sigma_w == 1.5) & (results.seed == 1)]
+    assert point.value.tolist() == pytest.approx(alone.metrics.value.tolist(), rel=1e-5)
+    # resume: delete one point's completion marker and its later checkpoints; only it reruns
+    folders = sorted((sweep.folder / "points").iterdir())
+    (folders[0] / "DONE").unlink()
+    stamps = {f: (f / "DONE").stat().st_mtime_ns for f in folders[1:]}
+    again = goldstone.sweep("deep_mlp", GRID, out=tmp_path / "s", seeds=2, workers=1, **tiny_overrides)
+    assert all((f / "DONE").stat().st_mtime_ns == t for f, t in stamps.items())
+    pd.testing.assert_frame_equal(again.results, results, check_exact=True)
+    report = again.report()
+    assert "phase_diagram" in report.read_text()
+
+
+def test_different_sweep_in_folder_is_refused(tmp_path, tiny_overrides):
+    goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", **tiny_overrides)
+    with pytest.raises(RunFolderError, match="holds a different sweep.*grid"):
+        goldstone.sweep("deep_mlp", {"sigma_w": [2.0]}, out=tmp_path / "s", **tiny_overrides)
+
+
+def test_ray_backend_without_ray_names_the_extra(tmp_path, tiny_overrides, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(GoldstoneError, match=r"pip install 'goldstone\[ray\]'"):
+        goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", backend="ray", **tiny_overrides)
+
+
+@pytest.mark.slow
+def test_ray_backend_on_a_real_local_cluster(tmp_path, tiny_overrides):
+    pytest.importorskip("ray")
+    ray_sweep = goldstone.sweep("deep_mlp", GRID, out=tmp_path / "ray", workers=2, backend="ray", **tiny_overrides)
+    local = goldstone.sweep("deep_mlp", GRID, out=tmp_path / "local", workers=1, **tiny_overrides)
+    pd.testing.assert_frame_equal(ray_sweep.results, local.results, check_exact=True)
