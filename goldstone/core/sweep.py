@@ -209,7 +209,7 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
         raise RunFolderError(f"{folder} is not empty and holds no goldstone sweep; refusing to write there")
     else:
         write_json(folder / SPEC, spec.to_json())
-    sweep = Sweep(folder)
+    sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
     tasks = [(spec.experiment, {**spec.overrides, **point["values"]}, str(path), point["seed"], spec.device)
              for point, path in sweep.point_folders() if not (path / DONE).exists()]
     if tasks:

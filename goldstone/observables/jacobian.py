@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -37,12 +38,22 @@ def default_split(model: nn.Module) -> tuple[Callable, Callable]:
 class _TrunkObservable(Observable):
     def __init__(self, split: Split = default_split, dtype: torch.dtype = torch.float64):
         self.split, self.dtype = split, dtype
+        self._shadow: tuple[weakref.ref, nn.Module] | None = None
         self.reset()
+
+    def _cast(self, model: nn.Module) -> nn.Module:
+        """A copy of `model` in `dtype`, made once per model and refreshed with its current weights."""
+        if self._shadow is None or self._shadow[0]() is not model:
+            self._shadow = (weakref.ref(model), copy.deepcopy(model).to(self.dtype))
+        shadow = self._shadow[1]
+        with torch.no_grad():
+            for target, source in zip(shadow.state_dict().values(), model.state_dict().values()):
+                target.copy_(source)
+        return shadow
 
     def _trunk(self, probe: Probe) -> tuple[torch.Tensor, Callable]:
         """x^0 and the trunk, evaluated on a copy of the model cast to `dtype`."""
-        model = copy.deepcopy(probe.model).to(self.dtype)
-        features, trunk = self.split(model)
+        features, trunk = self.split(self._cast(probe.model))
         with torch.no_grad():
             x0 = features(probe.inputs.to(self.dtype).flatten(1))
         return x0, trunk

@@ -1,19 +1,11 @@
-import json
-import os
-import random
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import goldstone
+from benchmarks.kill_resume import check_run, check_sweep
 from goldstone.core.errors import ConfigError, RunFolderError
-from goldstone.core.run import execute
 
 
 def test_same_seed_gives_identical_metrics(tmp_path, tiny_overrides):
@@ -100,41 +92,11 @@ def test_corrupt_checkpoint_is_named_and_folder_kept(tmp_path, tiny_overrides, d
     assert sorted(p.name for p in run.folder.rglob("*")) == before
 
 
-def kill_and_resume(cmd: list[str], folder: Path, kills: int, rng: random.Random, window: float) -> int:
-    """Start `cmd`, SIGKILL it at a random moment after its config is written, resume; repeat
-    `kills` times, then let it finish. Returns how many kills landed before completion."""
-    landed = 0
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for i in range(kills + 1):
-        args = cmd + (["--resume"] if (folder / "config.json").exists() and "sweep" not in cmd else [])
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        if i < kills:
-            deadline = time.time() + 60
-            while not (folder / ("sweep.json" if "sweep" in cmd else "config.json")).exists() and time.time() < deadline:
-                time.sleep(0.05)
-            time.sleep(rng.uniform(0, window))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                landed += 1
-            proc.wait()
-        else:
-            _, err = proc.communicate(timeout=600)
-            assert proc.returncode == 0, err.decode()[-2000:]
-    return landed
-
-
-RUN_SET = ["--set", "depth=6", "--set", "width=16", "--set", "steps=120", "--set", "checkpoint_every=10",
-           "--set", "eval_every=10", "--set", "observe_every=10", "--set", "batch_size=32", "--set", "probe_size=4"]
+@pytest.mark.slow
+def test_sigkill_and_resume_gives_identical_metrics(tmp_path):
+    assert check_run(kills=3, seed=1, tmp=tmp_path) >= 1
 
 
 @pytest.mark.slow
-def test_sigkill_and_resume_gives_identical_metrics(tmp_path):
-    cli = [sys.executable, "-m", "goldstone", "run", "deep_mlp", *RUN_SET, "--quiet"]
-    reference = tmp_path / "reference"
-    subprocess.run(cli + ["--out", str(reference)], check=True, capture_output=True)
-    killed = tmp_path / "killed"
-    landed = kill_and_resume(cli + ["--out", str(killed)], killed, kills=3, rng=random.Random(1), window=2.0)
-    assert landed >= 1
-    pd.testing.assert_frame_equal(pd.read_parquet(killed / "metrics.parquet"),
-                                  pd.read_parquet(reference / "metrics.parquet"), check_exact=True)
-    assert json.loads((killed / "manifest.json").read_text()) == json.loads((reference / "manifest.json").read_text())
+def test_sigkill_a_sweep_and_resume_gives_identical_results(tmp_path):
+    assert check_sweep(kills=2, seed=2, tmp=tmp_path) >= 1
