@@ -103,6 +103,39 @@ def report(folder: Path,
 
 
 @app.command()
+def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder (e.g. a MiniLM or BERT checkpoint)")],
+        treebank: Annotated[Path, typer.Option(help="CoNLL-U file with gold dependency trees")],
+        out: Annotated[Path, typer.Option(help="full table (parquet)")] = Path("head_uas.parquet"),
+        max_sentences: Annotated[Optional[int], typer.Option(help="read at most this many sentences")] = None,
+        max_length: int = 128, batch_size: int = 16,
+        include_root: Annotated[bool, typer.Option(help="score root words (never right)")] = False,
+        include_punct: Annotated[bool, typer.Option(help="score punctuation in 'all'")] = True,
+        device: Device = "cpu", quiet: Quiet = False) -> None:
+    """UAS of every attention head of a model against a treebank: best heads per relation."""
+    from goldstone.observables.head_uas import score_treebank
+
+    try:
+        result = score_treebank(model, treebank, max_sentences, max_length, batch_size, include_root,
+                                include_punct, device, quiet)
+    except GoldstoneError as err:
+        _fail(err)
+    from goldstone.core.atomic import write_parquet
+
+    write_parquet(out, result.to_frame())
+    table = Table("relation", "words", "best UAS", "layer", "head", "dir", "held-out UAS", "best offset",
+                  title=f"best heads of {model.name} on {treebank.name}")
+    for i, name in enumerate(result.axis_labels()["relation"]):
+        if int(result.count[i]) == 0:
+            continue
+        table.add_row(name, f"{int(result.count[i])}", f"{float(result.best_accuracy[i]):.3f}",
+                      f"{int(result.best_layer[i])}", f"{int(result.best_head[i])}",
+                      ("A", "A^T")[int(result.best_direction[i])], f"{float(result.heldout_accuracy[i]):.3f}",
+                      f"{float(result.offset_accuracy[:, i].max()):.3f}")
+    console.print(table)
+    console.print(f"full table: {out}", highlight=False)
+
+
+@app.command()
 def demo(out: Annotated[Path, typer.Option(help="demo folder")] = Path("goldstone-demo"),
          workers: int = 2, quiet: Quiet = False) -> None:
     """The main job on embedded defaults: the order-parameter transition and deep equivariant vs

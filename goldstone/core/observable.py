@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -27,10 +27,10 @@ class Probe:
     """What an observable sees of one batch: the model, its inputs and the captured activations."""
 
     model: nn.Module
-    inputs: torch.Tensor
-    targets: torch.Tensor | None
+    inputs: Any
+    targets: Any
     activations: dict[str, torch.Tensor]
-    outputs: torch.Tensor | None = None
+    outputs: Any = None
 
 
 class Observable(ABC):
@@ -48,6 +48,11 @@ class Observable(ABC):
         """Modules whose outputs `update` reads from ``probe.activations``."""
         return []
 
+    def forward_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments the forward pass needs (e.g. ``output_attentions=True``); they are
+        passed when the batch's inputs are a mapping, as for Hugging Face models."""
+        return {}
+
     @abstractmethod
     def update(self, probe: Probe) -> None:
         """Accumulate one batch."""
@@ -61,23 +66,33 @@ class Observable(ABC):
         """Forget everything accumulated."""
 
 
-Batch = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+Inputs = torch.Tensor | Mapping[str, torch.Tensor]
+Batch = Inputs | tuple[Inputs, Any]
+
+
+def _split(batch: Batch) -> tuple[Inputs, Any]:
+    return batch if isinstance(batch, tuple) else (batch, None)
 
 
 def measure(model: nn.Module, observables: Sequence[Observable], batches: Batch | Iterable[Batch]) -> list[Result]:
-    """Reset, feed every batch to every observable (one hooked forward per batch), compute."""
-    if torch.is_tensor(batches) or (isinstance(batches, tuple) and torch.is_tensor(batches[0])):
+    """Reset, feed every batch to every observable (one hooked forward per batch), compute.
+
+    A batch is inputs or ``(inputs, targets)``; inputs are a tensor (``model(x)``) or a mapping
+    (``model(**x, **kwargs)`` with the observables' `forward_kwargs`). One batch alone may be
+    passed instead of an iterable of batches."""
+    if torch.is_tensor(batches) or isinstance(batches, (tuple, Mapping)):
         batches = [batches]
     names = list(dict.fromkeys(n for obs in observables for n in obs.hook_names(model)))
+    kwargs = {k: v for obs in observables for k, v in obs.forward_kwargs().items()}
     for obs in observables:
         obs.reset()
     was_training = model.training
     model.eval()
     try:
         for batch in batches:
-            inputs, targets = (batch, None) if torch.is_tensor(batch) else batch
+            inputs, targets = _split(batch)
             with torch.no_grad(), capture(model, names) as activations:
-                outputs = model(inputs)
+                outputs = model(**inputs, **kwargs) if isinstance(inputs, Mapping) else model(inputs)
                 probe = Probe(model, inputs, targets, dict(activations), outputs)
             for obs in observables:
                 obs.update(probe)

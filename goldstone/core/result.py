@@ -24,21 +24,30 @@ def dims(*names: str) -> Any:
     return dataclasses.field(default=None, metadata={"dims": names})
 
 
+def meta(default_factory: Any = list) -> Any:
+    """A result field of metadata (e.g. label names): saved with the result, not turned into rows."""
+    return dataclasses.field(default_factory=default_factory, metadata={"meta": True})
+
+
 @dataclasses.dataclass
 class Result:
     """Base of every observable's result. Subclasses set `observable` and declare fields."""
 
     observable: ClassVar[str] = "result"
 
+    def axis_labels(self) -> dict[str, list[str]]:
+        """Names for the entries of an axis (e.g. relation labels); rows then carry the name."""
+        return {}
+
     def metrics(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def to_frame(self, step: int | None = None) -> pd.DataFrame:
         """Long-form rows: one per scalar, one per tensor entry with its axis indices."""
-        frames = []
+        frames, labels = [], self.axis_labels()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is None:
+            if value is None or f.metadata.get("meta"):
                 continue
             array = value.detach().cpu().double().numpy() if torch.is_tensor(value) else np.asarray(value, float)
             axes = f.metadata.get("dims", ())
@@ -47,7 +56,8 @@ class Result:
             columns = {"observable": self.observable, "metric": f.name}
             if axes:
                 index = np.indices(array.shape).reshape(array.ndim, -1)
-                columns.update({axis: index[i] for i, axis in enumerate(axes)})
+                columns.update({axis: np.asarray(labels[axis], dtype=object)[index[i]] if axis in labels else index[i]
+                                for i, axis in enumerate(axes)})
             columns["value"] = array.reshape(-1)
             frames.append(pd.DataFrame(columns))
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

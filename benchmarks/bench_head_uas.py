@@ -1,0 +1,98 @@
+"""Head UAS on EWT dev with MiniLM: the batched observable against the per-sentence, per-head
+loop of the definition (written here as the reference). Checks identical numbers, and reports
+the speed-up (goal >= 50x) and scoring time as a share of the forward pass (goal <= 10 %)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from benchmarks.common import report
+from goldstone.core.observable import Probe
+from goldstone.observables.head_uas import HeadUAS
+
+
+def reference_correct(attentions: torch.Tensor, batch, n_relations: int) -> torch.Tensor:
+    """The definition, one sentence, layer, head and word at a time: counts (L, H, 2, R)."""
+    n_layers, _, n_heads = attentions.shape[:3]
+    counts = torch.zeros(n_layers, n_heads, 2, n_relations, dtype=torch.float64)
+    for b in range(attentions.shape[1]):
+        n = int(batch.n_words[b])
+        tokens = [[t for t in range(batch.word_index.shape[1]) if int(batch.word_index[b, t]) == w] for w in range(n)]
+        for layer in range(n_layers):
+            for head in range(n_heads):
+                a = attentions[layer, b, head].double()
+                words = torch.zeros(n, n, dtype=torch.float64)
+                for i in range(n):
+                    for j in range(n):
+                        words[i, j] = a[tokens[i]][:, tokens[j]].sum(1).mean()
+                for direction, matrix in enumerate((words, words.T)):
+                    for i in range(n):
+                        gold = int(batch.heads[b, i])
+                        if gold < 0:
+                            continue
+                        row = matrix[i].clone()
+                        row[i] = float("-inf")
+                        if int(row.argmax()) == gold:
+                            counts[layer, head, direction, int(batch.relations[b, i])] += 1
+    return counts
+
+
+def main(sentences: int = 64, loop_sentences: int = 4) -> list[dict]:
+    import transformers
+
+    from goldstone.data.treebank import encode_sentences, read_conllu, treebank_dir
+    from goldstone.models.adapters import load_eager
+    from goldstone.models.pretrained import minilm_path
+
+    folder = treebank_dir()
+    if folder is None:
+        print("head UAS benchmark skipped: UD English EWT not found (set GOLDSTONE_UD_EWT)")
+        return []
+    torch.set_num_threads(1)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path())
+    model = load_eager(minilm_path()).eval()
+    sents = read_conllu(folder / "en_ewt-ud-dev.conllu", max_sentences=sentences)
+    batches, relations, _ = encode_sentences(sents, tokenizer, max_length=128, batch_size=16)
+    observable = HeadUAS(relations)
+    forward = scoring = 0.0
+    for batch in batches:
+        start = time.perf_counter()
+        with torch.no_grad():
+            outputs = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_attentions=True)
+        forward += time.perf_counter() - start
+        start = time.perf_counter()
+        observable.update(Probe(model, batch, batch, {}, outputs))
+        scoring += time.perf_counter() - start
+    share = scoring / forward
+    first = batches[0]
+    with torch.no_grad():
+        outputs = model(input_ids=first.input_ids, attention_mask=first.attention_mask, output_attentions=True)
+    attentions = torch.stack(outputs.attentions)
+    small = dataclass_slice(first, loop_sentences)
+    start = time.perf_counter()
+    expected = reference_correct(attentions[:, :loop_sentences], small, len(relations))
+    loop = time.perf_counter() - start
+    check = HeadUAS(relations)
+    start = time.perf_counter()
+    check.update(Probe(model, small, small, {}, type(outputs)(attentions=tuple(attentions[:, :loop_sentences]))))
+    batched = time.perf_counter() - start
+    got = check._correct.sum(0)
+    if not torch.equal(got, expected):
+        raise AssertionError(f"batched head UAS differs from the reference loop: max diff {(got - expected).abs().max()}")
+    speed = loop / batched
+    return [report("head UAS: loop / batched", speed, ">= 50", speed >= 50,
+                   f"{loop_sentences} sentences, identical counts, loop {loop:.2f} s, batched {batched * 1e3:.1f} ms"),
+            report("head UAS: scoring / forward pass", share, "<= 0.10", share <= 0.10,
+                   f"{sentences} EWT dev sentences, forward {forward:.2f} s, scoring {scoring:.2f} s")]
+
+
+def dataclass_slice(batch, n: int):
+    import dataclasses
+
+    return dataclasses.replace(batch, **{f.name: getattr(batch, f.name)[:n] for f in dataclasses.fields(batch)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Unlabelled attachment score of every attention head against gold dependency trees.
+
+After Clark et al., "What Does BERT Look At?", as used in "Sudden Drops in the Loss: Syntax
+Acquisition, Phase Transitions, and Simplicity Bias in MLMs" (Chen et al., ICLR 2024):
+token attention A is turned into word attention by summing the columns of a word's subword
+tokens and averaging its rows (A_w = M_avg A M^T); special tokens ([CLS], [SEP]) belong to no
+word and drop out; the diagonal is excluded. Word i's predicted parent is argmax_j A_w[i, j]
+(direction "dependent->parent") or argmax_j A_w[j, i] ("parent<-dependent", i.e. A^T).
+Accuracy is counted per relation and over all words; root words (gold head ROOT, never right)
+and punctuation are included or not by explicit switches. Also: fixed-offset baselines
+(parent = i + k, k in -3..2), the attention mass on the gold parent, and a held-out best head
+(chosen on even-numbered sentences, scored on odd ones). Everything is batched over layers,
+heads, sentences and words: no Python loop over any of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from goldstone.core.errors import GoldstoneError
+from goldstone.core.observable import Observable, Probe
+from goldstone.core.result import Result, dims, meta
+
+DIRECTIONS = ["dependent->parent", "parent<-dependent"]
+OFFSETS = [-3, -2, -1, 1, 2]
+
+
+@dataclasses.dataclass
+class HeadUASResult(Result):
+    observable = "head_uas"
+    accuracy: torch.Tensor = dims("layer", "head", "direction", "relation")
+    mass: torch.Tensor = dims("layer", "head", "direction", "relation")
+    count: torch.Tensor = dims("relation")
+    offset_accuracy: torch.Tensor = dims("offset", "relation")
+    best_accuracy: torch.Tensor = dims("relation")
+    best_layer: torch.Tensor = dims("relation")
+    best_head: torch.Tensor = dims("relation")
+    best_direction: torch.Tensor = dims("relation")
+    heldout_accuracy: torch.Tensor = dims("relation")
+    relations: list = meta()
+
+    def axis_labels(self) -> dict[str, list[str]]:
+        return {"relation": [*self.relations, "all"], "direction": DIRECTIONS,
+                "offset": [f"{k:+d}" for k in OFFSETS]}
+
+
+def word_attention(attentions: torch.Tensor, word_index: torch.Tensor, n_words: int) -> torch.Tensor:
+    """(L, B, H, T, T) token attention -> (L, B, H, W, W) word attention: columns summed over a
+    word's subwords, rows averaged; tokens with word_index -1 (specials, padding) dropped."""
+    member = (word_index.unsqueeze(1) == torch.arange(n_words, device=word_index.device).view(1, -1, 1))
+    member = member.to(attentions.dtype)  # (B, W, T)
+    rows = member / member.sum(-1, keepdim=True).clamp_min(1)
+    columns = attentions @ member.transpose(-1, -2).unsqueeze(1)  # (L, B, H, T, W)
+    return rows.unsqueeze(1) @ columns
+
+
+class HeadUAS(Observable):
+    name = "head_uas"
+    summary = "UAS of every attention head against gold dependency trees, per relation, with baselines"
+
+    def __init__(self, relations: list[str], include_root: bool = False, include_punct: bool = True):
+        self.relations, self.include_root, self.include_punct = list(relations), include_root, include_punct
+        self.reset()
+
+    def forward_kwargs(self) -> dict:
+        return {"output_attentions": True}
+
+    def update(self, probe: Probe) -> None:
+        attentions = getattr(probe.outputs, "attentions", None)
+        if not attentions or attentions[0] is None:
+            raise GoldstoneError(f"{type(probe.model).__name__} returned no attention probabilities: load it with "
+                                 "attn_implementation='eager' (goldstone.models.adapters.load_eager)")
+        batch = probe.targets
+        att = torch.stack(attentions).double()  # (L, B, H, T, T)
+        device = att.device
+        gold, rel = batch.heads.to(device), batch.relations.to(device)
+        n_words = gold.shape[1]
+        positions = torch.arange(n_words, device=device)
+        valid = positions < batch.n_words.to(device).unsqueeze(1)  # (B, W)
+        punct_ok = torch.ones_like(valid) if self.include_punct else ~batch.is_punct.to(device)
+        scored = ((gold >= 0) | ((gold == -1) & self.include_root)) & valid & punct_ok
+        has_parent = (gold >= 0) & valid & punct_ok
+
+        words = word_attention(att, batch.word_index.to(device), n_words)
+        both = torch.stack((words, words.transpose(-1, -2)), dim=3)  # (L, B, H, 2, W, W)
+        mass = both.gather(-1, gold.clamp_min(0).view(1, -1, 1, 1, n_words, 1).expand(*both.shape[:-1], 1)).squeeze(-1)
+        excluded = torch.eye(n_words, dtype=torch.bool, device=device) | ~valid.view(1, -1, 1, 1, 1, n_words)
+        predicted = both.masked_fill(excluded, float("-inf")).argmax(-1)  # (L, B, H, 2, W)
+        correct = (predicted == gold.view(1, -1, 1, 1, n_words)).double() * scored.view(1, -1, 1, 1, n_words)
+
+        relation = F.one_hot(rel.clamp_min(0), len(self.relations)).double() * (rel >= 0).unsqueeze(-1)
+        split = F.one_hot(batch.sentence_index.to(device) % 2, 2).double()  # (B, 2)
+        self._correct += torch.einsum("lbhdw,bwr,bs->slhdr", correct, relation, split).cpu()
+        self._total += torch.einsum("bw,bwr,bs->sr", scored.double(), relation, split).cpu()
+        self._mass += torch.einsum("lbhdw,bw,bwr->lhdr", mass, has_parent.double(), relation).cpu()
+        self._parents += torch.einsum("bw,bwr->r", has_parent.double(), relation).cpu()
+        offsets = torch.tensor(OFFSETS, device=device).view(-1, 1, 1) + positions
+        hit = (gold.unsqueeze(0) == offsets) & (offsets >= 0) & scored.unsqueeze(0)  # (K, B, W)
+        self._offsets += torch.einsum("kbw,bwr->kr", hit.double(), relation).cpu()
+
+    @staticmethod
+    def _with_all(x: torch.Tensor) -> torch.Tensor:
+        """Append the sum over relations as a last 'all' entry."""
+        return torch.cat((x, x.sum(-1, keepdim=True)), dim=-1)
+
+    def compute(self) -> HeadUASResult:
+        correct, total = self._with_all(self._correct), self._with_all(self._total)  # (2, L, H, D, R+1), (2, R+1)
+        accuracy = correct.sum(0) / total.sum(0)
+        n_layers, n_heads, n_dirs, n_rel = accuracy.shape
+        best = accuracy.nan_to_num(-1).reshape(-1, n_rel).argmax(0)
+        split_acc = correct / total.view(2, 1, 1, 1, -1)
+        chosen = split_acc[0].nan_to_num(-1).reshape(-1, n_rel).argmax(0)
+        return HeadUASResult(
+            accuracy=accuracy, mass=self._with_all(self._mass) / self._with_all(self._parents),
+            count=total.sum(0), offset_accuracy=self._with_all(self._offsets) / total.sum(0),
+            best_accuracy=accuracy.reshape(-1, n_rel).gather(0, best.view(1, -1)).squeeze(0),
+            best_layer=best // (n_heads * n_dirs), best_head=best // n_dirs % n_heads, best_direction=best % n_dirs,
+            heldout_accuracy=split_acc[1].reshape(-1, n_rel).gather(0, chosen.view(1, -1)).squeeze(0),
+            relations=self.relations)
+
+    def reset(self) -> None:
+        self._correct = self._total = self._mass = self._parents = self._offsets = 0.0
+
+
+def score_treebank(model_path: str | Path, treebank: str | Path, max_sentences: int | None = None,
+                   max_length: int = 128, batch_size: int = 16, include_root: bool = False,
+                   include_punct: bool = True, device: str = "cpu", quiet: bool = False) -> HeadUASResult:
+    """Head UAS of the Hugging Face model in `model_path` (its fast tokenizer alongside) on a
+    CoNLL-U treebank: the engine of ``goldstone uas``."""
+    import transformers
+
+    from goldstone.core.observable import measure
+    from goldstone.core.progress import progress
+    from goldstone.core.run import resolve_device
+    from goldstone.data.treebank import encode_sentences, read_conllu
+    from goldstone.models.adapters import load_eager
+
+    torch_device = resolve_device(device)
+    sentences = read_conllu(treebank, max_sentences)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_path))
+    except (OSError, ValueError) as err:
+        raise GoldstoneError(f"{model_path}: no tokenizer could be loaded from this folder ({err})") from err
+    model = load_eager(model_path).to(torch_device)
+    batches, relations, _ = encode_sentences(sentences, tokenizer, max_length, batch_size)
+    feed = (({"input_ids": b.input_ids.to(torch_device), "attention_mask": b.attention_mask.to(torch_device)}, b)
+            for b in batches)
+    (result,) = measure(model, [HeadUAS(relations, include_root, include_punct)],
+                        progress(feed, "scoring heads", quiet, total=len(batches)))
+    return result
