@@ -1,0 +1,1 @@
+"""Training objectives and helpers: masked-LM masking, the syntactic-attention regulariser."""
