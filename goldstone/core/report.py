@@ -152,6 +152,9 @@ def curves(results: pd.DataFrame, keys: list[str], observable: str, metric: str,
             label = label if isinstance(label, tuple) else (label,)
             ax.plot(group.step, group.value, lw=1, label=", ".join(map(str, label)))
         ax.set(title=f"{panel_key}={value}", xlabel="step", ylabel=f"{observable} {metric}")
+        positive = rows.step[rows.step > 0]
+        if len(positive) and positive.max() > 100 * positive.min():  # log-spaced checkpoints
+            ax.set_xscale("log")
     axes[0][-1].legend(fontsize=7, title=", ".join(colour_keys + ["seed"]), title_fontsize=7)
     for suffix in ("png", "svg"):
         write_figure(path.with_suffix(f".{suffix}"), fig)

@@ -1,7 +1,9 @@
 """Observables: each accumulates with update(), returns a typed Result from compute()."""
 
+from goldstone.observables.head_uas import HeadUAS
 from goldstone.observables.jacobian import JacobianSpectrum, ProtectedJacobian
 from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.overlap import Overlap
+from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
 
-__all__ = ["JacobianSpectrum", "OrderParameter", "Overlap", "ProtectedJacobian"]
+__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "OrderParameter", "Overlap", "ProtectedJacobian"]

@@ -1,0 +1,25 @@
+"""The MLM-syntax study on a tiny budget: real EWT text, real tokenizer training, every observable."""
+
+import pandas as pd
+import pytest
+
+import goldstone
+from goldstone.data.treebank import treebank_dir
+
+TINY = {"max_train_sentences": 300, "vocab_size": 300, "hidden": 16, "layers": 1, "heads": 2, "steps": 30,
+        "batch_size": 8, "checkpoints": 4, "eval_sentences": 16, "minimal_pairs": 5, "max_length": 32}
+
+pytestmark = pytest.mark.skipif(treebank_dir() is None,
+                                reason="UD English EWT not found (../shared/data/ud-english-ewt or $GOLDSTONE_UD_EWT)")
+
+
+def test_tiny_mlm_run_logs_every_curve_and_resumes_identically(tmp_path):
+    run = goldstone.run("mlm_syntax", out=tmp_path / "r", variant="transient", release_step=15, **TINY)
+    m = run.metrics
+    assert {"mlm", "syntax", "head_uas", "minimal_pairs", "regulariser"} <= set(m.observable)
+    assert sorted(m[(m.observable == "syntax") & (m.metric == "best_uas")].step.unique()) == [0, 10, 17, 30]
+    penalty = m[m.observable == "regulariser"]
+    assert (penalty[penalty.step <= 15].value > 0).all() and (penalty[penalty.step > 15].value == 0).all()
+    assert (run.folder / "tokenizer" / "tokenizer.json").exists()
+    again = goldstone.run("mlm_syntax", out=tmp_path / "again", variant="transient", release_step=15, **TINY)
+    pd.testing.assert_frame_equal(again.metrics, m, check_exact=True)
