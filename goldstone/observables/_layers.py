@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.hooks import hook_points
+from goldstone.core.observable import Observable, Probe
 
 
 def layer_names(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
@@ -20,3 +22,20 @@ def layer_names(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
     if not names:
         raise GoldstoneError(f"{type(model).__name__} has no hook points: pass layers=[module names]")
     return names
+
+
+class LayerObservable(Observable):
+    """Base of observables of k-blocks at every layer: `layers` names the modules (default: the
+    model's layers), `k` the block size."""
+
+    def __init__(self, k: int = 2, layers: Sequence[str] | None = None):
+        self.k, self.layers = k, layers
+        self.reset()
+
+    def hook_names(self, model: nn.Module) -> list[str]:
+        self._names = layer_names(model, self.layers)
+        return self._names
+
+    def stacked(self, probe: Probe) -> torch.Tensor:
+        """The captured activations as one float64 tensor (layer, batch, features)."""
+        return torch.stack([probe.activations[n].flatten(1).double() for n in self._names])

@@ -8,14 +8,11 @@ Propagation", Eq. 8). c* = 0 in the symmetric phase (sigma_W < 1), c* > 0 when b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-
 import torch
-from torch import nn
 
-from goldstone.core.observable import Observable, Probe
+from goldstone.core.observable import Probe
 from goldstone.core.result import Result, dims
-from goldstone.observables._layers import layer_names
+from goldstone.observables._layers import LayerObservable
 
 
 @dataclasses.dataclass
@@ -24,20 +21,12 @@ class OrderParameterResult(Result):
     c: torch.Tensor = dims("layer")
 
 
-class OrderParameter(Observable):
+class OrderParameter(LayerObservable):
     name = "order_parameter"
     summary = "c^l: mean squared block norm per layer (mean-field order parameter)"
 
-    def __init__(self, k: int = 2, layers: Sequence[str] | None = None):
-        self.k, self.layers = k, layers
-        self.reset()
-
-    def hook_names(self, model: nn.Module) -> list[str]:
-        self._names = layer_names(model, self.layers)
-        return self._names
-
     def update(self, probe: Probe) -> None:
-        acts = torch.stack([probe.activations[n].flatten(1).double() for n in self._names])  # (L, B, N)
+        acts = self.stacked(probe)  # (L, B, N)
         blocks = acts.unflatten(-1, (-1, self.k))
         self._sum = self._sum + blocks.pow(2).sum(-1).mean(-1).sum(-1)
         self._count += acts.shape[1]

@@ -9,14 +9,11 @@ Deep Information Propagation", Eq. 11). Inputs of the probe batch are paired (0,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-
 import torch
-from torch import nn
 
-from goldstone.core.observable import Observable, Probe
+from goldstone.core.observable import Probe
 from goldstone.core.result import Result, dims
-from goldstone.observables._layers import layer_names
+from goldstone.observables._layers import LayerObservable
 
 
 @dataclasses.dataclass
@@ -27,20 +24,12 @@ class OverlapResult(Result):
     phase: torch.Tensor = dims("layer", "pair")
 
 
-class Overlap(Observable):
+class Overlap(LayerObservable):
     name = "overlap"
     summary = "q_ab^l for input pairs: magnitude, correlation |q|/sqrt(c_a c_b), phase (U(1))"
 
-    def __init__(self, k: int = 2, layers: Sequence[str] | None = None):
-        self.k, self.layers = k, layers
-        self.reset()
-
-    def hook_names(self, model: nn.Module) -> list[str]:
-        self._names = layer_names(model, self.layers)
-        return self._names
-
     def update(self, probe: Probe) -> None:
-        acts = torch.stack([probe.activations[n].flatten(1).double() for n in self._names])  # (L, B, N)
+        acts = self.stacked(probe)  # (L, B, N)
         pairs = acts.shape[1] // 2
         a, b = acts[:, 0:2 * pairs:2], acts[:, 1:2 * pairs:2]
         if self.k == 2:
