@@ -35,6 +35,7 @@ from goldstone.training.masking import mask_tokens
 from goldstone.training.syntactic_regulariser import SyntacticRegulariser
 
 VARIANTS = ("baseline", "sas-", "sas+", "transient")
+POSITIONS = 128  # position embeddings: minimal pairs are scored whole, beyond the training window
 
 
 @dataclasses.dataclass
@@ -100,7 +101,7 @@ def _model(cfg: MLMSyntaxConfig, vocab_size: int):
 
     config = transformers.BertConfig(vocab_size=vocab_size, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
                                      num_attention_heads=cfg.heads, intermediate_size=4 * cfg.hidden,
-                                     max_position_embeddings=cfg.max_length)
+                                     max_position_embeddings=max(cfg.max_length, POSITIONS))
     model = transformers.BertForMaskedLM(config)
     model.set_attn_implementation("eager")
     return model

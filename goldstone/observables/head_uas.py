@@ -50,12 +50,18 @@ class HeadUASResult(Result):
 
 def word_attention(attentions: torch.Tensor, word_index: torch.Tensor, n_words: int) -> torch.Tensor:
     """(L, B, H, T, T) token attention -> (L, B, H, W, W) word attention: columns summed over a
-    word's subwords, rows averaged; tokens with word_index -1 (specials, padding) dropped."""
-    member = (word_index.unsqueeze(1) == torch.arange(n_words, device=word_index.device).view(1, -1, 1))
-    member = member.to(attentions.dtype)  # (B, W, T)
-    rows = member / member.sum(-1, keepdim=True).clamp_min(1)
-    columns = attentions @ member.transpose(-1, -2).unsqueeze(1)  # (L, B, H, T, W)
-    return rows.unsqueeze(1) @ columns
+    word's subwords, rows averaged; tokens with word_index -1 (specials, padding) dropped.
+    Both sums are scatter-adds along one axis (tokens of no word go to a spare bin W)."""
+    lead = attentions.shape[:-2]
+    bins = torch.where(word_index < 0, n_words, word_index)  # (B, T)
+    t = attentions.shape[-1]
+    columns = attentions.new_zeros(*lead, t, n_words + 1).scatter_add_(
+        -1, bins.view(1, -1, 1, 1, t).expand(*lead, t, t), attentions)[..., :n_words]
+    rows = columns.new_zeros(*lead, n_words + 1, n_words).scatter_add_(
+        -2, bins.view(1, -1, 1, t, 1).expand(*lead, t, n_words), columns)[..., :n_words, :]
+    counts = torch.zeros(bins.shape[0], n_words + 1, dtype=attentions.dtype, device=attentions.device)
+    counts.scatter_add_(1, bins, torch.ones_like(bins, dtype=attentions.dtype))
+    return rows / counts[:, :n_words].clamp_min(1).view(1, -1, 1, n_words, 1)
 
 
 class HeadUAS(Observable):
@@ -85,19 +91,23 @@ class HeadUAS(Observable):
         scored = ((gold >= 0) | ((gold == -1) & self.include_root)) & valid & punct_ok
         has_parent = (gold >= 0) & valid & punct_ok
 
-        words = word_attention(att, batch.word_index.to(device), n_words)
-        both = torch.stack((words, words.transpose(-1, -2)), dim=3)  # (L, B, H, 2, W, W)
-        mass = both.gather(-1, gold.clamp_min(0).view(1, -1, 1, 1, n_words, 1).expand(*both.shape[:-1], 1)).squeeze(-1)
-        excluded = torch.eye(n_words, dtype=torch.bool, device=device) | ~valid.view(1, -1, 1, 1, 1, n_words)
-        predicted = both.masked_fill(excluded, float("-inf")).argmax(-1)  # (L, B, H, 2, W)
+        words = word_attention(att, batch.word_index.to(device), n_words)  # (L, B, H, W, W)
+        parent = gold.clamp_min(0).view(1, -1, 1, n_words, 1).expand(*words.shape[:-1], 1)
+        mass = torch.stack((words.gather(-1, parent), words.transpose(-1, -2).gather(-1, parent)), 3).squeeze(-1)
+        invalid = ~valid.view(1, -1, 1, 1, n_words)
+        excluded = torch.eye(n_words, dtype=torch.bool, device=device) | invalid | invalid.transpose(-1, -2)
+        masked = words.masked_fill(excluded, float("-inf"))
+        predicted = torch.stack((masked.max(-1).indices, masked.max(-2).indices), 3)  # (L, B, H, 2, W): A, A^T
         correct = (predicted == gold.view(1, -1, 1, 1, n_words)).double() * scored.view(1, -1, 1, 1, n_words)
 
         relation = F.one_hot(rel.clamp_min(0), len(self.relations)).double() * (rel >= 0).unsqueeze(-1)
         split = F.one_hot(batch.sentence_index.to(device) % 2, 2).double()  # (B, 2)
-        self._correct += torch.einsum("lbhdw,bwr,bs->slhdr", correct, relation, split).cpu()
-        self._total += torch.einsum("bw,bwr,bs->sr", scored.double(), relation, split).cpu()
-        self._mass += torch.einsum("lbhdw,bw,bwr->lhdr", mass, has_parent.double(), relation).cpu()
-        self._parents += torch.einsum("bw,bwr->r", has_parent.double(), relation).cpu()
+        by_split = torch.einsum("bwr,bs->bwsr", relation, split)  # each contraction below is one GEMM
+        self._correct += torch.einsum("lbhdw,bwsr->slhdr", correct, by_split).cpu()
+        self._total += torch.einsum("bw,bwsr->sr", scored.double(), by_split).cpu()
+        parents = relation * has_parent.unsqueeze(-1)
+        self._mass += torch.einsum("lbhdw,bwr->lhdr", mass, parents).cpu()
+        self._parents += parents.sum((0, 1)).cpu()
         offsets = torch.tensor(OFFSETS, device=device).view(-1, 1, 1) + positions
         hit = (gold.unsqueeze(0) == offsets) & (offsets >= 0) & scored.unsqueeze(0)  # (K, B, W)
         self._offsets += torch.einsum("kbw,bwr->kr", hit.double(), relation).cpu()
