@@ -1,9 +1,19 @@
 """A WordPiece tokenizer trained from scratch with `tokenizers` (BERT's normaliser and
-pre-tokeniser, [CLS] ... [SEP] template), wrapped as a `transformers` fast tokenizer."""
+pre-tokeniser, [CLS] ... [SEP] template), wrapped as a `transformers` fast tokenizer.
+
+The `tokenizers` trainer is not deterministic (hash-map order decides ties: huggingface/tokenizers
+issue 1794), so `cached_wordpiece` trains once per corpus and vocabulary size and reuses that
+tokenizer afterwards: runs on the same text then share one vocabulary.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -25,3 +35,25 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 4000, min_frequency:
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
                                    cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+
+
+def cache_dir() -> Path:
+    """$GOLDSTONE_CACHE, else ~/.cache/goldstone."""
+    return Path(os.environ.get("GOLDSTONE_CACHE", Path.home() / ".cache" / "goldstone"))
+
+
+def cached_wordpiece(texts: list[str], vocab_size: int = 4000):
+    """`train_wordpiece` once per (texts, vocab_size); later calls load the first result."""
+    from transformers import PreTrainedTokenizerFast
+
+    digest = hashlib.sha256("\n".join([str(vocab_size), *texts]).encode()).hexdigest()[:16]
+    folder = cache_dir() / "wordpiece" / digest
+    if not folder.exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".wordpiece.", dir=folder.parent)
+        train_wordpiece(texts, vocab_size).save_pretrained(tmp)
+        try:
+            os.rename(tmp, folder)  # the first writer wins; a concurrent one keeps its result
+        except OSError:
+            shutil.rmtree(tmp)
+    return PreTrainedTokenizerFast.from_pretrained(str(folder))

@@ -29,7 +29,7 @@ from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.data import batch_indices
 from goldstone.data.treebank import EncodedBatch, encode_sentences, read_conllu, treebank_dir
-from goldstone.data.wordpiece import train_wordpiece
+from goldstone.data.wordpiece import cached_wordpiece
 from goldstone.observables.head_uas import HeadUAS
 from goldstone.training.masking import mask_tokens
 from goldstone.training.syntactic_regulariser import SyntacticRegulariser
@@ -86,13 +86,14 @@ def _folder(cfg: MLMSyntaxConfig) -> Path:
 
 
 def _tokenizer(ctx: RunContext, texts: list[str]):
-    """Train the WordPiece tokenizer once; a resumed run reloads it from the run folder."""
+    """The corpus's WordPiece tokenizer (trained once, cached), copied into the run folder;
+    a resumed run reloads its own copy."""
     from transformers import PreTrainedTokenizerFast
 
     folder = ctx.folder / "tokenizer"
     if not folder.exists():
         with atomic_dir(folder) as tmp:
-            train_wordpiece(texts, ctx.config.vocab_size).save_pretrained(str(tmp))
+            cached_wordpiece(texts, ctx.config.vocab_size).save_pretrained(str(tmp))
     return PreTrainedTokenizerFast.from_pretrained(str(folder))
 
 
