@@ -10,14 +10,15 @@ Checkpoints are usually on a log-spaced grid of steps. Change points are located
 given grid and mapped back to its steps; rates are measured per unit of log-step, so on a
 log-spaced grid "piecewise linear in the index" and "piecewise linear in log-step" coincide.
 
-Automatic penalty: pen = (q + 2) * sigma^2 * ln(n) for a change of q parameters, the leading term
-of the modified BIC (Zhang & Siegmund, "A modified Bayes information criterion with applications
-to the analysis of comparative genomic hybridization data"). The plain BIC, (q + 1) sigma^2 ln(n),
-calls a change in about one pure-noise curve of 60 points in seven. sigma is estimated robustly
-from the q-th differences d of the curve, which remove a piecewise-constant (q = 1) or
-piecewise-linear (q = 2) trend everywhere but at the change points:
-sigma = MAD(d) / (0.6745 * sqrt(C(2q, q))), as the q-th differences of white noise have variance
-C(2q, q) sigma^2. It is floored at the float32 resolution of the curve, eps32 * max|values| (logged
+Automatic penalty: pen = (q + 2) * sigma^2 * ln(n) for a change of q parameters (q = 1 for a
+level, 2 for a line, 1 for a kink of `find_drop`'s continuous fit), the leading term of the
+modified BIC (Zhang & Siegmund, "A modified Bayes information criterion with applications to the
+analysis of comparative genomic hybridization data"). On pure-noise curves of 60 points it calls a
+change about once in twenty; the plain BIC, (q + 1) sigma^2 ln(n), about once in seven. sigma is
+estimated robustly from the k-th differences d of the curve, k = 1 for piecewise-constant and
+k = 2 for piecewise-linear models, which remove the trend everywhere but at the change points:
+sigma = MAD(d) / (0.6745 * sqrt(C(2k, k))), as the k-th differences of white noise have variance
+C(2k, k) sigma^2. It is floored at the float32 resolution of the curve, eps32 * max|values| (logged
 metrics are rarely more precise), so that a noise-free curve still gets a positive penalty.
 """
 
@@ -35,7 +36,6 @@ from goldstone.core.errors import GoldstoneError
 try:
     import ruptures as rpt
     from ruptures.base import BaseCost
-    from ruptures.costs import CostL2
     from ruptures.exceptions import BadSegmentationParameters
 except ImportError as err:
     raise ImportError("goldstone.analysis needs ruptures: pip install 'goldstone[hf]'") from err
@@ -44,29 +44,51 @@ _MAD_TO_SIGMA = 0.6745  # MAD of a standard normal
 _MIN_POINTS = 4
 
 
-class _LogLinearCost(BaseCost):
-    """RSS of the least-squares line of value on log-step over a segment, in O(1) from prefix sums
-    (ruptures' own "linear" cost gives the same but solves a least-squares problem per segment)."""
+def _prefix_sums(*terms: np.ndarray) -> list[list[float]]:
+    """Row i: the sums of each term over the first i points (Python floats: fast scalar access)."""
+    return np.vstack([np.zeros(len(terms)), np.cumsum(np.column_stack(terms), axis=0)]).tolist()
 
-    model = "loglinear"
-    min_size = 2
 
-    def fit(self, signal: np.ndarray) -> _LogLinearCost:
-        """`signal` is (n, 2): value, log-step."""
+class _LevelCost(BaseCost):
+    """RSS about the segment mean, in O(1) from prefix sums (ruptures' "l2" cost, faster)."""
+
+    model = "l2"
+    min_size = 1
+
+    def fit(self, signal: np.ndarray) -> _LevelCost:
+        """`signal` is (n,): value."""
         self.signal = signal
-        y, x = (signal - signal.mean(axis=0)).T
-        terms = np.column_stack([np.ones_like(x), x, y, x * x, x * y, y * y])
-        self.sums = np.vstack([np.zeros(terms.shape[1]), np.cumsum(terms, axis=0)])
+        y = signal - signal.mean()
+        self.sums = _prefix_sums(np.ones_like(y), y, y * y)
         return self
 
     def error(self, start: int, end: int) -> float:
-        n, sx, sy, sxx, sxy, syy = self.sums[end] - self.sums[start]
+        n, sy, syy = (b - a for a, b in zip(self.sums[start], self.sums[end]))
+        return max(syy - sy * sy / n, 0.0)
+
+
+class _LineCost(BaseCost):
+    """RSS about the least-squares line in log-step, in O(1) from prefix sums (ruptures' "linear"
+    cost with covariates (1, log-step) gives the same but solves a least-squares problem per call)."""
+
+    model = "linear"
+    min_size = 2
+
+    def fit(self, signal: np.ndarray) -> _LineCost:
+        """`signal` is (n, 2): value, log-step."""
+        self.signal = signal
+        y, x = (signal - signal.mean(axis=0)).T
+        self.sums = _prefix_sums(np.ones_like(x), x, y, x * x, x * y, y * y)
+        return self
+
+    def error(self, start: int, end: int) -> float:
+        n, sx, sy, sxx, sxy, syy = (b - a for a, b in zip(self.sums[start], self.sums[end]))
         vxx, vxy, vyy = sxx - sx * sx / n, sxy - sx * sy / n, syy - sy * sy / n
         return max(vyy - vxy * vxy / vxx, 0.0)
 
 
 # Segment models of `detect_changepoints`: cost and parameters per segment.
-_MODELS = {"l2": (CostL2, 1), "linear": (_LogLinearCost, 2)}
+_MODELS = {"l2": (_LevelCost, 1), "linear": (_LineCost, 2)}
 
 
 @dataclass(frozen=True)
@@ -115,10 +137,10 @@ def _log_steps(grid: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------- change points
 
 
-def _penalty(curve: np.ndarray, q: int, order: int) -> float:
-    """Modified-BIC penalty (q + 2) sigma^2 ln(n), sigma from the MAD of the order-th differences."""
-    d = np.diff(curve, n=order)
-    sigma = np.median(np.abs(d - np.median(d))) / (_MAD_TO_SIGMA * np.sqrt(comb(2 * order, order)))
+def _penalty(curve: np.ndarray, q: int, k: int) -> float:
+    """Modified-BIC penalty (q + 2) sigma^2 ln(n), sigma from the MAD of the k-th differences."""
+    d = np.diff(curve, n=k)
+    sigma = np.median(np.abs(d - np.median(d))) / (_MAD_TO_SIGMA * np.sqrt(comb(2 * k, k)))
     sigma = max(sigma, np.finfo(np.float32).eps * np.max(np.abs(curve)))
     return (q + 2) * sigma**2 * np.log(len(curve))
 
@@ -128,7 +150,7 @@ def _breakpoints(grid: np.ndarray, curve: np.ndarray, model: str, n_bkps: int | 
     if model not in _MODELS:
         raise GoldstoneError(f"model must be one of {sorted(_MODELS)}, got {model!r}")
     if isinstance(min_size, bool) or int(min_size) != min_size or not 1 <= min_size <= len(grid) // 2:
-        raise GoldstoneError(f"min_size must be an integer from 1 to {len(grid) // 2} (half the points), got {min_size!r}")
+        raise GoldstoneError(f"min_size must be an integer from 1 to {len(grid) // 2}, got {min_size!r}")
     cost, q = _MODELS[model]
     signal = curve if model == "l2" else np.column_stack([curve, _log_steps(grid)])
     if n_bkps is None:
@@ -161,19 +183,20 @@ def detect_changepoints(
 # --------------------------------------------------------------- steepest transition
 
 
-def _hinge_fit(x: np.ndarray, curve: np.ndarray, knots: list[int]) -> tuple[np.ndarray, float]:
-    """Least-squares continuous piecewise-linear fit with kinks at x[knots]: fitted values, RSS."""
-    basis = np.column_stack([np.ones_like(x), x, *(np.maximum(x - x[k], 0.0) for k in knots)])
+def _hinge_fit(design: np.ndarray, curve: np.ndarray, knots: list[int]) -> tuple[np.ndarray, float]:
+    """Least-squares continuous piecewise-linear fit with kinks at grid points `knots`: fitted
+    values and RSS. `design` holds the columns 1, x and (x - x[k])_+ for every grid point k."""
+    basis = design[:, [0, 1, *(k + 2 for k in knots)]]
     fitted = basis @ np.linalg.lstsq(basis, curve, rcond=None)[0]
     return fitted, float(np.sum((curve - fitted) ** 2))
 
 
-def _prune(x: np.ndarray, curve: np.ndarray, knots: list[int], pen: float) -> list[int]:
+def _prune(design: np.ndarray, curve: np.ndarray, knots: list[int], pen: float) -> list[int]:
     """Backward elimination: drop knots while that lowers RSS + pen * (number of knots)."""
-    score = _hinge_fit(x, curve, knots)[1] + pen * len(knots)
+    score = _hinge_fit(design, curve, knots)[1] + pen * len(knots)
     while knots:
         trials = [knots[:i] + knots[i + 1 :] for i in range(len(knots))]
-        scores = [_hinge_fit(x, curve, t)[1] + pen * len(t) for t in trials]
+        scores = [_hinge_fit(design, curve, t)[1] + pen * len(t) for t in trials]
         best = int(np.argmin(scores))
         if scores[best] > score:
             break
@@ -181,18 +204,18 @@ def _prune(x: np.ndarray, curve: np.ndarray, knots: list[int], pen: float) -> li
     return knots
 
 
-def _refine(x: np.ndarray, curve: np.ndarray, knots: list[int]) -> list[int]:
+def _refine(design: np.ndarray, curve: np.ndarray, knots: list[int]) -> list[int]:
     """Coordinate descent: move each knot between its neighbours to where the RSS is least."""
-    rss = _hinge_fit(x, curve, knots)[1]
+    rss = _hinge_fit(design, curve, knots)[1]
     moved = True
     while moved:
         moved = False
         for j in range(len(knots)):
             left = knots[j - 1] + 1 if j else 1
-            right = knots[j + 1] if j + 1 < len(knots) else len(x) - 1
+            right = knots[j + 1] if j + 1 < len(knots) else len(curve) - 1
             for k in range(left, right):
                 trial = knots[:j] + [k] + knots[j + 1 :]
-                trial_rss = _hinge_fit(x, curve, trial)[1]
+                trial_rss = _hinge_fit(design, curve, trial)[1]
                 if trial_rss < rss:
                     knots, rss, moved = trial, trial_rss, True
     return knots
@@ -203,51 +226,54 @@ def _transition(steps: ArrayLike, values: ArrayLike, name: str, sign: float) -> 
     grid = _grid(steps)
     curve = sign * _curve(grid, values, name)
     x = _log_steps(grid)
+    design = np.column_stack([np.ones_like(x), x, np.maximum(x[:, None] - x[None, :], 0.0)])
     bkps = _breakpoints(grid, curve, "linear", None, 2)
     # Each discontinuous change point becomes a pair of kinks, one parameter each; pruning and
     # moving them lowers RSS + pen * knots at every change until neither changes anything.
     pen = _penalty(curve, 1, 2)
     knots = sorted({k for b in bkps for k in (b - 1, b)})
     while True:
-        fitted = _refine(x, curve, _prune(x, curve, knots, pen))
-        if fitted == knots:
+        updated = _refine(design, curve, _prune(design, curve, knots, pen))
+        if updated == knots:
             break
-        knots = fitted
+        knots = updated
     if not knots:
         return None
     vertices = np.array([0, *knots, len(x) - 1])
-    fit = _hinge_fit(x, curve, knots)[0][vertices]
+    fit = _hinge_fit(design, curve, knots)[0][vertices]
     rates = np.diff(fit) / np.diff(x[vertices])
     steepest = int(np.argmin(rates))
-    if rates[steepest] >= 0:
-        return None
     steep = rates <= rates[steepest] / 2
     first = last = steepest
     while first > 0 and steep[first - 1]:
         first -= 1
     while last + 1 < len(rates) and steep[last + 1]:
         last += 1
+    if fit[first] - fit[last + 1] <= np.sqrt(pen):
+        return None
     start, end = float(grid[vertices[first]]), float(grid[vertices[last + 1]])
     return Transition(start=start, end=end, onset=start)
 
 
 def find_drop(steps: ArrayLike, loss: ArrayLike) -> Transition | None:
-    """The window of steepest decline of `loss` per log-step, or None if no change point exists.
+    """The window of steepest decline of `loss` per log-step, or None if there is no transition.
 
-    The curve is segmented as piecewise linear in log-step (`ruptures.Pelt`, cost "linear",
-    automatic penalty); every change point then becomes a pair of kinks of a continuous
-    piecewise-linear least-squares fit, whose kinks are pruned (penalty for one parameter each)
-    and moved to their best grid positions. Piecewise linear rather than constant because a drop
-    spread over several checkpoints is a ramp: a constant fit would split it into a staircase whose
-    change points sit near its middle, not at its start. Continuous because the jumps between
-    separately fitted lines are artefacts of curvature and noise that would pose as the steepest
-    decline; a true jump survives as a one-interval piece. The window is the run of adjacent pieces
-    that fall at least half as fast as the steepest one (full width at half maximum of the rate), so
-    it does not shrink to one piece when low noise lets the fit resolve the curvature of the drop;
-    `onset` = `start`. Returns None when no kink survives (no transition) or nothing declines.
+    Method: `ruptures.Pelt` segments the curve as piecewise linear in log-step ("linear" model,
+    automatic penalty); every change point becomes a pair of kinks of a continuous piecewise-linear
+    least-squares fit, whose kinks are then pruned (modified-BIC penalty for one parameter each)
+    and moved to their best grid points until neither changes the fit. Piecewise linear, not
+    constant: a drop spread over several checkpoints is a ramp, which a constant fit splits into a
+    staircase with no change point at its start. Continuous: the jumps between separately fitted
+    lines are artefacts of curvature and noise that would pose as the steepest decline, while a
+    true jump survives as a one-interval piece. The window is the run of adjacent pieces falling at
+    least half as fast as the steepest (full width at half maximum of the rate), so it does not
+    shrink to one piece when low noise lets the fit resolve the curvature of the drop; `onset` =
+    `start`, resolved to a piece of the fit (about a grid point for a drop over a few checkpoints,
+    about its width for a broad one). None when no kink survives or the window falls by no more
+    than sqrt(pen), the change that one kink's penalty buys. Steps must be positive; the steepest
+    decline wins, so cut an early warm-up fall from the curve if it is not the one of interest.
     For "Sudden Drops in the Loss: Syntax Acquisition, Phase Transitions, and Simplicity Bias in
-    MLMs" (Chen et al., ICLR 2024). Steps must be positive; the steepest decline wins, so drop
-    an early warm-up fall from `steps` if it is not the transition of interest.
+    MLMs" (Chen et al., ICLR 2024).
     """
     return _transition(steps, loss, "loss", 1.0)
 
