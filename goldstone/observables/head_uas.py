@@ -10,7 +10,8 @@ Accuracy is counted per relation and over all words; root words (gold head ROOT,
 and punctuation are included or not by explicit switches. Also: fixed-offset baselines
 (parent = i + k, k in -3..2), the attention mass on the gold parent, and a held-out best head
 (chosen on even-numbered sentences, scored on odd ones). Everything is batched over layers,
-heads, sentences and words: no Python loop over any of them.
+heads, sentences and words: no Python loop over any of them. Subword aggregation runs in the
+attention's dtype; the word-level comparisons and all counts in float64.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class HeadUAS(Observable):
             raise GoldstoneError(f"{type(probe.model).__name__} returned no attention probabilities: load it with "
                                  "attn_implementation='eager' (goldstone.models.adapters.load_eager)")
         batch = probe.targets
-        att = torch.stack(attentions).double()  # (L, B, H, T, T)
+        att = torch.stack(attentions)  # (L, B, H, T, T), in the model's dtype
         device = att.device
         gold, rel = batch.heads.to(device), batch.relations.to(device)
         n_words = gold.shape[1]
@@ -91,7 +92,7 @@ class HeadUAS(Observable):
         scored = ((gold >= 0) | ((gold == -1) & self.include_root)) & valid & punct_ok
         has_parent = (gold >= 0) & valid & punct_ok
 
-        words = word_attention(att, batch.word_index.to(device), n_words)  # (L, B, H, W, W)
+        words = word_attention(att, batch.word_index.to(device), n_words).double()  # (L, B, H, W, W)
         parent = gold.clamp_min(0).view(1, -1, 1, n_words, 1).expand(*words.shape[:-1], 1)
         mass = torch.stack((words.gather(-1, parent), words.transpose(-1, -2).gather(-1, parent)), 3).squeeze(-1)
         invalid = ~valid.view(1, -1, 1, 1, n_words)
