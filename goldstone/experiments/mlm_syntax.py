@@ -12,6 +12,7 @@ SAS- released at `release_step`.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -57,7 +58,8 @@ class MLMSyntaxConfig:
     lr: float = param(5e-4, "AdamW peak learning rate (linear warm-up over 5 % of the steps)", gt=0)
     checkpoints: int = param(16, "evaluations, log-spaced from step 10 to the end", ge=2)
     eval_sentences: int = param(256, "EWT dev sentences for loss and head UAS", ge=8)
-    minimal_pairs: int = param(100, "agreement pairs per phenomenon (0: skip)", ge=0)
+    minimal_pairs: int = param(100, "minimal pairs per phenomenon (0: skip)", ge=0)
+    blimp: str = param("", "BLiMP JSONL file, or folder of them, scored instead of pairs generated from EWT dev")
     keep_checkpoints: int = param(1, "checkpoints kept (0 keeps all)", ge=0)
 
     def validate(self) -> None:
@@ -144,7 +146,7 @@ def train(ctx: RunContext) -> None:
     dev_batches, _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, 32, relations)
     (dev_data,), _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, len(dev_sents), relations)
     probe_train = _rows(train_data, torch.arange(min(len(train_sents), cfg.eval_sentences)))
-    pairs = _minimal_pair_observable(folder, tokenizer, cfg.minimal_pairs)
+    pairs = _minimal_pair_observable(folder, tokenizer, cfg.minimal_pairs, cfg.blimp)
 
     model = _model(cfg, len(tokenizer)).to(ctx.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
@@ -197,13 +199,27 @@ def train(ctx: RunContext) -> None:
     summarise(ctx, cfg)
 
 
-def _minimal_pair_observable(folder: Path, tokenizer, per_phenomenon: int):
+def _minimal_pair_observable(folder: Path, tokenizer, per_phenomenon: int, blimp: str):
+    """Agreement pairs generated from EWT dev, or the user's BLiMP files; at most
+    `per_phenomenon` pairs of each phenomenon."""
     if per_phenomenon == 0:
         return None
-    from goldstone.data.minimal_pairs import generate_pairs
+    from goldstone.data.minimal_pairs import generate_pairs, read_blimp_jsonl
     from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
 
-    return MinimalPairAccuracy(generate_pairs(folder / "en_ewt-ud-dev.conllu", per_phenomenon), tokenizer)
+    if not blimp:
+        return MinimalPairAccuracy(generate_pairs(folder / "en_ewt-ud-dev.conllu", per_phenomenon), tokenizer)
+    source = Path(blimp)
+    files = sorted(source.glob("*.jsonl")) if source.is_dir() else [source]
+    if not files:
+        raise ConfigError(f"key 'blimp': no .jsonl files in {source}")
+    seen: Counter[str] = Counter()
+    kept = []
+    for pair in (pair for f in files for pair in read_blimp_jsonl(f)):
+        seen[pair.phenomenon] += 1
+        if seen[pair.phenomenon] <= per_phenomenon:
+            kept.append(pair)
+    return MinimalPairAccuracy(kept, tokenizer)
 
 
 def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:

@@ -23,3 +23,12 @@ def test_tiny_mlm_run_logs_every_curve_and_resumes_identically(tmp_path):
     assert (run.folder / "tokenizer" / "tokenizer.json").exists()
     again = goldstone.run("mlm_syntax", out=tmp_path / "again", variant="transient", release_step=15, **TINY)
     pd.testing.assert_frame_equal(again.metrics, m, check_exact=True)
+
+
+def test_blimp_files_replace_generated_pairs(tmp_path):
+    lines = [{"sentence_good": "The dog runs .", "sentence_bad": "The dog run .", "UID": "agreement_toy"},
+             {"sentence_good": "These dogs run .", "sentence_bad": "This dogs run .", "UID": "determiner_toy"}]
+    (tmp_path / "toy.jsonl").write_text("\n".join(__import__("json").dumps(line) for line in lines) + "\n")
+    run = goldstone.run("mlm_syntax", out=tmp_path / "r", blimp=str(tmp_path), **{**TINY, "steps": 10})
+    m = run.metrics
+    assert set(m[m.metric == "accuracy"].phenomenon.dropna()) == {"agreement_toy", "determiner_toy"}
