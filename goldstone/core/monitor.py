@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
-import torch
 from torch import nn
 
 from goldstone.core.checkpoint import load_weights

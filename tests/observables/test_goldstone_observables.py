@@ -8,7 +8,6 @@ from goldstone.core.observable import measure
 from goldstone.models import DeepMLP
 from goldstone.observables import JacobianSpectrum, OrderParameter, Overlap, ProtectedJacobian
 from goldstone.testing import act
-from goldstone.theory import fixed_point
 
 
 def test_order_parameter_is_mean_block_norm():
