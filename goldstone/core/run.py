@@ -99,6 +99,7 @@ class RunContext:
         if not frames:
             return pd.DataFrame(columns=["step", "observable", "metric", "value"])
         frame = pd.concat(frames, ignore_index=True)
+        self._frames = [frame]  # later calls concatenate onto this, as after a restore
         columns = ["step", "observable", "metric"] + [c for c in frame.columns
                                                      if c not in ("step", "observable", "metric", "value")]
         return frame[columns + ["value"]]
