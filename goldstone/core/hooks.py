@@ -24,26 +24,34 @@ def hook_points(model: nn.Module) -> list[str]:
     return [name for name, module in model.named_modules() if isinstance(module, HookPoint)]
 
 
+INPUT = ":input"
+"""Suffix of a hook name that records a module's (first) input instead of its output,
+e.g. ``"encoder.layer.3.attention.output.dense:input"``."""
+
+
 @contextlib.contextmanager
 def capture(model: nn.Module, names: Iterable[str], detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
-    """Record the output of each named module into the yielded dict while the context is open."""
+    """Record the output of each named module (its input, for names ending in ":input") into the
+    yielded dict while the context is open."""
     modules = dict(model.named_modules())
     names = list(dict.fromkeys(names))
-    missing = [n for n in names if n not in modules]
+    missing = [n for n in names if n.removesuffix(INPUT) not in modules]
     if missing:
         raise GoldstoneError(f"model has no module named {missing[0]!r} (hook points: {hook_points(model)[:5]}...)")
     cache: dict[str, torch.Tensor] = {}
     handles = []
 
-    def make_hook(name: str):
-        def hook(_module, _inputs, output):
-            out = output[0] if isinstance(output, tuple) else output
-            cache[name] = out.detach() if detach else out
-        return hook
+    def store(name: str, value) -> None:
+        value = value[0] if isinstance(value, tuple) else value
+        cache[name] = value.detach() if detach else value
 
     try:
         for name in names:
-            handles.append(modules[name].register_forward_hook(make_hook(name)))
+            module = modules[name.removesuffix(INPUT)]
+            if name.endswith(INPUT):
+                handles.append(module.register_forward_pre_hook(lambda _m, args, name=name: store(name, args)))
+            else:
+                handles.append(module.register_forward_hook(lambda _m, _args, out, name=name: store(name, out)))
         yield cache
     finally:
         for handle in handles:

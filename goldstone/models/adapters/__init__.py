@@ -8,6 +8,7 @@ from goldstone.models.adapters import bert, distilbert, gpt2, llama, roberta  # 
 from goldstone.models.adapters.base import (
     ADAPTERS,
     BLOCK_ROLES,
+    UNIT_SITES,
     Adapter,
     adapter_for,
     attention_probabilities,
@@ -21,15 +22,19 @@ from goldstone.models.adapters.base import (
     num_heads,
     num_key_value_heads,
     num_layers,
+    num_units,
     qkvo_weights,
     register,
     silence_heads,
+    silence_units,
+    site_hook,
     submodule,
 )
 
 __all__ = [
     "ADAPTERS",
     "BLOCK_ROLES",
+    "UNIT_SITES",
     "Adapter",
     "adapter_for",
     "attention_probabilities",
@@ -43,8 +48,11 @@ __all__ = [
     "num_heads",
     "num_key_value_heads",
     "num_layers",
+    "num_units",
     "qkvo_weights",
     "register",
     "silence_heads",
+    "silence_units",
+    "site_hook",
     "submodule",
 ]

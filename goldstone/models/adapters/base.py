@@ -311,15 +311,65 @@ def silence_heads(model: nn.Module, layer: int, mask: Tensor, means: Tensor | No
     heads, d = num_heads(model), head_dim(model)
 
     def hook(_module: nn.Module, args: tuple) -> tuple:
-        x = _split_heads(args[0], heads, d)
-        _check_broadcast("mask", mask, x.shape)
-        keep = mask.to(x)
-        if means is None:
-            silenced = x * keep
-        else:
-            _check_broadcast("means", means, x.shape)
-            silenced = x * keep + means.to(x) * (1 - keep)
-        return (silenced.flatten(-2), *args[1:])
+        return (_silence(_split_heads(args[0], heads, d), mask, means).flatten(-2), *args[1:])
 
     with _pre_hooks([(submodule(model, layer, "output_projection"), hook)]):
         yield
+
+
+def _silence(x: Tensor, mask: Tensor, means: Tensor | None) -> Tensor:
+    """x * mask, or x * mask + means * (1 - mask): units where mask is 0 are zeroed or set to their mean."""
+    _check_broadcast("mask", mask, x.shape)
+    keep = mask.to(x)
+    if means is None:
+        return x * keep
+    _check_broadcast("means", means, x.shape)
+    return x * keep + means.to(x) * (1 - keep)
+
+
+UNIT_SITES = ("heads", "attention", "mlp")
+"""Where the nodes of a block are read ("Single-Nodal Spontaneous Symmetry Breaking in NLP Models"): the
+concatenated head outputs before the output projection (H x d nodes, head h = nodes h*d .. h*d + d - 1),
+the attention sub-block's output after the projection, or the feed-forward output (both `hidden` nodes,
+before the residual sum)."""
+
+
+def _site(model: nn.Module, layer: int, site: str) -> tuple[nn.Module, bool]:
+    """The module of `site` and whether the site is its input (True) or its output."""
+    if site not in UNIT_SITES:
+        raise GoldstoneError(f"unknown site {site!r} (sites: {', '.join(UNIT_SITES)})")
+    if site == "mlp":
+        return submodule(model, layer, "mlp_out"), False
+    return submodule(model, layer, "output_projection"), site == "heads"
+
+
+def site_hook(model: nn.Module, layer: int, site: str) -> str:
+    """The `goldstone.core.hooks.capture` name that records the (B, T, units) activations of `site` in `layer`."""
+    from goldstone.core.hooks import INPUT
+
+    module, is_input = _site(model, layer, site)
+    name = next(n for n, m in model.named_modules() if m is module)
+    return name + INPUT if is_input else name
+
+
+def num_units(model: nn.Module, site: str) -> int:
+    """The number of nodes at `site`: H x d for "heads", the hidden size otherwise."""
+    _site(model, 0, site)
+    return num_heads(model) * head_dim(model) if site == "heads" else _config_int(model, adapter_for(model).hidden_size_attr)
+
+
+@contextlib.contextmanager
+def silence_units(model: nn.Module, layer: int, site: str, mask: Tensor, means: Tensor | None = None) -> Iterator[None]:
+    """Silence nodes of `site` in `layer` while the context is open: its (B, T, units) activations x become
+    x * mask, or x * mask + means * (1 - mask) (mean ablation), `mask` and `means` broadcasting to x.
+    The hook is removed on exit, even on error."""
+    module, is_input = _site(model, layer, site)
+    if is_input:
+        with _pre_hooks([(module, lambda _m, args: (_silence(args[0], mask, means), *args[1:]))]):
+            yield
+        return
+    handle = module.register_forward_hook(lambda _m, _args, out: _silence(out, mask, means))
+    try:
+        yield
+    finally:
+        handle.remove()
