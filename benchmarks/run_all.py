@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench_equivariant_layers", "bench_observable_overhead", "bench_ray_sweep", "bench_head_uas"]
+BENCHMARKS = ["bench_equivariant_layers", "bench_observable_overhead", "bench_ray_sweep", "bench_head_uas", "bench_single_node"]
 
 
 def main(selection: list[str]) -> int:

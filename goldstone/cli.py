@@ -1,4 +1,4 @@
-"""The command line: ``goldstone list | run | sweep | report | demo``."""
+"""The command line: ``goldstone list | run | sweep | report | uas | nodes | demo``."""
 
 from __future__ import annotations
 
@@ -133,6 +133,34 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder (e.g
                       f"{float(result.offset_accuracy[:, i].max()):.3f}")
     console.print(table)
     console.print(f"full table: {out}", highlight=False)
+
+
+@app.command()
+def nodes(model: Annotated[Path, typer.Argument(help="Hugging Face classification model folder (config.json, tokenizer)")],
+          data: Annotated[Path, typer.Option(help="CSV or JSON Lines file of texts and labels (FewRel JSON with --task fewrel)")],
+          task: Annotated[str, typer.Option(help="file or fewrel")] = "file",
+          text_key: str = "text", label_key: str = "label",
+          layer: Annotated[int, typer.Option(help="block to measure (-1: the last)")] = -1,
+          site: Annotated[str, typer.Option(help="heads, attention or mlp")] = "heads",
+          silence: Annotated[str, typer.Option(help="zero or mean")] = "zero",
+          readout: Annotated[str, typer.Option(help="fixed or retrained")] = "fixed",
+          finetune_steps: Annotated[int, typer.Option(help="fine-tune first (0: measure the model as it is)")] = 0,
+          max_per_label: Annotated[int, typer.Option(help="examples kept per label (0: all)")] = 0,
+          out: Annotated[Optional[Path], typer.Option(help="run folder (default runs/single_node-<hash>)")] = None,
+          seed: int = 0, device: Device = "cpu", quiet: Quiet = False) -> None:
+    """What each head and node of YOUR classifier has learned, on your local data (the single_node experiment)."""
+    from goldstone.core.run import execute
+
+    overrides = {"model": str(model), "task": task, "data": str(data), "text_key": text_key, "label_key": label_key,
+                 "layer": layer, "site": site, "silence": silence, "readout": readout,
+                 "finetune_steps": finetune_steps, "max_per_label": max_per_label, "min_per_label": 1, "tokens": 0}
+    try:
+        result = execute("single_node", overrides, None, out, seed, device, False, quiet)
+        report = result.report()
+    except GoldstoneError as err:
+        _fail(err)
+    _print_headline(result.manifest["headline"])
+    console.print(f"run folder: {result.folder}\nreport: {report}", highlight=False)
 
 
 @app.command()

@@ -10,7 +10,9 @@ node, a subset of a head's nodes, or a head) alone gives the fields
     z_u(i) = W[:, u] h_u(i) + W[:, ~u] mu[~u] + b        silence "mean" (the others at their training mean mu)
 
 so all units' fields come from one forward pass per batch, by linearity at the readout. Per unit: the label x
-output matrix V_u[a, k] = sum over inputs i of true label a of z_{u,k}(i), with its recognised labels, clusters,
+output matrix V_u[a, k] = sum over inputs i of true label a of z_{u,k}(i) - z0_k, where z0 is the field
+with every node silenced (b, or b + W mu): the constant that all units share would otherwise dominate V and make
+all units look alike. With V come the unit's recognised labels, clusters,
 noise and SNR (`goldstone.analysis.label_clusters`), and the prediction argmax_k z_u(i): accuracy per label,
 the confusion matrix, and K(u), the number of distinct labels predicted. `readout="retrained"` fits one readout
 per unit on its own nodes instead: a different quantity (how linearly decodable the labels are from the unit).
@@ -196,14 +198,18 @@ def unit_performance(activations: torch.Tensor, labels: torch.Tensor, readout: R
     matrix = torch.zeros(g, k, k, dtype=torch.float64)
     confusion = torch.zeros(g * k * k, dtype=torch.float64)
     offsets = torch.arange(g).mul(k * k).unsqueeze(0)
+    if unit_readout is None:
+        silent = readout.bias + (readout.weight @ readout.mean if silence == "mean" else 0)
+        baseline = silent.double().expand(len(groups), -1)
+    else:
+        weight, baseline = unit_readout
     for start in range(0, len(labels), chunk):
         x, y = activations[start:start + chunk], labels[start:start + chunk]
         if unit_readout is None:
             fields = unit_fields(x, readout, groups, silence).double()
         else:
-            weight, bias = unit_readout
-            fields = torch.einsum("ign,gkn->igk", x[:, groups.index].double(), weight) + bias
-        matrix += torch.einsum("ia,igk->gak", F.one_hot(y, k).double(), fields)
+            fields = torch.einsum("ign,gkn->igk", x[:, groups.index].double(), weight) + baseline  # unit alone
+        matrix += torch.einsum("ia,igk->gak", F.one_hot(y, k).double(), fields - baseline)
         cells = offsets + (y * k).unsqueeze(1) + fields.argmax(-1)
         confusion += torch.bincount(cells.flatten(), minlength=g * k * k).double()
     confusion = confusion.view(g, k, k)
