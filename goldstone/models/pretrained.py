@@ -41,6 +41,9 @@ def load_classifier(source: str, num_labels: int, random_init: bool = False, see
     classification model keeps its head, and must have at least `num_labels` outputs; any other model gets a
     new head with `num_labels` outputs. `random_init`: the same architecture with freshly initialised weights."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()  # the load report of a new head is expected here, not news
 
     model_folder, tokenizer_folder = classifier_source(source)
     config = AutoConfig.from_pretrained(str(model_folder))
