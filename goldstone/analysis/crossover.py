@@ -58,7 +58,7 @@ def crossover(activations: torch.Tensor, labels: torch.Tensor, readout: Readout,
         rows["predicted_labels"].append(predicted.sum(-1).double())
         bias = unit_bias(readout, groups, silence)
         rows["bound"].append(torch.tensor([float(readout_bound(readout.weight[:, index].double(), b.double()))
-                                           for index, b in zip(groups.index, bias)]))
+                                           for index, b in zip(groups.index, bias)], dtype=torch.float64))
         rows["head"].append((groups.index[:, 0] // head_dim).double())
     return CrossoverResult(size=torch.tensor(sizes, dtype=torch.float64),
                            **{name: torch.stack(values) for name, values in rows.items()})

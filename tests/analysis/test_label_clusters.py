@@ -93,3 +93,13 @@ def test_sizes_over_units():
     result = label_clusters(three)
     assert result.cluster.tolist() == [[0, 1, 2], [0, 0, 0]]
     assert result.sizes().tolist() == [1, 1, 1, 3]
+
+
+@pytest.mark.parametrize("matrix", [[[10.0, 1.0], [4.0, 8.0]], [[10.0, 4.0], [1.0, 8.0]]])
+def test_a_one_sided_link_does_not_join_a_cluster(matrix):
+    """Only one of (0, 1), (1, 0) is above the threshold: the square {0, 1} would not be all above it."""
+    result = label_clusters(torch.tensor([matrix]))
+    assert result.recognised.tolist() == [[True, True]]
+    assert result.cluster.tolist() == [[0, 1]]
+    assert result.noise.tolist() == [1]
+    assert float(result.snr[0]) == pytest.approx(((1.0 + 0.8) / 2) / 0.4)
