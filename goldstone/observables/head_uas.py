@@ -3,15 +3,15 @@
 After Clark et al., "What Does BERT Look At?", as used in "Sudden Drops in the Loss: Syntax
 Acquisition, Phase Transitions, and Simplicity Bias in MLMs" (Chen et al., ICLR 2024):
 token attention A is turned into word attention by summing the columns of a word's subword
-tokens and averaging its rows (A_w = M_avg A M^T); special tokens ([CLS], [SEP]) belong to no
+tokens and averaging its rows (A_w = M_avg A M^T, two batched GEMMs); special tokens ([CLS], [SEP]) belong to no
 word and drop out; the diagonal is excluded. Word i's predicted parent is argmax_j A_w[i, j]
 (direction "dependent->parent") or argmax_j A_w[j, i] ("parent<-dependent", i.e. A^T).
 Accuracy is counted per relation and over all words; root words (gold head ROOT, never right)
 and punctuation are included or not by explicit switches. Also: fixed-offset baselines
 (parent = i + k, k in -3..2), the attention mass on the gold parent, and a held-out best head
-(chosen on even-numbered sentences, scored on odd ones). Everything is batched over layers,
-heads, sentences and words: no Python loop over any of them. Subword aggregation runs in the
-attention's dtype; the word-level comparisons and all counts in float64.
+(chosen on even-numbered sentences, scored on odd ones). Everything is batched over heads,
+sentences and words (no Python loop over any of them); subword aggregation takes two GEMMs per
+layer, straight from each layer's attention tensor (no stacked copy), in the attention's dtype; the word-level comparisons and all counts in float64.
 """
 
 from __future__ import annotations
@@ -50,19 +50,14 @@ class HeadUASResult(Result):
 
 
 def word_attention(attentions: torch.Tensor, word_index: torch.Tensor, n_words: int) -> torch.Tensor:
-    """(L, B, H, T, T) token attention -> (L, B, H, W, W) word attention: columns summed over a
-    word's subwords, rows averaged; tokens with word_index -1 (specials, padding) dropped.
-    Both sums are scatter-adds along one axis (tokens of no word go to a spare bin W)."""
-    lead = attentions.shape[:-2]
-    bins = torch.where(word_index < 0, n_words, word_index)  # (B, T)
-    t = attentions.shape[-1]
-    columns = attentions.new_zeros(*lead, t, n_words + 1).scatter_add_(
-        -1, bins.view(1, -1, 1, 1, t).expand(*lead, t, t), attentions)[..., :n_words]
-    rows = columns.new_zeros(*lead, n_words + 1, n_words).scatter_add_(
-        -2, bins.view(1, -1, 1, t, 1).expand(*lead, t, n_words), columns)[..., :n_words, :]
-    counts = torch.zeros(bins.shape[0], n_words + 1, dtype=attentions.dtype, device=attentions.device)
-    counts.scatter_add_(1, bins, torch.ones_like(bins, dtype=attentions.dtype))
-    return rows / counts[:, :n_words].clamp_min(1).view(1, -1, 1, n_words, 1)
+    """(..., B, H, T, T) token attention -> (..., B, H, W, W) word attention A_w = M_avg A M^T: columns summed
+    over a word's subwords (M: (B, W, T) one-hot of word_index), rows averaged (M_avg: M with rows divided by
+    the word's subword count); tokens with word_index -1 (specials, padding) belong to no word and drop out.
+    Two batched GEMMs."""
+    words = torch.arange(n_words, device=word_index.device)
+    member = (word_index.unsqueeze(1) == words.view(1, -1, 1)).to(attentions.dtype)  # (B, W, T)
+    average = member / member.sum(-1, keepdim=True).clamp_min(1)
+    return average.unsqueeze(1) @ attentions @ member.transpose(-1, -2).unsqueeze(1)
 
 
 class HeadUAS(Observable):
@@ -82,8 +77,7 @@ class HeadUAS(Observable):
             raise GoldstoneError(f"{type(probe.model).__name__} returned no attention probabilities: load it with "
                                  "attn_implementation='eager' (goldstone.models.adapters.load_eager)")
         batch = probe.targets
-        att = torch.stack(attentions)  # (L, B, H, T, T), in the model's dtype
-        device = att.device
+        device = attentions[0].device
         gold, rel = batch.heads.to(device), batch.relations.to(device)
         n_words = gold.shape[1]
         positions = torch.arange(n_words, device=device)
@@ -92,7 +86,8 @@ class HeadUAS(Observable):
         scored = ((gold >= 0) | ((gold == -1) & self.include_root)) & valid & punct_ok
         has_parent = (gold >= 0) & valid & punct_ok
 
-        words = word_attention(att, batch.word_index.to(device), n_words).double()  # (L, B, H, W, W)
+        word_index = batch.word_index.to(device)
+        words = torch.stack([word_attention(a, word_index, n_words) for a in attentions]).double()  # (L, B, H, W, W)
         parent = gold.clamp_min(0).view(1, -1, 1, n_words, 1).expand(*words.shape[:-1], 1)
         mass = torch.stack((words.gather(-1, parent), words.transpose(-1, -2).gather(-1, parent)), 3).squeeze(-1)
         invalid = ~valid.view(1, -1, 1, 1, n_words)
