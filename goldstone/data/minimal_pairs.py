@@ -18,12 +18,12 @@ single word. BLiMP's own JSONL files are read with `read_blimp_jsonl`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from goldstone.core.errors import GoldstoneError
+from goldstone.data.json_lines import json_objects
 from goldstone.data.treebank import Sentence, read_conllu
 
 PHENOMENA = ("subject_verb_agreement", "determiner_noun_agreement")
@@ -172,19 +172,11 @@ def read_blimp_jsonl(path: str | Path) -> list[MinimalPair]:
     punctuation of a sentence split off as its own word."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise GoldstoneError(f"{path}: cannot read the BLiMP file ({err})") from err
     pairs = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise GoldstoneError(f"{path}:{number}: not a JSON line ({err.msg})") from err
-        if not isinstance(record, dict):
-            raise GoldstoneError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+    for number, record in json_objects(path, content):
         missing = [key for key in ("sentence_good", "sentence_bad")
                    if not isinstance(record.get(key), str) or not record[key].strip()]
         if missing:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from goldstone.core.errors import GoldstoneError
+from goldstone.data.json_lines import json_objects
 from goldstone.data.treebank import Sentence, read_conllu, treebank_dir
 
 if TYPE_CHECKING:
@@ -262,15 +263,7 @@ def _csv_rows(path: Path, content: str, text_key: str, label_key: str) -> list[t
 def _jsonl_rows(path: Path, content: str, text_key: str, label_key: str) -> list[tuple[int, str, str]]:
     """(line, text, label) of each JSON line."""
     rows = []
-    for number, line in enumerate(content.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise GoldstoneError(f"{path}:{number}: not a JSON line ({err.msg})") from err
-        if not isinstance(record, dict):
-            raise GoldstoneError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+    for number, record in json_objects(path, content):
         for key in (label_key, text_key):
             if key not in record:
                 raise GoldstoneError(f"{path}:{number}: no key {key!r}")
