@@ -11,7 +11,9 @@ and punctuation are included or not by explicit switches. Also: fixed-offset bas
 (parent = i + k, k in -3..2), the attention mass on the gold parent, and a held-out best head
 (chosen on even-numbered sentences, scored on odd ones). Everything is batched over heads,
 sentences and words (no Python loop over any of them); subword aggregation takes two GEMMs per
-layer, straight from each layer's attention tensor (no stacked copy), in the attention's dtype; the word-level comparisons and all counts in float64.
+layer, straight from each layer's attention tensor (no stacked copy), and the argmax runs in the
+attention's dtype (widening to float64 could not change it); the attention mass and all counts
+are float64.
 """
 
 from __future__ import annotations
@@ -50,14 +52,17 @@ class HeadUASResult(Result):
 
 
 def word_attention(attentions: torch.Tensor, word_index: torch.Tensor, n_words: int) -> torch.Tensor:
-    """(..., B, H, T, T) token attention -> (..., B, H, W, W) word attention A_w = M_avg A M^T: columns summed
-    over a word's subwords (M: (B, W, T) one-hot of word_index), rows averaged (M_avg: M with rows divided by
-    the word's subword count); tokens with word_index -1 (specials, padding) belong to no word and drop out.
-    Two batched GEMMs."""
+    """(B, H, T, T) token attention -> (B, H, W, W) word attention A_w = M_avg A M^T: columns summed over a
+    word's subwords (M: (B, W, T) one-hot of word_index), rows averaged (M_avg: M with rows divided by the
+    word's subword count); tokens with word_index -1 (specials, padding) belong to no word and drop out.
+    Two batched GEMMs, each over all heads of a sentence at once."""
+    b, h, t, _ = attentions.shape
     words = torch.arange(n_words, device=word_index.device)
     member = (word_index.unsqueeze(1) == words.view(1, -1, 1)).to(attentions.dtype)  # (B, W, T)
     average = member / member.sum(-1, keepdim=True).clamp_min(1)
-    return average.unsqueeze(1) @ attentions @ member.transpose(-1, -2).unsqueeze(1)
+    columns = torch.bmm(attentions.reshape(b, h * t, t), member.transpose(1, 2))  # (B, H*T, W)
+    columns = columns.view(b, h, t, n_words).transpose(1, 2).reshape(b, t, h * n_words)
+    return torch.bmm(average, columns).view(b, n_words, h, n_words).transpose(1, 2)
 
 
 class HeadUAS(Observable):
@@ -87,13 +92,14 @@ class HeadUAS(Observable):
         has_parent = (gold >= 0) & valid & punct_ok
 
         word_index = batch.word_index.to(device)
-        words = torch.stack([word_attention(a, word_index, n_words) for a in attentions]).double()  # (L, B, H, W, W)
+        words = torch.stack([word_attention(a, word_index, n_words) for a in attentions])  # (L, B, H, W, W)
         parent = gold.clamp_min(0).view(1, -1, 1, n_words, 1).expand(*words.shape[:-1], 1)
-        mass = torch.stack((words.gather(-1, parent), words.transpose(-1, -2).gather(-1, parent)), 3).squeeze(-1)
+        mass = torch.stack((words.gather(-1, parent), words.transpose(-1, -2).gather(-1, parent)), 3)
+        mass = mass.squeeze(-1).double()
         invalid = ~valid.view(1, -1, 1, 1, n_words)
         excluded = torch.eye(n_words, dtype=torch.bool, device=device) | invalid | invalid.transpose(-1, -2)
-        masked = words.masked_fill(excluded, float("-inf"))
-        predicted = torch.stack((masked.max(-1).indices, masked.max(-2).indices), 3)  # (L, B, H, 2, W): A, A^T
+        masked = words.masked_fill(excluded, float("-inf"))  # argmax in the attention dtype: exact, as float64 would be
+        predicted = torch.stack((masked.argmax(-1), masked.argmax(-2)), 3)  # (L, B, H, 2, W): A, A^T
         correct = (predicted == gold.view(1, -1, 1, 1, n_words)).double() * scored.view(1, -1, 1, 1, n_words)
 
         relation = F.one_hot(rel.clamp_min(0), len(self.relations)).double() * (rel >= 0).unsqueeze(-1)

@@ -42,7 +42,7 @@ class SyntacticRegulariser:
                             heads: torch.Tensor) -> torch.Tensor:
         """sum over the batch's arcs of gamma(i, j), differentiable in the attentions."""
         n_words = heads.shape[1]
-        words = word_attention(torch.stack(tuple(attentions)), word_index, n_words)  # (L, B, H, W, W)
+        words = torch.stack([word_attention(a, word_index, n_words) for a in attentions])  # (L, B, H, W, W)
         has_parent = heads >= 0
         parent = heads.clamp_min(0)
         index = parent.view(1, -1, 1, n_words, 1).expand(*words.shape[:3], n_words, 1)
