@@ -5,5 +5,7 @@ from goldstone.observables.jacobian import JacobianSpectrum, ProtectedJacobian
 from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.overlap import Overlap
 from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
+from goldstone.observables.unit_performance import UnitActivations, UnitPerformance
 
-__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "OrderParameter", "Overlap", "ProtectedJacobian"]
+__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "OrderParameter", "Overlap", "ProtectedJacobian",
+           "UnitActivations", "UnitPerformance"]
