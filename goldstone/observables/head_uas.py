@@ -98,8 +98,10 @@ class HeadUAS(Observable):
         mass = mass.squeeze(-1).double()
         invalid = ~valid.view(1, -1, 1, 1, n_words)
         excluded = torch.eye(n_words, dtype=torch.bool, device=device) | invalid | invalid.transpose(-1, -2)
-        masked = words.masked_fill(excluded, float("-inf"))  # argmax in the attention dtype: exact, as float64 would be
-        predicted = torch.stack((masked.argmax(-1), masked.argmax(-2)), 3)  # (L, B, H, 2, W): A, A^T
+        # word attention lies in [0, 1]: minus 2 on the excluded entries puts them below every candidate, in place;
+        # the argmax runs in the attention dtype (exact, as float64 would be), the A^T one on a contiguous copy
+        words.sub_(2 * excluded.to(words.dtype))
+        predicted = torch.stack((words.argmax(-1), words.transpose(-1, -2).contiguous().argmax(-1)), 3)  # (L, B, H, 2, W)
         correct = (predicted == gold.view(1, -1, 1, 1, n_words)).double() * scored.view(1, -1, 1, 1, n_words)
 
         relation = F.one_hot(rel.clamp_min(0), len(self.relations)).double() * (rel >= 0).unsqueeze(-1)
