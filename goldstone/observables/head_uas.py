@@ -51,18 +51,18 @@ class HeadUASResult(Result):
                 "offset": [f"{k:+d}" for k in OFFSETS]}
 
 
-def word_attention(attentions: torch.Tensor, word_index: torch.Tensor, n_words: int) -> torch.Tensor:
+def word_attention(attentions: torch.Tensor, word_index: torch.Tensor, n_words: int,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
     """(B, H, T, T) token attention -> (B, H, W, W) word attention A_w = M_avg A M^T: columns summed over a
     word's subwords (M: (B, W, T) one-hot of word_index), rows averaged (M_avg: M with rows divided by the
     word's subword count); tokens with word_index -1 (specials, padding) belong to no word and drop out.
-    Two batched GEMMs, each over all heads of a sentence at once."""
+    Two batched GEMMs; the result is written into `out` when given (e.g. one layer of a preallocated stack)."""
     b, h, t, _ = attentions.shape
     words = torch.arange(n_words, device=word_index.device)
     member = (word_index.unsqueeze(1) == words.view(1, -1, 1)).to(attentions.dtype)  # (B, W, T)
     average = member / member.sum(-1, keepdim=True).clamp_min(1)
-    columns = torch.bmm(attentions.reshape(b, h * t, t), member.transpose(1, 2))  # (B, H*T, W)
-    columns = columns.view(b, h, t, n_words).transpose(1, 2).reshape(b, t, h * n_words)
-    return torch.bmm(average, columns).view(b, n_words, h, n_words).transpose(1, 2)
+    columns = torch.bmm(attentions.reshape(b, h * t, t), member.transpose(1, 2)).view(b, h, t, n_words)
+    return torch.matmul(average.unsqueeze(1), columns, out=out)
 
 
 class HeadUAS(Observable):
@@ -92,7 +92,9 @@ class HeadUAS(Observable):
         has_parent = (gold >= 0) & valid & punct_ok
 
         word_index = batch.word_index.to(device)
-        words = torch.stack([word_attention(a, word_index, n_words) for a in attentions])  # (L, B, H, W, W)
+        words = attentions[0].new_empty(len(attentions), *attentions[0].shape[:2], n_words, n_words)  # (L, B, H, W, W)
+        for layer, a in enumerate(attentions):
+            word_attention(a, word_index, n_words, out=words[layer])
         parent = gold.clamp_min(0).view(1, -1, 1, n_words, 1).expand(*words.shape[:-1], 1)
         mass = torch.stack((words.gather(-1, parent), words.transpose(-1, -2).gather(-1, parent)), 3)
         mass = mass.squeeze(-1).double()
