@@ -213,24 +213,21 @@ def single_node(ctx: RunContext) -> None:
     summarise(ctx, cfg, dataset)
 
 
-def _load(ctx: RunContext, name: str) -> UnitPerformanceResult | None:
-    path = ctx.folder / "arrays" / f"{name}.safetensors"
-    return UnitPerformanceResult.load(path) if path.exists() else None
+def _load(ctx: RunContext, name: str) -> UnitPerformanceResult:
+    return UnitPerformanceResult.load(ctx.folder / "arrays" / f"{name}.safetensors")
 
 
 def summarise(ctx: RunContext, cfg: SingleNodeConfig, dataset: TextDataset) -> None:
     """Expertise heat maps, cluster-size histograms, the crossover with its bound, symmetry breaking along steps."""
     final = "finetuned" if cfg.finetune_steps else "pretrained"
-    stages = [s for s in ("init", "pretrained", final) if _load(ctx, f"{s}_heads") is not None]
-    stages = list(dict.fromkeys(stages))
+    stages = list(dict.fromkeys(("init", "pretrained", final)))  # every stage here was measured before summarising
     heads = {s: _load(ctx, f"{s}_heads") for s in stages}
     nodes = {s: _load(ctx, f"{s}_nodes") for s in stages}
     unit = "head" if cfg.site == "heads" else "chunk"
     _expertise_figure(ctx, heads, f"{unit} x label accuracy (fixed readout, other {unit}s silenced)", "expertise")
     if cfg.tokens:
         tokens = {s: _load(ctx, f"{s}_tokens_heads") for s in ("init", "pretrained")}
-        _expertise_figure(ctx, {s: r for s, r in tokens.items() if r is not None},
-                          f"{unit} x token accuracy on masked-token prediction", "token_expertise")
+        _expertise_figure(ctx, tokens, f"{unit} x token accuracy on masked-token prediction", "token_expertise")
     _cluster_figure(ctx, nodes)
     crossovers = {s: CrossoverResult.load(ctx.folder / "arrays" / f"{s}_crossover.safetensors")
                   for s in ("pretrained", final) if (ctx.folder / "arrays" / f"{s}_crossover.safetensors").exists()}
@@ -259,8 +256,6 @@ def summarise(ctx: RunContext, cfg: SingleNodeConfig, dataset: TextDataset) -> N
 
 
 def _expertise_figure(ctx: RunContext, results: dict[str, UnitPerformanceResult], title: str, name: str) -> None:
-    if not results:
-        return
     fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
     for ax, (stage, result) in zip(axes[0], results.items()):
         image = ax.imshow(result.label_accuracy.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)

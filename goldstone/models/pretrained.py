@@ -54,11 +54,10 @@ def load_classifier(source: str, num_labels: int, random_init: bool = False, see
     if not is_classifier:
         config.num_labels = num_labels
     config._attn_implementation = "eager"
+    torch.manual_seed(seed)  # the random weights, or the new head's initialisation
     if random_init:
-        torch.manual_seed(seed)
         model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
     else:
-        torch.manual_seed(seed)  # the new head's initialisation
         model = AutoModelForSequenceClassification.from_pretrained(str(model_folder), config=config,
                                                                    attn_implementation="eager")
     return model.eval(), AutoTokenizer.from_pretrained(str(tokenizer_folder))
