@@ -54,7 +54,7 @@ def main(sentences: int = 64, loop_sentences: int = 4) -> list[dict]:
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path())
     model = load_eager(minilm_path()).eval()
     sents = read_conllu(folder / "en_ewt-ud-dev.conllu", max_sentences=sentences)
-    batches, relations, _ = encode_sentences(sents, tokenizer, max_length=128, batch_size=16)
+    batches, relations, _ = encode_sentences(sents, tokenizer, max_length=128, batch_size=16, by_length=True)
     observable = HeadUAS(relations)
     forward = scoring = 0.0
     with torch.no_grad():  # warm-up of both, untimed (first-call allocations and kernel selection)
@@ -69,11 +69,11 @@ def main(sentences: int = 64, loop_sentences: int = 4) -> list[dict]:
         observable.update(Probe(model, batch, batch, {}, outputs))
         scoring += time.perf_counter() - start
     share = scoring / forward
-    first = batches[0]
+    middle = batches[len(batches) // 2]  # batches are sorted by length: typical sentences, not the shortest
     with torch.no_grad():
-        outputs = model(input_ids=first.input_ids, attention_mask=first.attention_mask, output_attentions=True)
+        outputs = model(input_ids=middle.input_ids, attention_mask=middle.attention_mask, output_attentions=True)
     attentions = torch.stack(outputs.attentions)
-    small = dataclass_slice(first, loop_sentences)
+    small = dataclass_slice(middle, loop_sentences)
     start = time.perf_counter()
     expected = reference_correct(attentions[:, :loop_sentences], small, len(relations))
     loop = time.perf_counter() - start
@@ -88,7 +88,7 @@ def main(sentences: int = 64, loop_sentences: int = 4) -> list[dict]:
     return [report("head UAS: loop / batched", speed, ">= 50", speed >= 50,
                    f"{loop_sentences} sentences, identical counts, loop {loop:.2f} s, batched {batched * 1e3:.1f} ms"),
             report("head UAS: scoring / forward pass", share, "<= 0.10", share <= 0.10,
-                   f"{sentences} EWT dev sentences, forward {forward:.2f} s, scoring {scoring:.2f} s")]
+                   f"{sentences} EWT dev sentences in length-sorted batches, forward {forward:.2f} s, scoring {scoring:.2f} s")]
 
 
 def dataclass_slice(batch, n: int):

@@ -163,14 +163,16 @@ class EncodedBatch:
 
 
 def encode_sentences(sentences: list[Sentence], tokenizer: PreTrainedTokenizerBase, max_length: int = 128,
-                     batch_size: int = 32, relations: list[str] | None = None
+                     batch_size: int = 32, relations: list[str] | None = None, by_length: bool = False
                      ) -> tuple[list[EncodedBatch], list[str], int]:
     """(batches, relation vocabulary, number of dropped arcs).
 
     Relations are reduced to their base label (the part before ':', so "nsubj:pass" counts as "nsubj"), the
     usual unlabelled-subtype convention of UD parsing scores. The vocabulary is `relations` when given, else the
     sorted base labels of `sentences`. Words whose tokens were all truncated away are dropped, and so is every
-    arc into or out of a dropped word.
+    arc into or out of a dropped word. With `by_length`, batches gather sentences of similar length (sorted by
+    word count, which cuts the padding that scoring pays for quadratically); every row keeps its
+    `sentence_index` in `sentences`.
     """
     if not tokenizer.is_fast:
         raise GoldstoneError(f"{type(tokenizer).__name__} is a slow tokenizer without word ids; "
@@ -178,16 +180,19 @@ def encode_sentences(sentences: list[Sentence], tokenizer: PreTrainedTokenizerBa
     if relations is None:
         relations = sorted({relation.split(":")[0] for sentence in sentences for relation in sentence.relations})
     relation_ids = {relation: i for i, relation in enumerate(relations)}
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].words)) if by_length \
+        else list(range(len(sentences)))
     batches, dropped = [], 0
     for start in range(0, len(sentences), batch_size):
-        batch, n_dropped = _encode_batch(sentences[start:start + batch_size], start, tokenizer, max_length,
+        index = order[start:start + batch_size]
+        batch, n_dropped = _encode_batch([sentences[i] for i in index], torch.tensor(index), tokenizer, max_length,
                                          relation_ids)
         batches.append(batch)
         dropped += n_dropped
     return batches, relations, dropped
 
 
-def _encode_batch(sentences: list[Sentence], start: int, tokenizer: PreTrainedTokenizerBase, max_length: int,
+def _encode_batch(sentences: list[Sentence], index: torch.Tensor, tokenizer: PreTrainedTokenizerBase, max_length: int,
                   relation_ids: dict[str, int]) -> tuple[EncodedBatch, int]:
     encoding = tokenizer([sentence.words for sentence in sentences], is_split_into_words=True, truncation=True,
                          max_length=max_length, padding=True, return_tensors="pt")
@@ -209,7 +214,7 @@ def _encode_batch(sentences: list[Sentence], start: int, tokenizer: PreTrainedTo
     heads[drop] = -2
     relations[drop] = -1
     batch = EncodedBatch(encoding["input_ids"], encoding["attention_mask"], word_index, heads, relations, is_punct,
-                         kept.sum(1), torch.arange(start, start + len(sentences)))
+                         kept.sum(1), index)
     return batch, int(drop.sum())
 
 

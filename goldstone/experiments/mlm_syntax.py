@@ -144,7 +144,7 @@ def train(ctx: RunContext) -> None:
     tokenizer = _tokenizer(ctx, [" ".join(s.words) for s in train_sents])
     (train_data,), relations, dropped = encode_sentences(train_sents, tokenizer, cfg.max_length, len(train_sents))
     (dev_data,), _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, len(dev_sents), relations)
-    dev_batches = [_rows(dev_data, torch.arange(i, min(i + 32, len(dev_sents)))) for i in range(0, len(dev_sents), 32)]
+    dev_batches, _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, 32, relations, by_length=True)
     probe_train = _rows(train_data, torch.arange(min(len(train_sents), cfg.eval_sentences)))
     pairs = _minimal_pair_observable(folder, tokenizer, cfg.minimal_pairs, cfg.blimp)
 

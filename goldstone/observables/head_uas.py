@@ -162,7 +162,7 @@ def score_treebank(model_path: str | Path, treebank: str | Path, max_sentences: 
     except (OSError, ValueError) as err:
         raise GoldstoneError(f"{model_path}: no tokenizer could be loaded from this folder ({err})") from err
     model = load_eager(model_path).to(torch_device)
-    batches, relations, _ = encode_sentences(sentences, tokenizer, max_length, batch_size)
+    batches, relations, _ = encode_sentences(sentences, tokenizer, max_length, batch_size, by_length=True)
     feed = (({"input_ids": b.input_ids.to(torch_device), "attention_mask": b.attention_mask.to(torch_device)}, b)
             for b in batches)
     (result,) = measure(model, [HeadUAS(relations, include_root, include_punct)],

@@ -145,6 +145,21 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(Path(spec.origin).parent / "model")
 
 
+def test_length_sorted_batches_keep_each_sentence_index(tmp_path, tokenizer):
+    sentences = read_conllu(write(tmp_path, SAMPLE))
+    plain, _, _ = encode_sentences(sentences, tokenizer, batch_size=2)
+    batches, _, _ = encode_sentences(sentences, tokenizer, batch_size=2, by_length=True)
+    index = torch.cat([batch.sentence_index for batch in batches])
+    assert sorted(index.tolist()) == list(range(len(sentences)))
+    lengths = torch.cat([batch.n_words for batch in batches])
+    assert lengths.tolist() == sorted(lengths.tolist())
+    unsorted = {int(i): row for batch in plain for i, row in zip(batch.sentence_index, batch.heads)}
+    for batch in batches:
+        for i, row in zip(batch.sentence_index, batch.heads):
+            n = int((row != -2).sum())
+            assert torch.equal(row[:n], unsorted[int(i)][:n])
+
+
 def test_alignment_on_minilm(tmp_path, tokenizer):
     sentences = read_conllu(write(tmp_path, SAMPLE))
     batches, vocabulary, dropped = encode_sentences(sentences, tokenizer, batch_size=2)

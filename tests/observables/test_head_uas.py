@@ -92,7 +92,8 @@ def test_model_without_attentions_is_refused():
 
 def test_minilm_on_ewt_dev_beats_nothing_trivially():
     """MiniLM's best head on 64 EWT dev sentences: far above chance, and the held-out best head
-    within 0.1 of the in-sample one."""
+    within 0.1 of the in-sample one. Length-sorted batches give the same scores (each sentence keeps
+    its index, so the held-out split is unchanged)."""
     transformers = pytest.importorskip("transformers")
     from goldstone.core.observable import measure
     from goldstone.data.treebank import encode_sentences, read_conllu, treebank_dir
@@ -104,8 +105,17 @@ def test_minilm_on_ewt_dev_beats_nothing_trivially():
         pytest.skip("UD English EWT not found beside the repo (../shared/data/ud-english-ewt) or in GOLDSTONE_UD_EWT")
     sentences = read_conllu(folder / "en_ewt-ud-dev.conllu", max_sentences=64)
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path())
-    batches, relations, _ = encode_sentences(sentences, tokenizer, batch_size=16)
-    (result,) = measure(load_eager(minilm_path()), [HeadUAS(relations)],
-                        [({"input_ids": b.input_ids, "attention_mask": b.attention_mask}, b) for b in batches])
+    model = load_eager(minilm_path())
+
+    def score(by_length: bool):
+        batches, relations, _ = encode_sentences(sentences, tokenizer, batch_size=16, by_length=by_length)
+        (result,) = measure(model, [HeadUAS(relations)],
+                            [({"input_ids": b.input_ids, "attention_mask": b.attention_mask}, b) for b in batches])
+        return result
+
+    result, ordered = score(False), score(True)
     assert float(result.best_accuracy[-1]) > 0.3
     assert abs(float(result.heldout_accuracy[-1]) - float(result.best_accuracy[-1])) < 0.1
+    for field in ("accuracy", "count", "offset_accuracy", "best_accuracy", "heldout_accuracy"):
+        assert torch.equal(getattr(result, field).nan_to_num(-1), getattr(ordered, field).nan_to_num(-1)), field
+    torch.testing.assert_close(result.mass, ordered.mass, equal_nan=True)
