@@ -73,7 +73,7 @@ def main(sentences: int = 64, loop_sentences: int = 4) -> list[dict]:
     with torch.no_grad():
         outputs = model(input_ids=middle.input_ids, attention_mask=middle.attention_mask, output_attentions=True)
     attentions = torch.stack(outputs.attentions)
-    small = dataclass_slice(middle, loop_sentences)
+    small = middle.rows(slice(loop_sentences))
     start = time.perf_counter()
     expected = reference_correct(attentions[:, :loop_sentences], small, len(relations))
     loop = time.perf_counter() - start
@@ -89,12 +89,6 @@ def main(sentences: int = 64, loop_sentences: int = 4) -> list[dict]:
                    f"{loop_sentences} sentences, identical counts, loop {loop:.2f} s, batched {batched * 1e3:.1f} ms"),
             report("head UAS: scoring / forward pass", share, "<= 0.10", share <= 0.10,
                    f"{sentences} EWT dev sentences in length-sorted batches, forward {forward:.2f} s, scoring {scoring:.2f} s")]
-
-
-def dataclass_slice(batch, n: int):
-    import dataclasses
-
-    return dataclasses.replace(batch, **{f.name: getattr(batch, f.name)[:n] for f in dataclasses.fields(batch)})
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -160,6 +160,10 @@ class EncodedBatch:
     is_punct: torch.BoolTensor        # (B, W) UPOS == PUNCT
     n_words: torch.LongTensor         # (B,) words with at least one token in the window
     sentence_index: torch.LongTensor  # (B,) index of the sentence in the input list
+
+    def rows(self, index: torch.Tensor | slice) -> EncodedBatch:
+        """The sentences at `index` (a slice or index tensor), padding unchanged."""
+        return EncodedBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 
 def encode_sentences(sentences: list[Sentence], tokenizer: PreTrainedTokenizerBase, max_length: int = 128,

@@ -130,10 +130,6 @@ def _mlm_loss(model, data: EncodedBatch, tokenizer, seed: int) -> float:
     return float(total / (labels != -100).sum())
 
 
-def _rows(data: EncodedBatch, idx: torch.Tensor) -> EncodedBatch:
-    return EncodedBatch(**{f.name: getattr(data, f.name)[idx] for f in dataclasses.fields(EncodedBatch)})
-
-
 @experiment("mlm_syntax", MLMSyntaxConfig, "pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-",
             curve=("syntax", "best_uas"))
 def train(ctx: RunContext) -> None:
@@ -145,7 +141,7 @@ def train(ctx: RunContext) -> None:
     (train_data,), relations, dropped = encode_sentences(train_sents, tokenizer, cfg.max_length, len(train_sents))
     (dev_data,), _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, len(dev_sents), relations)
     dev_batches, _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, 32, relations, by_length=True)
-    probe_train = _rows(train_data, torch.arange(min(len(train_sents), cfg.eval_sentences)))
+    probe_train = train_data.rows(slice(cfg.eval_sentences))
     pairs = _minimal_pair_observable(folder, tokenizer, cfg.minimal_pairs, cfg.blimp)
 
     model = _model(cfg, len(tokenizer)).to(ctx.device)
