@@ -20,9 +20,14 @@ from goldstone.core.errors import ConfigError
 
 
 def param(default: Any, help: str = "", *, choices: tuple | None = None, gt: float | None = None,
-          ge: float | None = None, le: float | None = None) -> Any:
-    """A config field with its documentation and the values it accepts."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "gt": gt, "ge": ge, "le": le})
+          ge: float | None = None, le: float | None = None, when: Mapping[str, tuple] | None = None) -> Any:
+    """A config field with its documentation and the values it accepts.
+
+    `when` = ``{"group": ("ok", "generic")}``: the key applies only when key ``group`` takes one of
+    those values (reports and `goldstone show` leave it out otherwise).
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "gt": gt, "ge": ge, "le": le,
+                                                        "when": dict(when or {})})
 
 
 def _field_types(cls: type) -> dict[str, type]:
@@ -128,8 +133,41 @@ def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def describe_fields(cls: type) -> list[tuple[str, str, Any, str]]:
-    """(name, type, default, help) for every field, for `goldstone list` and docs."""
+def applicable(config: Mapping[str, Any], cls: type) -> dict[str, Any]:
+    """The keys of a stored `config` that apply to it (see `param(when=...)`)."""
+    when = {f.name: f.metadata.get("when") or {} for f in dataclasses.fields(cls)}
+    return {key: value for key, value in config.items()
+            if all(config.get(other) in allowed for other, allowed in when.get(key, {}).items())}
+
+
+def _range_text(meta: Mapping[str, Any]) -> str:
+    if meta.get("choices"):
+        return " | ".join(map(str, meta["choices"]))
+    low = f"> {meta['gt']:g}" if meta.get("gt") is not None else f">= {meta['ge']:g}" if meta.get("ge") is not None else ""
+    high = f"<= {meta['le']:g}" if meta.get("le") is not None else ""
+    return ", ".join(p for p in (low, high) if p)
+
+
+def _when_text(when: Mapping[str, tuple]) -> str:
+    return "; ".join(f"only when {key} is {' or '.join(map(str, values))}" for key, values in when.items())
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    type: str
+    default: Any
+    range: str
+    help: str
+
+
+def describe_fields(cls: type) -> list[FieldInfo]:
+    """Name, type, default, accepted range and help of every key, for `goldstone show`."""
     types = _field_types(cls)
-    return [(f.name, getattr(types[f.name], "__name__", str(types[f.name])), f.default, f.metadata.get("help", ""))
-            for f in dataclasses.fields(cls)]
+    out = []
+    for f in dataclasses.fields(cls):
+        kind = types[f.name]
+        name = getattr(kind, "__name__", str(kind)).replace("typing.", "")
+        help_text = "; ".join(p for p in (f.metadata.get("help", ""), _when_text(f.metadata.get("when") or {})) if p)
+        out.append(FieldInfo(f.name, name, f.default, _range_text(f.metadata), help_text))
+    return out

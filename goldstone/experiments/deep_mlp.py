@@ -26,6 +26,7 @@ from goldstone.core.run import RunContext
 from goldstone.data import batch_indices, load_dataset
 from goldstone.data.classification import DATASETS
 from goldstone.models import DeepMLP
+from goldstone.models.deep_mlp import GENERIC_SCALES
 from goldstone.observables import JacobianSpectrum, OrderParameter, ProtectedJacobian
 from goldstone.theory import fixed_point
 
@@ -33,12 +34,17 @@ from goldstone.theory import fixed_point
 @dataclasses.dataclass
 class DeepMLPConfig:
     group: str = param("ok", "symmetry of the hidden layers", choices=("u1", "ok", "generic"))
-    k: int = param(4, "block size of O(k) and of the radial activation (U(1) always uses 2)", ge=2)
+    k: int = param(4, "block size of O(k) and of the radial activation (U(1) always uses 2)", ge=2,
+                   when={"group": ("ok", "generic")})
     width: int = param(64, "real width N of the hidden layers", ge=2)
     depth: int = param(100, "number L of equivariant blocks", ge=1)
     sigma_w: float = param(1.2, "weight scale sigma_W (critical value 1)", gt=0)
+    generic_scale: str = param("matched", "generic weights' std: matched = sigma_W/sqrt(N) (the equivariant "
+                               "layers' gain); authors = sigma_W*sqrt(k/N) (the O(k) layer's std, the authors' "
+                               "baseline)", choices=GENERIC_SCALES, when={"group": ("generic",)})
     dataset: str = param("digits", "data set", choices=DATASETS)
-    data_dir: str = param("", "folder with IDX files (mnist, fashion_mnist)")
+    data_dir: str = param("", "folder with IDX files (nothing is downloaded)",
+                          when={"dataset": ("mnist", "fashion_mnist")})
     steps: int = param(360, "optimiser steps", ge=1)
     batch_size: int = param(128, "batch size", ge=1)
     lr: float = param(1e-3, "Adam learning rate", gt=0)
@@ -81,7 +87,8 @@ def c_star_curve(sigma_w, params: dict) -> object:
 def train(ctx: RunContext) -> None:
     cfg: DeepMLPConfig = ctx.config
     data = load_dataset(cfg.dataset, cfg.data_dir or None).to(ctx.device)
-    model = DeepMLP(data.num_features, data.num_classes, cfg.group, cfg.k, cfg.width, cfg.depth, cfg.sigma_w).to(ctx.device)
+    model = DeepMLP(data.num_features, data.num_classes, cfg.group, cfg.k, cfg.width, cfg.depth, cfg.sigma_w,
+                    cfg.generic_scale).to(ctx.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start = ctx.restore(model=model, optimizer=optimizer)
     probe = data.x_test[:cfg.probe_size]

@@ -8,6 +8,7 @@ first block is ``hook_in`` (x^0).
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -20,20 +21,35 @@ from goldstone.models.equivariant import GenericLinear, OkLinear, RadialActivati
 Group = Literal["u1", "ok", "generic"]
 
 
-def make_linear(group: str, width: int, k: int, sigma_w: float) -> nn.Module:
+GENERIC_SCALES = ("matched", "authors")
+
+
+def generic_gain(sigma_w: float, k: int, generic_scale: str = "matched") -> float:
+    """The gain sqrt(N) * std of the generic baseline's weights.
+
+    "matched": std = sigma_W / sqrt(N), the gain of the equivariant layers (the same mean-field
+    c-map, critical at sigma_W = 1). "authors": std = sigma_W sqrt(k / N), the O(k) layer's own
+    weight std, as in the authors' O(k) comparison (gain sqrt(k) sigma_W).
+    """
+    if generic_scale not in GENERIC_SCALES:
+        raise ConfigError(f"generic_scale must be one of {', '.join(GENERIC_SCALES)}, got {generic_scale!r}")
+    return sigma_w * math.sqrt(k) if generic_scale == "authors" else sigma_w
+
+
+def make_linear(group: str, width: int, k: int, sigma_w: float, generic_scale: str = "matched") -> nn.Module:
     if group == "u1":
         return U1Linear(width, width, sigma_w)
     if group == "ok":
         return OkLinear(width, width, k, sigma_w)
     if group == "generic":
-        return GenericLinear(width, width, sigma_w)
+        return GenericLinear(width, width, generic_gain(sigma_w, k, generic_scale))
     raise ConfigError(f"group must be u1, ok or generic, got {group!r}")
 
 
 class Block(nn.Module):
-    def __init__(self, group: str, width: int, k: int, sigma_w: float):
+    def __init__(self, group: str, width: int, k: int, sigma_w: float, generic_scale: str = "matched"):
         super().__init__()
-        self.linear = make_linear(group, width, k, sigma_w)
+        self.linear = make_linear(group, width, k, sigma_w, generic_scale)
         self.act = RadialActivation(k)
         self.hook_out = HookPoint()
 
@@ -45,11 +61,12 @@ class DeepMLP(nn.Module):
     """input Linear -> L x [equivariant linear, radial tanh] -> readout Linear.
 
     `k` is the block size of the symmetry and of the radial activation (always 2 for U(1)); the
-    generic baseline keeps the same radial activation with dense weights.
+    generic baseline keeps the same radial activation with dense weights, scaled as
+    `generic_scale` says (see `generic_gain`).
     """
 
     def __init__(self, in_features: int, num_classes: int, group: Group = "ok", k: int = 4, width: int = 64,
-                 depth: int = 100, sigma_w: float = 1.2):
+                 depth: int = 100, sigma_w: float = 1.2, generic_scale: str = "matched"):
         super().__init__()
         k = 2 if group == "u1" else k
         if sigma_w <= 0:
@@ -61,7 +78,7 @@ class DeepMLP(nn.Module):
         self.group, self.k, self.width, self.depth = group, k, width, depth
         self.input = nn.Linear(in_features, width)
         self.hook_in = HookPoint()
-        self.blocks = nn.ModuleList(Block(group, width, k, sigma_w) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(group, width, k, sigma_w, generic_scale) for _ in range(depth))
         self.readout = nn.Linear(width, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
