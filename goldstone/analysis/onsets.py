@@ -26,19 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from math import comb
+from types import ModuleType
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from goldstone.core.errors import GoldstoneError
-
-try:
-    import ruptures as rpt
-    from ruptures.base import BaseCost
-    from ruptures.exceptions import BadSegmentationParameters
-except ImportError as err:
-    raise ImportError("goldstone.analysis needs ruptures: pip install 'goldstone[hf]'") from err
+from goldstone.core.extras import optional_import
 
 _MAD_TO_SIGMA = 0.6745  # MAD of a standard normal
 _MIN_POINTS = 4
@@ -49,7 +45,7 @@ def _prefix_sums(*terms: np.ndarray) -> list[list[float]]:
     return np.vstack([np.zeros(len(terms)), np.cumsum(np.column_stack(terms), axis=0)]).tolist()
 
 
-class _LevelCost(BaseCost):
+class _LevelCost:
     """RSS about the segment mean, in O(1) from prefix sums (ruptures' "l2" cost, faster)."""
 
     model = "l2"
@@ -67,7 +63,7 @@ class _LevelCost(BaseCost):
         return max(syy - sy * sy / n, 0.0)
 
 
-class _LineCost(BaseCost):
+class _LineCost:
     """RSS about the least-squares line in log-step, in O(1) from prefix sums (ruptures' "linear"
     cost with covariates (1, log-step) gives the same but solves a least-squares problem per call)."""
 
@@ -89,6 +85,14 @@ class _LineCost(BaseCost):
 
 # Segment models of `detect_changepoints`: cost and parameters per segment.
 _MODELS = {"l2": (_LevelCost, 1), "linear": (_LineCost, 2)}
+
+
+@cache
+def _ruptures() -> tuple[ModuleType, dict[str, type]]:
+    """ruptures (the 'hf' extra), imported on first use, and the costs above as its `BaseCost`s."""
+    rpt = optional_import("ruptures", "hf", "change-point detection")
+    base = optional_import("ruptures.base", "hf", "change-point detection").BaseCost
+    return rpt, {model: type(cost.__name__, (cost, base), {}) for model, (cost, _) in _MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,8 @@ def _breakpoints(grid: np.ndarray, curve: np.ndarray, model: str, n_bkps: int | 
         raise GoldstoneError(f"model must be one of {sorted(_MODELS)}, got {model!r}")
     if isinstance(min_size, bool) or int(min_size) != min_size or not 1 <= min_size <= len(grid) // 2:
         raise GoldstoneError(f"min_size must be an integer from 1 to {len(grid) // 2}, got {min_size!r}")
-    cost, q = _MODELS[model]
+    rpt, costs = _ruptures()
+    cost, q = costs[model], _MODELS[model][1]
     signal = curve if model == "l2" else np.column_stack([curve, _log_steps(grid)])
     if n_bkps is None:
         algo = rpt.Pelt(custom_cost=cost(), min_size=min_size, jump=1).fit(signal)
@@ -160,7 +165,7 @@ def _breakpoints(grid: np.ndarray, curve: np.ndarray, model: str, n_bkps: int | 
         raise GoldstoneError(f"n_bkps must be a positive integer or None, got {n_bkps!r}")
     try:
         return rpt.Dynp(custom_cost=cost(), min_size=min_size, jump=1).fit(signal).predict(n_bkps=int(n_bkps))[:-1]
-    except BadSegmentationParameters:
+    except rpt.exceptions.BadSegmentationParameters:
         raise GoldstoneError(f"n_bkps={n_bkps} is too many for {len(grid)} points with min_size={min_size}") from None
 
 

@@ -97,9 +97,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def resolve_config(cls: type, overrides: Mapping[str, Any] | None = None, config_file: str | Path | None = None,
-                   experiment: str = "") -> Any:
-    """Defaults < config file < overrides; every key checked. Calls ``validate()`` if defined."""
-    values: dict[str, Any] = {}
+                   experiment: str = "", defaults: Mapping[str, Any] | None = None) -> Any:
+    """Field defaults < `defaults` (a stored run's config) < config file < overrides; every key
+    checked. Calls ``validate()`` if defined."""
+    values: dict[str, Any] = dict(defaults or {})
     if config_file is not None:
         values.update(read_toml(config_file))
     values.update(overrides or {})

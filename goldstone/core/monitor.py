@@ -51,7 +51,9 @@ class Monitor:
 
 def goldstone_trainer_callback(monitor: Monitor):
     """A `transformers.TrainerCallback` that runs `monitor` at every `monitor.every`-th global step."""
-    from transformers import TrainerCallback
+    from goldstone.core.extras import optional_import
+
+    TrainerCallback = optional_import("transformers", "hf", "the Hugging Face Trainer callback").TrainerCallback
 
     class GoldstoneCallback(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -73,7 +75,7 @@ def scan_checkpoints(model: nn.Module, checkpoints: Sequence[str | Path], observ
     """Load each checkpoint (safetensors file, run checkpoint or HF model folder) into `model`
     and measure; the step comes from the name, else the position in the list."""
     frames = []
-    for i, path in enumerate(progress(list(checkpoints), "scanning checkpoints", quiet)):
+    for i, path in enumerate(progress(list(checkpoints), "scanning checkpoints", quiet, unit="checkpoints")):
         load_weights(model, path)
         step = checkpoint_step(path)
         results = measure(model, observables, probe)

@@ -1,7 +1,8 @@
 """The experiment registry: an experiment is a config dataclass plus a function of a `RunContext`.
 
-Adding one is one file in ``goldstone/experiments/`` that decorates its function with
-`@experiment(...)`.
+Adding one is one file ``goldstone/experiments/<name>.py`` that decorates its function with
+`@experiment("<name>", ...)`; it is imported when it is first asked for by name. Experiments
+registered elsewhere (a user's module, imported before use) are found as well.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable
 from typing import Any
@@ -29,33 +31,58 @@ class Experiment:
     on every phase diagram that has that key on an axis."""
     curve: tuple[str, str] | None = None
     """(observable, metric) drawn against step for every point of a sweep's report."""
-    theory: tuple[str, str, Callable[[Any, dict[str, Any]], Any]] | None = None
-    """(key, label, f): a theory curve f(values of key, fixed params of the panel) drawn over the
-    phase diagram on a second axis, e.g. c*(sigma_W)."""
+    theory: Theory | None = None
+    """A theory curve drawn next to the measurement on every phase diagram with its key on an axis."""
+    extras: tuple[str, ...] = ()
+    """Optional-dependency extras the experiment needs (see `goldstone.core.extras`)."""
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Axis labels in words (with units) for config keys and headline metrics."""
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name, name.replace("_", " "))
+
+
+@dataclasses.dataclass(frozen=True)
+class Theory:
+    """`fn(values of key, params) -> curve`, drawn against `key`; `params` are the fixed config values
+    of the line or panel. `name(params)` names the curve in a legend (e.g. "c*, k = 4"); curves of
+    lines whose names agree are drawn once."""
+    key: str
+    label: str
+    fn: Callable[[Any, dict[str, Any]], Any]
+    name: Callable[[dict[str, Any]], str | None] = lambda params: None
 
 
 def experiment(name: str, config: type, summary: str, critical: dict[str, float] | None = None,
-               curve: tuple[str, str] | None = None,
-               theory: tuple[str, str, Callable[[Any, dict[str, Any]], Any]] | None = None) -> Callable:
+               curve: tuple[str, str] | None = None, theory: Theory | None = None, extras: tuple[str, ...] = (),
+               labels: dict[str, str] | None = None) -> Callable:
     def register(fn: Callable) -> Callable:
-        EXPERIMENTS[name] = Experiment(name, config, fn, summary, dict(critical or {}), curve, theory)
+        EXPERIMENTS[name] = Experiment(name, config, fn, summary, dict(critical or {}), curve, theory, tuple(extras),
+                                       dict(labels or {}))
         return fn
     return register
 
 
-def load_all() -> dict[str, Experiment]:
-    """Import every module of ``goldstone.experiments`` (each registers itself)."""
+def _builtin_names() -> list[str]:
     import goldstone.experiments as package
 
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+    return [info.name for info in pkgutil.iter_modules(package.__path__)]
+
+
+def load_all() -> dict[str, Experiment]:
+    """Import every module of ``goldstone.experiments`` (each registers itself)."""
+    for name in _builtin_names():
+        importlib.import_module(f"goldstone.experiments.{name}")
     return EXPERIMENTS
 
 
 def get_experiment(name: str) -> Experiment:
-    experiments = load_all()
-    if name not in experiments:
-        close = difflib.get_close_matches(name, list(experiments), n=1, cutoff=0.0)
+    """The experiment called `name`, importing ``goldstone.experiments.<name>`` if needed."""
+    if name not in EXPERIMENTS and name in _builtin_names():
+        importlib.import_module(f"goldstone.experiments.{name}")
+    if name not in EXPERIMENTS:
+        close = difflib.get_close_matches(name, sorted(set(EXPERIMENTS) | set(_builtin_names()) - {"demo"}), n=1,
+                                          cutoff=0.0)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown experiment {name!r}{hint} (`goldstone list` shows them all)")
-    return experiments[name]
+    return EXPERIMENTS[name]

@@ -14,6 +14,7 @@ import json
 import platform
 import random
 import shutil
+import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -28,11 +29,14 @@ from goldstone.core.atomic import write_figure, write_json, write_parquet, write
 from goldstone.core.checkpoint import load_checkpoint, save_checkpoint
 from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.errors import ConfigError, RunFolderError
+from goldstone.core.extras import require_extra
 from goldstone.core.progress import progress
 from goldstone.core.registry import get_experiment
 from goldstone.core.result import Result
 
-CONFIG, METRICS, MANIFEST, DONE = "config.json", "metrics.parquet", "manifest.json", "DONE"
+CONFIG, METRICS, MANIFEST, DONE, PROGRESS = "config.json", "metrics.parquet", "manifest.json", "DONE", "progress.json"
+PROGRESS_EVERY = 0.5
+"""Seconds between two writes of a run's progress.json."""
 PACKAGES = ("goldstone", "torch", "numpy", "scipy", "pandas", "pyarrow", "safetensors", "matplotlib")
 
 
@@ -139,9 +143,19 @@ class RunContext:
         for old in self._checkpoints()[:-keep] if keep > 0 else []:
             shutil.rmtree(old)
 
-    def steps(self, start: int, total: int, description: str = "training") -> Iterator[int]:
-        """Steps ``start .. total-1`` behind a progress bar."""
-        return progress(range(start, total), description, self.quiet, total=total - start)
+    def steps(self, start: int, total: int, description: str = "", unit: str = "steps") -> Iterator[int]:
+        """Steps ``start .. total-1`` behind a labelled progress bar; the share done is also kept in
+        ``progress.json`` (read by a sweep to advance its own bar within a point)."""
+        label = description or f"{self.experiment}: training"
+        last = [0.0]
+
+        def report(done: int, count: int) -> None:
+            now = time.monotonic()
+            if done == count or now - last[0] >= PROGRESS_EVERY:
+                last[0] = now
+                write_json(self.folder / PROGRESS, {"stage": label, "done": start + done, "total": total})
+
+        return progress(range(start, total), label, self.quiet, total=total - start, unit=unit, report=report)
 
     # -- outputs ---------------------------------------------------------------------------
     def save_arrays(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
@@ -233,12 +247,34 @@ def _prepare_folder(folder: Path, identity: dict[str, Any], resume: bool) -> boo
     return False
 
 
+def _stored_run(out: str | Path | None, resume: bool) -> dict[str, Any]:
+    """What `out` holds when resuming (config, seed, device), else {}."""
+    if not resume or out is None or not (Path(out) / CONFIG).is_file():
+        return {}
+    try:
+        return json.loads((Path(out) / CONFIG).read_text())
+    except (OSError, ValueError) as err:
+        raise RunFolderError(f"{Path(out) / CONFIG}: cannot be read as a run's config ({err})") from err
+
+
 def execute(experiment: str, overrides: dict[str, Any] | None = None, config_file: str | Path | None = None,
-            out: str | Path | None = None, seed: int = 0, device: str = "cpu", resume: bool = False,
+            out: str | Path | None = None, seed: int | None = None, device: str | None = None, resume: bool = False,
             quiet: bool = False) -> Run:
-    """Run `experiment` into a run folder (see module docstring); the engine of ``goldstone run``."""
+    """Run `experiment` into a run folder (see module docstring); the engine of ``goldstone run``.
+
+    Resuming, the config, seed and device stored in `out` are the defaults: `overrides`, the config
+    file and an explicit `seed` must agree with them (else the keys that differ are named).
+    """
     exp = get_experiment(experiment)
-    config = resolve_config(exp.config, overrides, config_file, experiment)
+    for extra in exp.extras:
+        require_extra(extra, f"experiment {experiment!r}")
+    stored = _stored_run(out, resume)
+    if stored and stored.get("experiment") != experiment:
+        raise RunFolderError(f"--resume: {out} holds a run of experiment {stored.get('experiment')!r}, "
+                             f"not {experiment!r}")
+    config = resolve_config(exp.config, overrides, config_file, experiment, defaults=stored.get("config"))
+    seed = seed if seed is not None else int(stored.get("seed", 0))
+    device = device or stored.get("device") or "cpu"
     torch_device = resolve_device(device)
     identity = run_identity(experiment, config, seed)
     folder = Path(out) if out is not None else default_folder(identity)

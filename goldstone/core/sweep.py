@@ -9,15 +9,12 @@ torch thread whatever the backend, so its numbers do not depend on how the sweep
 
 from __future__ import annotations
 
-import concurrent.futures as futures
-import ctypes
 import dataclasses
 import hashlib
 import itertools
 import json
-import multiprocessing
 import re
-import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +25,11 @@ import torch
 from goldstone.core.atomic import write_json, write_parquet
 from goldstone.core.config import resolve_config
 from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
-from goldstone.core.progress import progress
+from goldstone.core.extras import optional_import
+from goldstone.core.progress import Bar
 from goldstone.core.registry import get_experiment
-from goldstone.core.run import CONFIG, DONE, Run, execute
+from goldstone.core.run import CONFIG, DONE, PROGRESS, Run, execute
+from goldstone.core.workers import run_in_workers
 
 SPEC = "sweep.json"
 
@@ -82,15 +81,6 @@ def point_id(index: int, point: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]", "_", f"p{index:04d}-{text}-seed{point['seed']}")
 
 
-def _die_with_parent() -> None:
-    """Worker initialiser: one torch thread, and SIGKILL when the sweep process dies (Linux)."""
-    torch.set_num_threads(1)
-    try:
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def run_point(experiment: str, overrides: dict[str, Any], folder: str, seed: int, device: str) -> str:
     """Run (or resume) one point on one torch thread; returns its folder."""
     threads = torch.get_num_threads()
@@ -102,36 +92,74 @@ def run_point(experiment: str, overrides: dict[str, Any], folder: str, seed: int
     return folder
 
 
-def _run_ray(tasks: list[tuple], workers: int, address: str | None, quiet: bool) -> None:
+def _share_done(folder: Path) -> float:
+    """The share of a point's steps done, from its progress.json (0 before it starts)."""
     try:
-        import ray
-    except ImportError as err:
-        raise GoldstoneError("--backend ray needs Ray: pip install 'goldstone[ray]'") from err
+        state = json.loads((folder / PROGRESS).read_text())
+        return min(float(state["done"]) / float(state["total"]), 1.0)
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return 0.0
+
+
+class _Tracker:
+    """Advances a sweep's bar by finished points plus the share done of the running ones, read
+    from their progress files every `poll` seconds on a background thread (any backend)."""
+
+    def __init__(self, bar: Bar, folders: list[Path], poll: float = 0.5):
+        self.bar, self.folders, self.poll = bar, folders, poll
+        self.finished: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._refresh_until_stopped, daemon=True)
+
+    def done(self, i: int) -> None:
+        self.finished.add(i)
+        self.refresh()
+
+    def refresh(self) -> None:
+        running = sum(_share_done(f) for i, f in enumerate(self.folders) if i not in self.finished)
+        self.bar.update(len(self.finished) + running)
+
+    def _refresh_until_stopped(self) -> None:
+        while not self._stop.wait(self.poll):
+            self.refresh()
+
+    def __enter__(self) -> _Tracker:
+        if self.bar.active:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def _run_ray(tasks: list[dict[str, Any]], workers: int, address: str | None, tracker: _Tracker) -> None:
+    ray = optional_import("ray", "ray", "--backend ray")
     started = not ray.is_initialized()
     if started:
         kwargs = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
         ray.init(**kwargs, log_to_driver=False, logging_level="ERROR")
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
-        pending = [remote.remote(*t) for t in tasks]
-        for _ in progress(range(len(tasks)), "sweep (ray)", quiet):
+        index = {remote.remote(**task): i for i, task in enumerate(tasks)}
+        pending = list(index)
+        while pending:
             done, pending = ray.wait(pending, num_returns=1)
             ray.get(done)
+            tracker.done(index[done[0]])
     finally:
         if started:
             ray.shutdown()
 
 
-def _run_local(tasks: list[tuple], workers: int, quiet: bool) -> None:
+def _run_local(tasks: list[dict[str, Any]], workers: int, log: Path, tracker: _Tracker) -> None:
     if workers == 1:
-        for task in progress(tasks, "sweep", quiet):
-            run_point(*task)
+        for i, task in enumerate(tasks):
+            run_point(**task)
+            tracker.done(i)
         return
-    context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent) as pool:
-        jobs = [pool.submit(run_point, *t) for t in tasks]
-        for job in progress(futures.as_completed(jobs), "sweep", quiet, total=len(jobs)):
-            job.result()
+    run_in_workers(tasks, workers, "goldstone.core.sweep:run_point", log, tracker.done)
 
 
 class Sweep:
@@ -210,12 +238,16 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
     else:
         write_json(folder / SPEC, spec.to_json())
     sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
-    tasks = [(spec.experiment, {**spec.overrides, **point["values"]}, str(path), point["seed"], spec.device)
-             for point, path in sweep.point_folders() if not (path / DONE).exists()]
-    if tasks:
+    todo = [(point, path) for point, path in sweep.point_folders() if not (path / DONE).exists()]
+    tasks = [{"experiment": spec.experiment, "overrides": {**spec.overrides, **point["values"]}, "folder": str(path),
+              "seed": point["seed"], "device": spec.device} for point, path in todo]
+    workers = min(workers, len(tasks)) if tasks else workers
+    label = (f"sweep {spec.experiment}: {len(tasks)} of {len(spec.points())} points to run"
+             f"{f' on {workers} workers' if workers > 1 else ''}")
+    with Bar(label, len(tasks), "points", quiet) as bar, _Tracker(bar, [path for _, path in todo]) as tracker:
         if backend == "ray":
-            _run_ray(tasks, workers, ray_address, quiet)
-        else:
-            _run_local(tasks, min(workers, len(tasks)), quiet)
+            _run_ray(tasks, workers, ray_address, tracker)
+        elif tasks:
+            _run_local(tasks, workers, folder / "workers.log", tracker)
     sweep.gather()
     return sweep

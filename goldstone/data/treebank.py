@@ -7,14 +7,14 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
-import conllu
 import numpy as np
 import torch
-from conllu.exceptions import ParseException
 
 from goldstone.core.errors import GoldstoneError
+from goldstone.core.extras import optional_import
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -42,6 +42,7 @@ class Sentence:
 def read_conllu(path: str | Path, max_sentences: int | None = None) -> list[Sentence]:
     """The sentences of a CoNLL-U file (the first `max_sentences` if given), each checked to be a tree."""
     path = Path(path)
+    conllu = optional_import("conllu", "hf", "reading CoNLL-U treebanks")
     try:
         lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as err:
@@ -51,7 +52,7 @@ def read_conllu(path: str | Path, max_sentences: int | None = None) -> list[Sent
     for start, block in _blocks(lines):
         if max_sentences is not None and len(sentences) >= max_sentences:
             break
-        sentences.append(_parse_sentence(path, start, block, document))
+        sentences.append(_parse_sentence(conllu, path, start, block, document))
         document = sentences[-1].document
     if not sentences:
         raise GoldstoneError(f"{path}: no sentences in this CoNLL-U file")
@@ -72,7 +73,7 @@ def _blocks(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
         yield start, block
 
 
-def _parse_sentence(path: Path, start: int, block: list[str], document: str | None) -> Sentence:
+def _parse_sentence(conllu: ModuleType, path: Path, start: int, block: list[str], document: str | None) -> Sentence:
     numbers = [start + i for i, line in enumerate(block) if not line.startswith("#")]
     token_lines = [line for line in block if not line.startswith("#")]
     for number, line in zip(numbers, token_lines):
@@ -80,8 +81,8 @@ def _parse_sentence(path: Path, start: int, block: list[str], document: str | No
             raise GoldstoneError(f"{path}:{number}: missing columns ({columns} tab-separated, CoNLL-U needs 10)")
     try:
         tokens = conllu.parse("\n".join(block))[0]
-    except ParseException as err:
-        raise _locate_parse_error(path, start, zip(numbers, token_lines), err) from err
+    except conllu.exceptions.ParseException as err:
+        raise _locate_parse_error(conllu, path, start, zip(numbers, token_lines), err) from err
     line = numbers[0] if numbers else start
     words, heads, relations, upos, word_lines = [], [], [], [], []
     for number, token in zip(numbers, tokens):
@@ -117,13 +118,13 @@ def _parse_sentence(path: Path, start: int, block: list[str], document: str | No
     return Sentence(words, heads, relations, upos, line, text, document)
 
 
-def _locate_parse_error(path: Path, start: int, numbered_lines: Iterable[tuple[int, str]],
-                        err: ParseException) -> GoldstoneError:
+def _locate_parse_error(conllu: ModuleType, path: Path, start: int, numbered_lines: Iterable[tuple[int, str]],
+                        err: Exception) -> GoldstoneError:
     """conllu names no line: parse the token lines one at a time to find the first one it rejects."""
     for number, line in numbered_lines:
         try:
             conllu.parse(line)
-        except ParseException as line_err:
+        except conllu.exceptions.ParseException as line_err:
             return GoldstoneError(f"{path}:{number}: cannot parse the token line ({line_err})")
     return GoldstoneError(f"{path}:{start}: cannot parse the sentence ({err})")
 

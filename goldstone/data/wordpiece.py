@@ -15,13 +15,16 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from goldstone.core.extras import optional_import
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 4000, min_frequency: int = 2):
     """Train on `texts` and return a `transformers.PreTrainedTokenizerFast`."""
+    optional_import("tokenizers", "hf", "training a WordPiece tokenizer")
+    PreTrainedTokenizerFast = optional_import("transformers", "hf", "training a WordPiece tokenizer").PreTrainedTokenizerFast
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -44,7 +47,7 @@ def cache_dir() -> Path:
 
 def cached_wordpiece(texts: list[str], vocab_size: int = 4000):
     """`train_wordpiece` once per (texts, vocab_size); later calls load the first result."""
-    from transformers import PreTrainedTokenizerFast
+    PreTrainedTokenizerFast = optional_import("transformers", "hf", "a WordPiece tokenizer").PreTrainedTokenizerFast
 
     digest = hashlib.sha256("\n".join([str(vocab_size), *texts]).encode()).hexdigest()[:16]
     folder = cache_dir() / "wordpiece" / digest

@@ -21,12 +21,12 @@ from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.monitor import Monitor
 from goldstone.core.observable import measure
-from goldstone.core.registry import experiment
+from goldstone.core.registry import Theory, experiment
 from goldstone.core.run import RunContext
 from goldstone.data import batch_indices, load_dataset
 from goldstone.data.classification import DATASETS
 from goldstone.models import DeepMLP
-from goldstone.models.deep_mlp import GENERIC_SCALES
+from goldstone.models.deep_mlp import GENERIC_SCALES, generic_gain
 from goldstone.observables import JacobianSpectrum, OrderParameter, ProtectedJacobian
 from goldstone.theory import fixed_point
 
@@ -75,15 +75,33 @@ def evaluate(model: DeepMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, f
     return F.cross_entropy(logits, y).item(), (logits.argmax(-1) == y).double().mean().item()
 
 
+def _block(params: dict) -> int:
+    return 2 if params.get("group", "ok") == "u1" else int(params.get("k", DeepMLPConfig.k))
+
+
 def c_star_curve(sigma_w, params: dict) -> object:
-    """c*(sigma_W) for the block size of a phase-diagram panel (U(1): 2; otherwise key k)."""
-    k = 2 if params.get("group", "ok") == "u1" else int(params.get("k", DeepMLPConfig.k))
+    """Mean-field c*(sigma_W) of a line or panel: block size 2 for U(1), else key k; the generic
+    baseline in the authors' scaling has gain sqrt(k) sigma_W (see `generic_gain`)."""
+    k = _block(params)
+    if params.get("group") == "generic":
+        sigma_w = generic_gain(sigma_w, k, params.get("generic_scale", "matched"))
     return fixed_point(sigma_w, k)
+
+
+def c_star_name(params: dict) -> str:
+    scale = " (authors' scaling)" if params.get("group") == "generic" and params.get("generic_scale") == "authors" else ""
+    return f"c*, k = {_block(params)}{scale}"
+
+
+LABELS = {"sigma_w": "weight scale σ_W", "group": "symmetry group", "depth": "depth L (layers)",
+          "width": "width N (real features)", "k": "block size k", "final_test_accuracy": "final test accuracy",
+          "final_train_loss": "final train loss (cross-entropy, nats)",
+          "protected_jacobian_max_deviation": "protected-Jacobian max |ratio - 1|"}
 
 
 @experiment("deep_mlp", DeepMLPConfig, "train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian",
             critical={"sigma_w": 1.0}, curve=("test", "accuracy"),
-            theory=("sigma_w", "mean-field c*(sigma_W)", c_star_curve))
+            theory=Theory("sigma_w", "mean-field order parameter c*", c_star_curve, c_star_name), labels=LABELS)
 def train(ctx: RunContext) -> None:
     cfg: DeepMLPConfig = ctx.config
     data = load_dataset(cfg.dataset, cfg.data_dir or None).to(ctx.device)

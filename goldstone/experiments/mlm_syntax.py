@@ -131,7 +131,7 @@ def _mlm_loss(model, data: EncodedBatch, tokenizer, seed: int) -> float:
 
 
 @experiment("mlm_syntax", MLMSyntaxConfig, "pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-",
-            curve=("syntax", "best_uas"))
+            curve=("syntax", "best_uas"), extras=("hf",))
 def train(ctx: RunContext) -> None:
     cfg: MLMSyntaxConfig = ctx.config
     folder = _folder(cfg)

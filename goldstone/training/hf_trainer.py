@@ -15,6 +15,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from goldstone.core.errors import ConfigError
+from goldstone.core.extras import optional_import
 from goldstone.training.masking import mask_tokens
 from goldstone.training.syntactic_regulariser import SyntacticRegulariser
 
@@ -41,7 +42,7 @@ class SyntacticCollator:
 def syntactic_trainer(regulariser: SyntacticRegulariser, **trainer_kwargs: Any):
     """A `transformers.Trainer` adding the regulariser to the MLM loss (``remove_unused_columns``
     must be False so that the alignment reaches the loss)."""
-    from transformers import Trainer
+    Trainer = optional_import("transformers", "hf", "the Hugging Face Trainer").Trainer
 
     args = trainer_kwargs.get("args")
     if args is not None and args.remove_unused_columns:

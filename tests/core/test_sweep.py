@@ -58,12 +58,12 @@ def test_ray_backend_without_ray_names_the_extra(tmp_path, tiny_overrides, monke
 
     def no_ray(name, *args, **kwargs):
         if name == "ray":
-            raise ImportError("No module named 'ray'")
+            raise ModuleNotFoundError("No module named 'ray'", name="ray")
         return real_import(name, *args, **kwargs)
 
     monkeypatch.delitem(sys.modules, "ray", raising=False)
     monkeypatch.setattr(builtins, "__import__", no_ray)
-    with pytest.raises(GoldstoneError, match=r"pip install 'goldstone\[ray\]'"):
+    with pytest.raises(GoldstoneError, match=r"--backend ray needs ray \(the 'ray' extra\): pip install .*\[ray\]"):
         goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", backend="ray", **tiny_overrides)
 
 

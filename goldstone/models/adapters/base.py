@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from goldstone.core.errors import GoldstoneError
+from goldstone.core.extras import optional_import
 
 
 @dataclass(frozen=True)
@@ -235,10 +236,7 @@ def attention_probabilities(model: nn.Module, inputs: Mapping[str, Any]) -> list
 def load_eager(path_or_name: str | os.PathLike, model_class: Any = None, **kwargs: Any) -> nn.Module:
     """Load a pretrained model with eager attention, in eval mode. `path_or_name` is a local folder holding
     config.json or a hub name; `model_class` defaults to `transformers.AutoModel`; `kwargs` go to `from_pretrained`."""
-    try:
-        import transformers
-    except ImportError as err:
-        raise GoldstoneError("load_eager needs transformers: pip install 'goldstone[hf]'") from err
+    transformers = optional_import("transformers", "hf", "load_eager")
     path = Path(path_or_name)
     if path.is_dir() and not (path / "config.json").is_file():
         raise GoldstoneError(f"{path} has no config.json: point load_eager at the folder that holds the model's config")
