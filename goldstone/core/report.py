@@ -12,6 +12,7 @@ import base64
 import html
 import itertools
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ import numpy as np
 import pandas as pd
 
 from goldstone.core.atomic import write_figure, write_text
+from goldstone.core.config import applicable
 from goldstone.core.errors import GoldstoneError, RunFolderError
-from goldstone.core.registry import get_experiment
+from goldstone.core.registry import Experiment, Theory, get_experiment
+from goldstone.core.views import CONFIG, SPEC, Run, Sweep
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}
@@ -33,7 +36,7 @@ code{background:#f3f3f3;padding:0 .2em}"""
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4g}", border=0)
+    return frame.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4g}", border=0, na_rep="")
 
 
 def _figure(png: Path, caption: str) -> str:
@@ -46,17 +49,21 @@ def _config_table(config: dict[str, Any]) -> str:
     return _table(pd.DataFrame({"key": list(config), "value": [json.dumps(v) for v in config.values()]}))
 
 
-def run_sections(folder: Path, level: int = 2) -> list[str]:
-    from goldstone.core.run import Run
+def _notes(exp: Experiment) -> list[str]:
+    return [f"<p>{html.escape(exp.notes)}</p>"] if exp.notes else []
 
+
+def run_sections(folder: Path, level: int = 2) -> list[str]:
     run = Run(folder)
-    stored, manifest = run.config, run.manifest
+    stored, manifest = run.stored, run.manifest
+    exp = get_experiment(stored["experiment"])
     h = f"h{level}"
+    headline = manifest["headline"]
     out = [f"<{h}>Run {html.escape(stored['experiment'])} (seed {stored['seed']})</{h}>",
            f"<p><code>{html.escape(str(folder))}</code>{'' if run.complete else ' <b>(unfinished)</b>'}</p>",
-           "<h3>Headline</h3>", _table(pd.DataFrame({"metric": list(manifest["headline"]),
-                                                     "value": list(manifest["headline"].values())})),
-           "<h3>Config</h3>", _config_table(stored["config"])]
+           *_notes(exp), "<h3>Headline</h3>",
+           _table(pd.DataFrame({"metric": [exp.label(m) for m in headline], "value": list(headline.values())})),
+           "<h3>Config</h3>", _config_table(applicable(stored["config"], exp.config))]
     for fig in manifest["figures"]:
         out.append(_figure(folder / "figures" / f"{fig['name']}.png", fig["caption"]))
     for table in manifest["tables"]:
@@ -69,127 +76,249 @@ def _axis_values(values: pd.Series) -> list:
     return sorted(values.unique(), key=lambda v: (isinstance(v, str), v))
 
 
-def _critical_position(values: list, critical: float) -> float | None:
-    """Where `critical` falls on an axis of evenly spaced cells holding sorted numeric `values`."""
-    if not values or not all(isinstance(v, (int, float, np.number)) for v in values):
-        return None
-    if len(values) == 1 or not values[0] <= critical <= values[-1]:
-        return None
-    return float(np.interp(critical, values, np.arange(len(values))))
+def _numeric(values: list) -> bool:
+    return bool(values) and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
 
 
-def _theory_overlay(ax: Any, xs: list, theory: tuple, params: dict[str, Any]) -> None:
-    """Draw theory f(x) in white over a heat map whose columns hold the numeric values `xs`."""
-    _, label, fn = theory
-    dense = np.linspace(xs[0], xs[-1], 200)
+def _value_text(exp: Experiment, key: str, value: Any, params: dict[str, Any] | None = None) -> str:
+    """A value in words: the experiment's label for ``key=value``, formatted with `params` (so that
+    ``"O({k})"`` reads O(4)), else the value itself."""
+    template = exp.labels.get(f"{key}={value}")
+    if template is None:
+        return f"{value:g}" if _numeric([value]) else str(value)
+    try:
+        return template.format(**(params or {}))
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+def _facet_title(exp: Experiment, keys: list[str], values: tuple) -> str:
+    return ", ".join(f"{exp.label(k)} = {_value_text(exp, k, v)}" for k, v in zip(keys, values))
+
+
+def _select(rows: pd.DataFrame, keys: list[str], values: tuple) -> pd.DataFrame:
+    for key, value in zip(keys, values):
+        rows = rows[rows[key] == value]
+    return rows
+
+
+def _panels(count: int, width: float = 4.6, height: float = 3.6, sharey: bool = False) -> tuple[plt.Figure, np.ndarray]:
+    """A grid of `count` panels, at most three to a row, sized to their number (plus room for a
+    legend on the right)."""
+    columns = min(count, 3)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns + 2.8, height * rows + 0.4), squeeze=False,
+                             layout="constrained", sharey=sharey)
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, axes.flat[:count]
+
+
+def _layout(keys: list[str], rows: pd.DataFrame, critical: dict[str, float]) -> tuple[str, str | None, list[str]]:
+    """(x key, line key or None, facet keys): x is numeric, preferably the key with a critical
+    value; lines are drawn per value of the key with the fewest values (a category first)."""
+    numeric = [k for k in keys if _numeric(_axis_values(rows[k]))]
+    x_key = next((k for k in numeric if k in critical), numeric[0] if numeric else keys[0])
+    rest = sorted((k for k in keys if k != x_key), key=lambda k: (k in numeric, rows[k].nunique()))
+    return x_key, (rest[0] if rest else None), rest[1:]
+
+
+def _heatmap_wanted(rows: pd.DataFrame, x_key: str, line_key: str | None) -> bool:
+    """Two numeric axes with many values read better as a heat map than as many lines."""
+    return line_key is not None and _numeric(_axis_values(rows[line_key])) and rows[line_key].nunique() > 6
+
+
+def _edges(values: list[float]) -> np.ndarray:
+    """Cell edges around sorted numeric cell centres (midpoints, ends mirrored)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) == 1:
+        return np.array([v[0] - 0.5, v[0] + 0.5])
+    mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+
+
+def _draw_theory(ax: Any, theory: Theory, xs: np.ndarray, params: list[dict[str, Any]], members: list[str]) -> list:
+    """One dashed curve per distinct theory name among the lines' `params`, on a right-hand axis."""
     twin = ax.twinx()
-    twin.plot(np.interp(dense, xs, np.arange(len(xs))), fn(dense, params), color="w", lw=2)
-    twin.set_ylabel(label)
+    handles, named = [], {}
+    for p, member in zip(params, members):
+        named.setdefault(theory.name(p) or theory.label, (p, []))[1].append(member)
+    dense = np.linspace(xs.min(), xs.max(), 200)
+    for style, (name, (p, who)) in zip(itertools.cycle(["--", ":", "-."]), named.items()):
+        (line,) = twin.plot(dense, np.asarray(theory.fn(dense, p), dtype=float), color="k", ls=style, lw=1.4,
+                            label=f"{name} ({', '.join(who)})" if members[0] else name)
+        handles.append(line)
+    twin.set_ylabel(theory.label)
+    return handles
 
 
-def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, critical: dict[str, float],
-                  path: Path, theory: tuple | None = None, fixed: dict[str, Any] | None = None) -> str:
-    """Draw the phase diagram PNG+SVG of `metric` over `keys`; returns its caption."""
+def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Experiment, path: Path,
+                  fixed: dict[str, Any] | None = None) -> str:
+    """Draw the phase diagram PNG+SVG of `metric` over the swept `keys`; returns its caption.
+
+    A numeric x axis (the key with a critical value, drawn dashed), one line per value of a second
+    key (mean over seeds, band of one std when there are several), one panel per value of the
+    others, and the experiment's theory on a right-hand axis; two many-valued numeric keys give a
+    heat map on numeric axes instead.
+    """
     rows = summary[summary.metric == metric]
     if rows.empty:
         raise GoldstoneError(f"no headline metric {metric!r} in this sweep (have: {sorted(summary.metric.unique())})")
-    if len(keys) == 1:
-        key = keys[0]
-        stats = rows.groupby(key).value.agg(["mean", "std"]).reset_index().fillna({"std": 0.0})
-        fig, ax = plt.subplots(figsize=(5.5, 3.5))
-        ax.plot(stats[key], stats["mean"], "o-")
-        ax.fill_between(stats[key], stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.3)
-        if key in critical:
-            ax.axvline(critical[key], color="k", ls="--", label=f"critical {key} = {critical[key]}")
-            ax.legend()
-        ax.set(xlabel=key, ylabel=metric)
-        caption = f"{metric} against {key}: mean over seeds with a band of one standard deviation."
-    else:
-        x_key = next((k for k in keys if k in critical), keys[0])
-        y_key = next(k for k in keys if k != x_key)
-        facet_keys = [k for k in keys if k not in (x_key, y_key)]
-        facets = list(itertools.product(*(_axis_values(rows[k]) for k in facet_keys))) or [()]
-        xs, ys = _axis_values(rows[x_key]), _axis_values(rows[y_key])
-        fig, axes = plt.subplots(1, len(facets), figsize=(4.6 * len(facets) + 1, 4.4), squeeze=False,
-                                 layout="constrained")
-        vmin, vmax = rows.value.min(), rows.value.max()
-        for ax, facet in zip(axes[0], facets):
-            sel = rows
-            for k, v in zip(facet_keys, facet):
-                sel = sel[sel[k] == v]
-            grid = sel.groupby([y_key, x_key]).value.mean().unstack(x_key).reindex(index=ys, columns=xs)
-            image = ax.imshow(grid.to_numpy(float), origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
-            ax.set_xticks(range(len(xs)), [f"{v:g}" if not isinstance(v, str) else v for v in xs], rotation=45)
-            ax.set_yticks(range(len(ys)), [f"{v:g}" if not isinstance(v, str) else v for v in ys])
-            ax.set(xlabel=x_key, ylabel=y_key, title=", ".join(f"{k}={v}" for k, v in zip(facet_keys, facet)))
-            for key, positions, draw in ((x_key, xs, ax.axvline), (y_key, ys, ax.axhline)):
-                pos = _critical_position(positions, critical[key]) if key in critical else None
-                if pos is not None:
-                    draw(pos, color="w", ls="--", lw=1.5)
-            if theory and theory[0] == x_key and _critical_position(xs, xs[0]) is not None:
-                _theory_overlay(ax, xs, theory, {**(fixed or {}), **dict(zip(facet_keys, facet))})
-        fig.colorbar(image, ax=axes[0].tolist(), label=f"{metric} (mean over seeds)", location="bottom",
-                     shrink=0.6, aspect=40)
-        lines = [f"{k} = {v}" for k, v in critical.items() if k in (x_key, y_key)]
-        caption = (f"Phase diagram of {metric} (mean over seeds) over {x_key} and {y_key}"
-                   + (f", one panel per {', '.join(facet_keys)}" if facet_keys else "")
-                   + (f"; dashed: the theory's critical {' and '.join(lines)}" if lines else "")
-                   + (f"; white line: {theory[1]} (right axis)" if theory and theory[0] == x_key else "") + ".")
+    fixed = fixed or {}
+    x_key, line_key, facet_keys = _layout(keys, rows, exp.critical)
+    seeds = rows.seed.nunique() if "seed" in rows else 1
+    over = f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed"
+    facets = list(itertools.product(*(_axis_values(rows[k]) for k in facet_keys))) or [()]
+    fig, axes = _panels(len(facets))
+    heatmap = _heatmap_wanted(rows, x_key, line_key)
+    handles: dict[str, Any] = {}
+    vmin, vmax = rows.value.min(), rows.value.max()
+    for ax, facet in zip(axes, facets):
+        sel = _select(rows, facet_keys, facet)
+        if heatmap:
+            xs, ys = _axis_values(rows[x_key]), _axis_values(rows[line_key])
+            grid = sel.groupby([line_key, x_key]).value.mean().unstack(x_key).reindex(index=ys, columns=xs)
+            image = ax.pcolormesh(_edges(xs), _edges(ys), grid.to_numpy(float), cmap="viridis", vmin=vmin, vmax=vmax)
+            ax.set_ylabel(exp.label(line_key))
+            if line_key in exp.critical:
+                ax.axhline(exp.critical[line_key], color="w", ls="--", lw=1.5)
+        else:
+            lines = _axis_values(sel[line_key]) if line_key else [None]
+            params, members = [], []
+            for value in lines:
+                group = sel if value is None else sel[sel[line_key] == value]
+                stats = group.groupby(x_key).value.agg(["mean", "std"]).reset_index().fillna({"std": 0.0})
+                point = {**fixed, **dict(zip(facet_keys, facet)), **({line_key: value} if line_key else {})}
+                label = _value_text(exp, line_key, value, point) if line_key else exp.label(metric)
+                (line,) = ax.plot(stats[x_key], stats["mean"], "o-", ms=4, label=label)
+                if seeds > 1:
+                    ax.fill_between(stats[x_key], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                                    color=line.get_color(), alpha=0.2, lw=0)
+                handles.setdefault(label, line)
+                params.append(point)
+                members.append(label if line_key else "")
+            ax.set_ylabel(f"{exp.label(metric)} ({over})")
+            if exp.theory and exp.theory.key == x_key and _numeric(_axis_values(rows[x_key])):
+                for handle in _draw_theory(ax, exp.theory, np.asarray(_axis_values(rows[x_key]), float), params,
+                                           members):
+                    handles.setdefault(handle.get_label(), handle)
+        if x_key in exp.critical:
+            critical = ax.axvline(exp.critical[x_key], color="grey" if not heatmap else "w", ls="--", lw=1.2,
+                                  label=f"critical {exp.label(x_key)} = {exp.critical[x_key]:g}")
+            handles.setdefault(critical.get_label(), critical)
+        ax.set_xlabel(exp.label(x_key))
+        if facet_keys:
+            ax.set_title(_facet_title(exp, facet_keys, facet), fontsize=10)
+    if heatmap:
+        fig.colorbar(image, ax=list(axes), label=f"{exp.label(metric)} ({over})")
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside right center", fontsize=8,
+                   title=exp.label(line_key) if line_key and not heatmap else None, title_fontsize=8)
+    if fixed:
+        fixed_text = ", ".join(f"{exp.label(k)} = {v}" for k, v in fixed.items())
+        fig.suptitle(textwrap.fill(f"fixed: {fixed_text}", 60 * min(len(facets), 3)), fontsize=9)
     for suffix in ("png", "svg"):
         write_figure(path.with_suffix(f".{suffix}"), fig)
     plt.close(fig)
-    return caption
+    shown = f"{exp.label(metric)} ({over}) against {exp.label(x_key)}"
+    shown += (f" and {exp.label(line_key)} (colour)" if heatmap else f", one line per {exp.label(line_key)}") \
+        if line_key else ""
+    caption = shown + (f", one panel per {', '.join(exp.label(k) for k in facet_keys)}" if facet_keys else "")
+    if x_key in exp.critical:
+        caption += f"; dashed: the theory's critical {exp.label(x_key)} = {exp.critical[x_key]:g}"
+    if exp.theory and exp.theory.key == x_key and not heatmap:
+        caption += f"; black: {exp.theory.label} (right axis)"
+    return caption + "."
 
 
-def curves(results: pd.DataFrame, keys: list[str], observable: str, metric: str, path: Path) -> str:
-    """`metric` against step for every point, one panel per value of the first key."""
+def curves(results: pd.DataFrame, keys: list[str], exp: Experiment, path: Path,
+           fixed: dict[str, Any] | None = None) -> str:
+    """The experiment's curve (observable, metric) against step for every point: one panel per
+    value of every key but the line key (the same layout as the phase diagram), one colour per
+    line-key value, one thin line per seed."""
+    observable, metric = exp.curve
+    fixed = fixed or {}
     rows = results[(results.observable == observable) & (results.metric == metric)]
-    panel_key, colour_keys = keys[-1], keys[:-1]
-    panels = _axis_values(rows[panel_key])
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.2), squeeze=False, sharey=True)
-    for ax, value in zip(axes[0], panels):
-        for label, group in rows[rows[panel_key] == value].groupby(colour_keys + ["seed"] if colour_keys else ["seed"]):
-            label = label if isinstance(label, tuple) else (label,)
-            ax.plot(group.step, group.value, lw=1, label=", ".join(map(str, label)))
-        ax.set(title=f"{panel_key}={value}", xlabel="step", ylabel=f"{observable} {metric}")
-        positive = rows.step[rows.step > 0]
-        if len(positive) and positive.max() > 100 * positive.min():  # log-spaced checkpoints
+    x_key, line_key, facet_keys = _layout(keys, rows, exp.critical)
+    panel_keys = [x_key, *facet_keys]
+    panels = list(itertools.product(*(_axis_values(rows[k]) for k in panel_keys)))
+    fig, axes = _panels(len(panels), width=3.6, height=2.8, sharey=True)
+    colours = {v: f"C{i}" for i, v in enumerate(_axis_values(rows[line_key]))} if line_key else {None: "C0"}
+    positive = rows.step[rows.step > 0]
+    log_steps = len(positive) and positive.max() > 100 * positive.min()
+    for ax, panel in zip(axes, panels):
+        sel = _select(rows, panel_keys, panel)
+        for (value, seed), group in sel.groupby([line_key or "seed", "seed"]) if line_key else sel.groupby(["seed", "seed"]):
+            colour = colours[value if line_key else None]
+            point = {**fixed, **dict(zip(panel_keys, panel)), **({line_key: value} if line_key else {})}
+            ax.plot(group.step, group.value, lw=1, color=colour,
+                    label=_value_text(exp, line_key, value, point) if line_key else "one seed")
+        ax.set(title=_facet_title(exp, panel_keys, panel), xlabel="training step", ylabel=f"{observable} {metric}")
+        ax.title.set_fontsize(9)
+        if log_steps:
             ax.set_xscale("log")
-    axes[0][-1].legend(fontsize=7, title=", ".join(colour_keys + ["seed"]), title_fontsize=7)
+    handles = {}
+    for ax in axes:
+        for line in ax.get_lines():
+            handles.setdefault(line.get_label(), line)
+    fig.legend(list(handles.values()), list(handles), loc="outside right center", fontsize=8,
+               title=exp.label(line_key) if line_key else None, title_fontsize=8)
     for suffix in ("png", "svg"):
         write_figure(path.with_suffix(f".{suffix}"), fig)
     plt.close(fig)
-    return f"{observable} {metric} against training step for every point of the sweep, one panel per {panel_key}."
+    return (f"{observable} {metric} against training step for every point of the sweep (one thin line per seed), "
+            f"one panel per {', '.join(exp.label(k) for k in panel_keys)}.")
+
+
+def headline_table(summary: pd.DataFrame, keys: list[str], exp: Experiment) -> pd.DataFrame:
+    """One row per point of the grid, one column per headline metric (mean over seeds), with its
+    std over seeds beside it when there are several seeds."""
+    seeds = summary.seed.nunique()
+    stats = summary.groupby(keys + ["metric"], sort=False).value.agg(["mean", "std"]).unstack("metric")
+    metrics = list(dict.fromkeys(summary.metric))
+    columns = {}
+    for m in metrics:
+        columns[exp.label(m) + (" (mean)" if seeds > 1 else "")] = stats[("mean", m)]
+        if seeds > 1:
+            columns[exp.label(m) + " (std)"] = stats[("std", m)]
+    table = pd.DataFrame(columns).reset_index()
+    return table.rename(columns={k: exp.label(k) for k in keys}).sort_values([exp.label(k) for k in keys])
+
+
+def _fixed_settings(sweep: Sweep, exp: Experiment) -> dict[str, Any]:
+    """The config keys not swept that apply to at least one point, as the points stored them."""
+    fixed: dict[str, Any] = {}
+    for _, folder in sweep.point_folders():
+        if (folder / CONFIG).exists():
+            config = json.loads((folder / CONFIG).read_text())["config"]
+            fixed.update({k: v for k, v in applicable(config, exp.config).items() if k not in sweep.spec.grid})
+    return fixed
 
 
 def sweep_sections(folder: Path, metric: str | None = None) -> list[str]:
-    from goldstone.core.sweep import Sweep
-
     sweep = Sweep(folder)
     spec, summary = sweep.spec, sweep.summary
     exp = get_experiment(spec.experiment)
     keys = list(spec.grid)
+    fixed = _fixed_settings(sweep, exp)
     out = [f"<h2>Sweep {html.escape(spec.experiment)}</h2>", f"<p><code>{html.escape(str(folder))}</code>: "
-           f"{len(spec.points())} points ({spec.seeds} seed(s) each)</p>", "<h3>Grid</h3>",
-           _table(pd.DataFrame({"key": keys, "values": [", ".join(map(str, v)) for v in spec.grid.values()]}))]
+           f"{len(spec.points())} points ({spec.seeds} seed(s) each)</p>", *_notes(exp), "<h3>Grid</h3>",
+           _table(pd.DataFrame({"key": keys, "values": [", ".join(map(str, v)) for v in spec.grid.values()]})),
+           "<h3>Fixed settings</h3>", _config_table(fixed)]
     if summary.empty:
         return out + ["<p>No point has finished yet.</p>"]
     metric = metric or summary.metric.iloc[0]
-    caption = phase_diagram(summary, keys, metric, exp.critical, folder / "figures" / "phase_diagram.png",
-                            exp.theory, spec.overrides)
+    shown = {k: v for k, v in fixed.items() if k in exp.labels}
+    caption = phase_diagram(summary, keys, metric, exp, folder / "figures" / "phase_diagram.png", shown)
     out.append(_figure(folder / "figures" / "phase_diagram.png", caption))
     if exp.curve:
-        caption = curves(sweep.results, keys, *exp.curve, folder / "figures" / "curves.png")
+        caption = curves(sweep.results, keys, exp, folder / "figures" / "curves.png", fixed)
         out.append(_figure(folder / "figures" / "curves.png", caption))
-    table = summary.groupby(keys + ["metric"]).value.agg(["mean", "std", "count"]).reset_index()
-    out += ["<h3>Headline metrics (over seeds)</h3>", _table(table)]
+    out += ["<h3>Headline metrics</h3>", _table(headline_table(summary, keys, exp))]
     return out
 
 
 def sections(folder: Path, metric: str | None = None) -> list[str]:
-    from goldstone.core.run import CONFIG
-    from goldstone.core.sweep import SPEC
-
     if (folder / SPEC).exists():
         return sweep_sections(folder, metric)
     if (folder / CONFIG).exists():

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file
 
 from goldstone.core.atomic import write_figure, write_json, write_parquet, write_safetensors, write_text
 from goldstone.core.checkpoint import load_checkpoint, save_checkpoint
@@ -33,8 +32,8 @@ from goldstone.core.extras import require_extra
 from goldstone.core.progress import progress
 from goldstone.core.registry import get_experiment
 from goldstone.core.result import Result
+from goldstone.core.views import CONFIG, DONE, MANIFEST, METRICS, PROGRESS, Run
 
-CONFIG, METRICS, MANIFEST, DONE, PROGRESS = "config.json", "metrics.parquet", "manifest.json", "DONE", "progress.json"
 PROGRESS_EVERY = 0.5
 """Seconds between two writes of a run's progress.json."""
 PACKAGES = ("goldstone", "torch", "numpy", "scipy", "pandas", "pyarrow", "safetensors", "matplotlib")
@@ -182,47 +181,6 @@ class RunContext:
         write_parquet(self.folder / METRICS, self.metrics)
         write_json(self.folder / MANIFEST, self._manifest)
         write_text(self.folder / DONE, "complete\n")
-
-
-class Run:
-    """A finished (or unfinished) run folder, read lazily."""
-
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        if not (self.folder / CONFIG).exists():
-            raise RunFolderError(f"{self.folder} holds no goldstone run ({CONFIG} missing)")
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return json.loads((self.folder / CONFIG).read_text())
-
-    @property
-    def complete(self) -> bool:
-        return (self.folder / DONE).exists()
-
-    @property
-    def metrics(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / METRICS)
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        path = self.folder / MANIFEST
-        return json.loads(path.read_text()) if path.exists() else {"figures": [], "tables": [], "headline": {}}
-
-    @property
-    def arrays(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {p.stem: load_file(str(p)) for p in sorted((self.folder / "arrays").glob("*.safetensors"))}
-
-    def table(self, name: str) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / "tables" / f"{name}.parquet")
-
-    def report(self, path: str | Path | None = None) -> Path:
-        from goldstone.core.report import write_report
-
-        return write_report(self.folder, path)
-
-    def __repr__(self) -> str:
-        return f"Run({str(self.folder)!r}, complete={self.complete})"
 
 
 def _prepare_folder(folder: Path, identity: dict[str, Any], resume: bool) -> bool:

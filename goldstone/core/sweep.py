@@ -3,17 +3,14 @@
 ``sweep.json`` records the spec; ``points/<id>/`` are the runs; ``results.parquet`` gathers all
 their metrics in one tidy table (swept keys and seed as columns) and ``summary.parquet`` their
 headline numbers. A sweep resumes: finished points are skipped, unfinished ones resumed.
-Points run in this process, in a local process pool, or as Ray tasks. Every point runs on one
+Points run in this process, in worker processes (`goldstone.core.workers`), or as Ray tasks. Every point runs on one
 torch thread whatever the backend, so its numbers do not depend on how the sweep was scheduled.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import itertools
 import json
-import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,32 +21,13 @@ import torch
 
 from goldstone.core.atomic import write_json, write_parquet
 from goldstone.core.config import resolve_config
-from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
+from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import optional_import
 from goldstone.core.progress import Bar
 from goldstone.core.registry import get_experiment
-from goldstone.core.run import CONFIG, DONE, PROGRESS, Run, execute
+from goldstone.core.run import execute
+from goldstone.core.views import CONFIG, DONE, PROGRESS, SPEC, Run, Sweep, SweepSpec
 from goldstone.core.workers import run_in_workers
-
-SPEC = "sweep.json"
-
-
-@dataclasses.dataclass
-class SweepSpec:
-    experiment: str
-    grid: dict[str, list[Any]]
-    seeds: int = 1
-    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
-    device: str = "cpu"
-
-    def points(self) -> list[dict[str, Any]]:
-        """Every combination of grid values, for seeds 0 .. seeds-1, in a fixed order."""
-        keys = list(self.grid)
-        return [{"values": dict(zip(keys, combo)), "seed": seed}
-                for combo in itertools.product(*(self.grid[k] for k in keys)) for seed in range(self.seeds)]
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def parse_grid(items: list[str]) -> dict[str, list[str]]:
@@ -74,11 +52,6 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
         else:
             grid[key] = [v.strip() for v in spec.split(",") if v.strip()]
     return grid
-
-
-def point_id(index: int, point: dict[str, Any]) -> str:
-    text = "-".join(f"{k}={v}" for k, v in point["values"].items())
-    return re.sub(r"[^A-Za-z0-9_.=-]", "_", f"p{index:04d}-{text}-seed{point['seed']}")
 
 
 def run_point(experiment: str, overrides: dict[str, Any], folder: str, seed: int, device: str) -> str:
@@ -162,50 +135,19 @@ def _run_local(tasks: list[dict[str, Any]], workers: int, log: Path, tracker: _T
     run_in_workers(tasks, workers, "goldstone.core.sweep:run_point", log, tracker.done)
 
 
-class Sweep:
-    """A sweep folder: its spec, points, gathered results and report."""
-
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        if not (self.folder / SPEC).exists():
-            raise RunFolderError(f"{self.folder} holds no goldstone sweep ({SPEC} missing)")
-
-    @property
-    def spec(self) -> SweepSpec:
-        return SweepSpec(**json.loads((self.folder / SPEC).read_text()))
-
-    def point_folders(self) -> list[tuple[dict[str, Any], Path]]:
-        return [(p, self.folder / "points" / point_id(i, p)) for i, p in enumerate(self.spec.points())]
-
-    @property
-    def results(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / "results.parquet")
-
-    @property
-    def summary(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / "summary.parquet")
-
-    def gather(self) -> None:
-        """Concatenate every finished point's metrics and headline numbers into tidy tables."""
-        frames, rows = [], []
-        for point, folder in self.point_folders():
-            if not (folder / DONE).exists():
-                continue
-            run = Run(folder)
-            config = run.config["config"]
-            labels = {**{k: config[k] for k in point["values"]}, "seed": point["seed"]}
-            frames.append(run.metrics.assign(**labels))
-            rows.extend({**labels, "metric": k, "value": v} for k, v in run.manifest["headline"].items())
-        write_parquet(self.folder / "results.parquet", pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
-        write_parquet(self.folder / "summary.parquet", pd.DataFrame(rows))
-
-    def report(self, path: str | Path | None = None, metric: str | None = None) -> Path:
-        from goldstone.core.report import write_report
-
-        return write_report(self.folder, path, metric=metric)
-
-    def __repr__(self) -> str:
-        return f"Sweep({str(self.folder)!r}, points={len(self.spec.points())})"
+def gather(sweep: Sweep) -> None:
+    """Concatenate every finished point's metrics and headline numbers into tidy tables."""
+    frames, rows = [], []
+    for point, folder in sweep.point_folders():
+        if not (folder / DONE).exists():
+            continue
+        run = Run(folder)
+        config = run.config
+        labels = {**{k: config[k] for k in point["values"]}, "seed": point["seed"]}
+        frames.append(run.metrics.assign(**labels))
+        rows.extend({**labels, "metric": k, "value": v} for k, v in run.manifest["headline"].items())
+    write_parquet(sweep.folder / "results.parquet", pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+    write_parquet(sweep.folder / "summary.parquet", pd.DataFrame(rows))
 
 
 def default_sweep_folder(spec: SweepSpec, root: str | Path = "runs") -> Path:
@@ -249,5 +191,5 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
             _run_ray(tasks, workers, ray_address, tracker)
         elif tasks:
             _run_local(tasks, workers, folder / "workers.log", tracker)
-    sweep.gather()
+    gather(sweep)
     return sweep

@@ -94,14 +94,22 @@ def c_star_name(params: dict) -> str:
 
 
 LABELS = {"sigma_w": "weight scale σ_W", "group": "symmetry group", "depth": "depth L (layers)",
-          "width": "width N (real features)", "k": "block size k", "final_test_accuracy": "final test accuracy",
+          "width": "width N (real features)", "k": "block size k", "steps": "training steps", "dataset": "data",
+          "generic_scale": "generic weight scale", "final_test_accuracy": "final test accuracy",
           "final_train_loss": "final train loss (cross-entropy, nats)",
-          "protected_jacobian_max_deviation": "protected-Jacobian max |ratio - 1|"}
+          "protected_jacobian_max_deviation": "protected-Jacobian max |ratio - 1|",
+          "group=u1": "U(1)", "group=ok": "O({k})", "group=generic": "generic"}
+NOTES = ("Weight scales: U(1) and O(k) layers draw weights of std sigma_W/sqrt(N) and sigma_W*sqrt(k/N), both "
+         "of gain sigma_W (critical at 1). The generic baseline's weight std is sigma_W/sqrt(N) here (key "
+         "generic_scale = matched, the same gain and the same mean-field c*), while the authors' O(k) comparison "
+         "uses sigma_W*sqrt(k/N) for theirs (generic_scale = authors, gain sqrt(k)*sigma_W: at sigma_W = 1 it "
+         "already sits in the broken phase).")
 
 
 @experiment("deep_mlp", DeepMLPConfig, "train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian",
             critical={"sigma_w": 1.0}, curve=("test", "accuracy"),
-            theory=Theory("sigma_w", "mean-field order parameter c*", c_star_curve, c_star_name), labels=LABELS)
+            theory=Theory("sigma_w", "mean-field order parameter c*", c_star_curve, c_star_name), labels=LABELS,
+            notes=NOTES)
 def train(ctx: RunContext) -> None:
     cfg: DeepMLPConfig = ctx.config
     data = load_dataset(cfg.dataset, cfg.data_dir or None).to(ctx.device)
@@ -155,13 +163,14 @@ def summarise(ctx: RunContext, cfg: DeepMLPConfig) -> None:
     ax1.plot(train_loss.step, train_loss.value, lw=0.8, label="train")
     test_loss = m[(m.observable == "test") & (m.metric == "loss")]
     ax1.plot(test_loss.step, test_loss.value, "o-", ms=3, label="test")
-    ax1.set(xlabel="step", ylabel="cross-entropy", yscale="log")
+    ax1.set(xlabel="training step", ylabel="cross-entropy (nats)", yscale="log")
     ax1.legend()
     ax2.plot(acc.step, acc.value, "o-", ms=3)
     ax2.axhline(1 / 10, color="grey", ls=":", label="chance")
-    ax2.set(xlabel="step", ylabel="test accuracy", ylim=(0, 1))
+    ax2.set(xlabel="training step", ylabel="test accuracy", ylim=(0, 1))
     ax2.legend()
-    fig.suptitle(f"{cfg.group} (k={cfg.block}), L={cfg.depth}, N={cfg.width}, sigma_W={cfg.sigma_w}")
+    fig.suptitle(f"{LABELS['group=' + cfg.group].format(k=cfg.block)}, L = {cfg.depth}, N = {cfg.width}, "
+                 f"σ_W = {cfg.sigma_w}, {cfg.dataset}")
     ctx.figure("training", fig, f"Training of the {cfg.depth}-layer {cfg.group} MLP on {cfg.dataset}: "
                                 f"final test accuracy {acc.value.iloc[-1]:.3f}.")
 
@@ -172,7 +181,7 @@ def summarise(ctx: RunContext, cfg: DeepMLPConfig) -> None:
         ax.plot(rows.layer, rows.value, label=f"step {step}")
     c_star = float(fixed_point(cfg.sigma_w, cfg.block))
     ax.axhline(c_star, color="k", ls="--", label=f"mean-field c* = {c_star:.3f}")
-    ax.set(xlabel="layer l", ylabel="order parameter c^l", yscale="log")
+    ax.set(xlabel="layer l", ylabel="order parameter c^l (mean squared block norm)", yscale="log")
     ax.legend()
     ctx.figure("order_parameter", fig, "Order parameter per layer at the start and end of training, "
                                        "with the infinite-width fixed point c* of the random network.")

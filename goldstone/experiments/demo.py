@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from goldstone.core.progress import stage
 from goldstone.core.report import write_combined_report
-from goldstone.core.run import CONFIG, execute
-from goldstone.core.sweep import SweepSpec, execute_sweep
+from goldstone.core.run import execute
+from goldstone.core.sweep import execute_sweep
+from goldstone.core.views import CONFIG, SweepSpec
 
 DEMO_GRID = {"group": ["u1", "ok", "generic"], "sigma_w": [0.8, 1.2, 2.0]}
 DEMO_TRAINING = {"depth": 100, "width": 64, "steps": 240, "dataset": "digits"}
@@ -22,10 +24,14 @@ DEMO_ORDER_PARAMETER = {"width": 512, "depth": 40, "tail": 15}
 def run_demo(out: str | Path = "goldstone-demo", workers: int = 2, quiet: bool = False) -> Path:
     out = Path(out)
     order = out / "order_parameter"
-    execute("order_parameter", DEMO_ORDER_PARAMETER, out=order, resume=(order / CONFIG).exists(), quiet=quiet)
+    with stage("demo 1/3: order parameter of random U(1) networks against mean-field theory", quiet):
+        execute("order_parameter", DEMO_ORDER_PARAMETER, out=order, resume=(order / CONFIG).exists(), quiet=quiet)
     spec = SweepSpec("deep_mlp", DEMO_GRID, seeds=1, overrides=DEMO_TRAINING)
-    sweep = execute_sweep(spec, out / "deep_mlp", workers=workers, quiet=quiet)
-    return write_combined_report(
-        [sweep.folder, order], out / "report.html", "Goldstone demo: symmetry breaking in deep MLPs",
-        "Deep equivariant MLPs (no skips, no normalisation) train in the broken phase sigma_W > 1, generic ones "
-        "do not; the mean-field order parameter c* becomes non-zero at sigma_W = 1.")
+    with stage(f"demo 2/3: deep MLP sweep ({len(spec.points())} points: 100-layer U(1), O(4) and generic MLPs "
+               f"on 8x8 digits)", quiet):
+        sweep = execute_sweep(spec, out / "deep_mlp", workers=workers, quiet=quiet)
+    with stage("demo 3/3: HTML report", quiet):
+        return write_combined_report(
+            [sweep.folder, order], out / "report.html", "Goldstone demo: symmetry breaking in deep MLPs",
+            "Deep equivariant MLPs (no skips, no normalisation) train in the broken phase sigma_W > 1, generic ones "
+            "do not; the mean-field order parameter c* becomes non-zero at sigma_W = 1.")

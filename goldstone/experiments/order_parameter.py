@@ -28,10 +28,14 @@ from goldstone.observables import OrderParameter
 from goldstone.theory import fixed_point, fixed_point_expansion, iterate_c_map
 
 
+NEAR_CRITICAL = 1.15
+"""The near-critical expansion of c* is drawn for 1 <= sigma_W <= this (it is a small-(sigma_W - 1) series)."""
+
+
 @dataclasses.dataclass
 class OrderParameterConfig:
     group: str = param("u1", "symmetry of the layers", choices=("u1", "ok", "generic"))
-    k: int = param(4, "block size for ok / generic (u1 uses 2)", ge=2)
+    k: int = param(4, "block size for ok / generic (u1 uses 2)", ge=2, when={"group": ("ok", "generic")})
     width: int = param(1024, "real width N", ge=2)
     depth: int = param(50, "layers", ge=2)
     sigma_min: float = param(0.5, "smallest sigma_W", gt=0)
@@ -86,7 +90,8 @@ def order_parameter(ctx: RunContext) -> None:
     tail = c[:, :, -cfg.tail:].mean(-1)  # (sigma, network)
     theory = np.asarray(fixed_point(sigmas, cfg.block), dtype=float)
     table = pd.DataFrame({"sigma_w": sigmas, "c_star_theory": theory,
-                          "c_star_expansion": np.asarray(fixed_point_expansion(sigmas, cfg.block), dtype=float),
+                          "c_star_expansion": np.where((sigmas >= 1.0) & (sigmas <= NEAR_CRITICAL),
+                                                       np.asarray(fixed_point_expansion(sigmas, cfg.block), float), np.nan),
                           "c_simulated": tail.mean(1).numpy(), "c_simulated_std": tail.std(1, unbiased=False).numpy()})
     table["relative_error"] = np.where(theory > 0, (table.c_simulated - theory) / np.where(theory > 0, theory, 1), np.nan)
     ctx.table("c_star", table, f"Mean-field c* (quadrature) against random width-{cfg.width} networks "
@@ -99,20 +104,23 @@ def order_parameter(ctx: RunContext) -> None:
 
 
 def draw(ctx: RunContext, cfg: OrderParameterConfig, sigmas: np.ndarray, c: torch.Tensor, table: pd.DataFrame) -> None:
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     fine = np.linspace(cfg.sigma_min, cfg.sigma_max, 200)
-    ax1.plot(fine, fixed_point(fine, cfg.block), "k-", label="mean-field c* (quadrature)")
-    near = fine[fine <= 1.5]
-    ax1.plot(near, fixed_point_expansion(near, cfg.block), "k:", label="near-critical expansion")
+    ax1.plot(fine, fixed_point(fine, cfg.block), "k-", label=f"mean-field c* (quadrature), k = {cfg.block}")
+    near = fine[(fine >= 1.0) & (fine <= NEAR_CRITICAL)]
+    if len(near):
+        ax1.plot(near, fixed_point_expansion(near, cfg.block), "k:", lw=2,
+                 label=f"near-critical expansion (σ_W ≤ {NEAR_CRITICAL})")
     ax1.errorbar(table.sigma_w, table.c_simulated, yerr=table.c_simulated_std, fmt="o", color="C1",
                  label=f"simulation, N={cfg.width}")
-    ax1.axvline(1.0, color="grey", ls="--")
-    ax1.set(xlabel="sigma_W", ylabel="order parameter c*", ylim=(-0.02, 1.0))
-    ax1.legend(fontsize=8)
+    ax1.axvline(1.0, color="grey", ls="--", label="critical σ_W = 1")
+    ax1.set(xlabel="weight scale σ_W", ylabel="order parameter c* (mean squared block norm)", ylim=(-0.02, 1.0))
+    ax1.legend(fontsize=8, loc="upper left")
     for i in np.linspace(0, len(sigmas) - 1, min(4, len(sigmas))).astype(int):
-        line, = ax2.plot(np.arange(1, cfg.depth + 1), c[i].mean(0), label=f"sigma_W={sigmas[i]:.2f}")
+        line, = ax2.plot(np.arange(1, cfg.depth + 1), c[i].mean(0), label=f"σ_W = {sigmas[i]:.2f}")
         ax2.plot(np.arange(cfg.depth + 1), iterate_c_map(1.0, sigmas[i], cfg.depth, cfg.block), ":", color=line.get_color())
-    ax2.set(xlabel="layer l", ylabel="c^l", yscale="log")
-    ax2.legend(fontsize=8, title="solid: simulation, dotted: c-map", title_fontsize=8)
+    ax2.set(xlabel="layer l", ylabel="c^l (mean squared block norm)", yscale="log")
+    ax2.legend(fontsize=8, title="solid: simulation\ndotted: mean-field c-map", title_fontsize=8,
+               loc="center left", bbox_to_anchor=(1.02, 0.5))
     ctx.figure("order_parameter", fig, f"The order parameter vanishes below sigma_W = 1 and grows above it: "
                                        f"{cfg.group} networks of width {cfg.width} against mean-field theory.")

@@ -1,3 +1,4 @@
+import html
 import re
 
 import goldstone
@@ -5,7 +6,7 @@ from goldstone.core.report import write_report
 
 
 def test_report_is_self_contained_and_escaped(tmp_path, tiny_overrides):
-    run = goldstone.run("deep_mlp", out=tmp_path / "r", data_dir="<script>alert(1)</script>", **tiny_overrides)
+    run = goldstone.run("deep_mlp", out=tmp_path / "<script>alert(1)</script>", **tiny_overrides)
     text = run.report().read_text()
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert re.findall(r'src="([^"]+)"', text) and all(s.startswith("data:image/png;base64,")
@@ -13,12 +14,39 @@ def test_report_is_self_contained_and_escaped(tmp_path, tiny_overrides):
     assert "http://" not in text and "https://" not in text
     for caption in ("Training of the 4-layer ok MLP", "Order parameter per layer"):
         assert caption in text
-    assert "final_test_accuracy" in text
+    assert "final test accuracy" in text
+
+
+def test_run_report_shows_only_the_keys_that_apply(tmp_path, tiny_overrides):
+    def config_keys(run):
+        table = re.search(r"<h3>Config</h3>(.*?)</table>", run.report().read_text(), re.S).group(1)
+        return set(re.findall(r"<td>(\w+)</td>", table))
+
+    u1 = config_keys(goldstone.run("deep_mlp", out=tmp_path / "u1", group="u1", **tiny_overrides))
+    ok = config_keys(goldstone.run("deep_mlp", out=tmp_path / "ok", group="ok", **tiny_overrides))
+    generic = config_keys(goldstone.run("deep_mlp", out=tmp_path / "g", group="generic", **tiny_overrides))
+    assert "k" not in u1 and "k" in ok and "k" in generic
+    assert "generic_scale" in generic and "generic_scale" not in ok
+    assert "data_dir" not in ok and {"sigma_w", "depth", "width"} <= u1
 
 
 def test_sweep_report_has_phase_diagram_with_critical_line(tmp_path, tiny_overrides):
     sweep = goldstone.sweep("deep_mlp", {"sigma_w": [0.5, 1.5], "depth": [2, 3]}, out=tmp_path / "s",
                             **{k: v for k, v in tiny_overrides.items() if k != "depth"})
-    text = write_report(sweep.folder).read_text()
-    assert "Phase diagram of final_test_accuracy" in text and "critical sigma_w = 1.0" in text
+    text = html.unescape(write_report(sweep.folder).read_text())
+    assert ("final test accuracy (1 seed) against weight scale σ_W, one line per depth L (layers); dashed: the "
+            "theory's critical weight scale σ_W = 1; black: mean-field order parameter c* (right axis)") in text
     assert (sweep.folder / "figures" / "phase_diagram.svg").exists()
+    headline = re.search(r"<h3>Headline metrics</h3>(.*?)</table>", text, re.S).group(1)
+    assert headline.count("<tr") == 1 + 4  # one row per point, wide
+    assert "(std)" not in headline and "final test accuracy</th>" in headline
+    fixed = re.search(r"<h3>Fixed settings</h3>(.*?)</table>", text, re.S).group(1)
+    assert "width" in fixed and "steps" in fixed and "sigma_w" not in fixed and "data_dir" not in fixed
+
+
+def test_headline_table_has_std_columns_with_several_seeds(tmp_path, tiny_overrides):
+    sweep = goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, seeds=2, out=tmp_path / "s", **tiny_overrides)
+    text = write_report(sweep.folder).read_text()
+    headline = re.search(r"<h3>Headline metrics</h3>(.*?)</table>", text, re.S).group(1)
+    assert "final test accuracy (mean)</th>" in headline and "final test accuracy (std)</th>" in headline
+    assert headline.count("<tr") == 2 and "mean ± std over 2 seeds" in text

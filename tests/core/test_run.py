@@ -22,8 +22,8 @@ def test_run_folder_contents(tmp_path, tiny_overrides):
     assert {"config.json", "metrics.parquet", "manifest.json", "DONE", "figures/training.png",
             "figures/training.svg", "arrays/jacobian_spectrum.safetensors"} <= files
     assert any(f.startswith("checkpoints/step_00000024/") for f in files)
-    config = run.config
-    assert config["seed"] == 0 and config["config"]["depth"] == 4 and "torch" in config["versions"]
+    assert run.config["depth"] == 4 and run.config["group"] == "ok" and "seed" not in run.config
+    assert run.seed == 0 and run.experiment == "deep_mlp" and "torch" in run.versions
     assert not [f for f in files if f.endswith(".tmp")]
     assert {"step", "observable", "metric", "layer", "value"} <= set(run.metrics.columns)
     assert "singular_values" in run.arrays["jacobian_spectrum"]

@@ -1,4 +1,6 @@
 import builtins
+import json
+import subprocess
 import sys
 
 import pandas as pd
@@ -6,7 +8,7 @@ import pytest
 
 import goldstone
 from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
-from goldstone.core.sweep import parse_grid
+from goldstone.core.sweep import _share_done, parse_grid
 
 GRID = {"group": ["ok", "generic"], "sigma_w": [0.8, 1.5]}
 
@@ -73,3 +75,43 @@ def test_ray_backend_on_a_real_local_cluster(tmp_path, tiny_overrides):
     ray_sweep = goldstone.sweep("deep_mlp", GRID, out=tmp_path / "ray", workers=2, backend="ray", **tiny_overrides)
     local = goldstone.sweep("deep_mlp", GRID, out=tmp_path / "local", workers=1, **tiny_overrides)
     pd.testing.assert_frame_equal(ray_sweep.results, local.results, check_exact=True)
+
+
+SCRIPT = """
+import goldstone
+print("script body runs")
+sweep = goldstone.sweep("deep_mlp", {{"sigma_w": [0.8, 1.5]}}, out="s", workers=2, **{tiny!r})
+print("points finished:", sweep.summary.groupby("sigma_w").ngroups)
+"""
+
+
+def test_sweep_with_workers_from_a_plain_script_without_main_guard(tmp_path, tiny_overrides):
+    (tmp_path / "script.py").write_text(SCRIPT.format(tiny=tiny_overrides))
+    done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("script body runs") == 1 and "points finished: 2" in done.stdout
+
+
+def test_progress_is_logged_in_plain_lines_when_output_is_not_a_terminal(tmp_path, tiny_overrides):
+    grid = ["--grid", "sigma_w=0.8,1.5", "--workers", "2"]
+    sets = [arg for key, value in tiny_overrides.items() for arg in ("--set", f"{key}={value}")]
+    done = subprocess.run([sys.executable, "-m", "goldstone", "sweep", "deep_mlp", *grid, *sets, "--out", "s"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert any(line.endswith("sweep deep_mlp: 2 of 2 points to run on 2 workers: 0/2 points") for line in lines)
+    assert any(" sweep deep_mlp: 2 of 2 points to run on 2 workers: 2/2 points in " in line for line in lines)
+    assert "0/0" not in done.stderr
+    run = subprocess.run([sys.executable, "-m", "goldstone", "run", "deep_mlp", *sets, "--out", "r"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert "deep_mlp: training: 0/24 steps" in run.stderr and "deep_mlp: training: 24/24 steps in" in run.stderr
+    assert json.loads((tmp_path / "r" / "progress.json").read_text()) == {"stage": "deep_mlp: training",
+                                                                         "done": 24, "total": 24}
+
+
+def test_share_done_of_a_point_reads_its_progress_file(tmp_path):
+    assert _share_done(tmp_path) == 0.0
+    (tmp_path / "progress.json").write_text('{"stage": "x", "done": 6, "total": 24}')
+    assert _share_done(tmp_path) == 0.25
+    (tmp_path / "progress.json").write_text("{broken")
+    assert _share_done(tmp_path) == 0.0

@@ -1,0 +1,143 @@
+"""Read-only views of run and sweep folders and the names of what they hold.
+
+A run folder holds ``config.json`` (config, seed, device, package versions), ``metrics.parquet``
+(long form), ``arrays/*.safetensors``, ``figures/*.png|svg``, ``tables/*.parquet``,
+``checkpoints/step_*/``, ``progress.json`` while it trains and, written last, ``DONE``. A sweep
+folder holds ``sweep.json``, one run per point under ``points/``, ``results.parquet`` and
+``summary.parquet``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file
+
+from goldstone.core.errors import RunFolderError
+
+CONFIG, METRICS, MANIFEST, DONE, PROGRESS = "config.json", "metrics.parquet", "manifest.json", "DONE", "progress.json"
+SPEC = "sweep.json"
+
+
+class Run:
+    """A finished (or unfinished) run folder, read lazily."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        if not (self.folder / CONFIG).exists():
+            raise RunFolderError(f"{self.folder} holds no goldstone run ({CONFIG} missing)")
+
+    @property
+    def stored(self) -> dict[str, Any]:
+        """Everything config.json holds: experiment, seed, config, device, package versions."""
+        return json.loads((self.folder / CONFIG).read_text())
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The experiment's config (every key, as run)."""
+        return self.stored["config"]
+
+    @property
+    def experiment(self) -> str:
+        return self.stored["experiment"]
+
+    @property
+    def seed(self) -> int:
+        return int(self.stored["seed"])
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Python and package versions the run was started with."""
+        return self.stored["versions"]
+
+    @property
+    def complete(self) -> bool:
+        return (self.folder / DONE).exists()
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / METRICS)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        path = self.folder / MANIFEST
+        return json.loads(path.read_text()) if path.exists() else {"figures": [], "tables": [], "headline": {}}
+
+    @property
+    def arrays(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {p.stem: load_file(str(p)) for p in sorted((self.folder / "arrays").glob("*.safetensors"))}
+
+    def table(self, name: str) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / "tables" / f"{name}.parquet")
+
+    def report(self, path: str | Path | None = None) -> Path:
+        from goldstone.core.report import write_report
+
+        return write_report(self.folder, path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.folder)!r}, complete={self.complete})"
+
+
+@dataclasses.dataclass
+class SweepSpec:
+    experiment: str
+    grid: dict[str, list[Any]]
+    seeds: int = 1
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    device: str = "cpu"
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every combination of grid values, for seeds 0 .. seeds-1, in a fixed order."""
+        keys = list(self.grid)
+        return [{"values": dict(zip(keys, combo)), "seed": seed}
+                for combo in itertools.product(*(self.grid[k] for k in keys)) for seed in range(self.seeds)]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def point_id(index: int, point: dict[str, Any]) -> str:
+    text = "-".join(f"{k}={v}" for k, v in point["values"].items())
+    return re.sub(r"[^A-Za-z0-9_.=-]", "_", f"p{index:04d}-{text}-seed{point['seed']}")
+
+
+class Sweep:
+    """A sweep folder: its spec, points, gathered results and report."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        if not (self.folder / SPEC).exists():
+            raise RunFolderError(f"{self.folder} holds no goldstone sweep ({SPEC} missing)")
+
+    @property
+    def spec(self) -> SweepSpec:
+        return SweepSpec(**json.loads((self.folder / SPEC).read_text()))
+
+    def point_folders(self) -> list[tuple[dict[str, Any], Path]]:
+        return [(p, self.folder / "points" / point_id(i, p)) for i, p in enumerate(self.spec.points())]
+
+    @property
+    def results(self) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / "results.parquet")
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / "summary.parquet")
+
+    def report(self, path: str | Path | None = None, metric: str | None = None) -> Path:
+        from goldstone.core.report import write_report
+
+        return write_report(self.folder, path, metric=metric)
+
+    def __repr__(self) -> str:
+        return f"Sweep({str(self.folder)!r}, points={len(self.spec.points())})"
+
+
