@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from goldstone.core.errors import GoldstoneError
@@ -20,7 +21,7 @@ Device = Annotated[str, typer.Option(help="cpu or cuda")]
 
 
 def _fail(err: GoldstoneError) -> None:
-    errors.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -34,7 +35,7 @@ def list_cmd() -> None:
 
     table = Table("experiment", "what it does", "needs", title="experiments (keys: goldstone show EXPERIMENT)")
     for name, exp in sorted(load_all().items()):
-        needs = ", ".join(f"[{e}] extra" + (" (not installed)" if missing(e) else "") for e in exp.extras)
+        needs = ", ".join(f"the {e} extra" + (" (not installed)" if missing(e) else "") for e in exp.extras)
         table.add_row(name, exp.summary, needs)
     console.print(table)
     table = Table("observable", "what it measures", title="observables")

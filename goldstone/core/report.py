@@ -169,7 +169,8 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
     seeds = rows.seed.nunique() if "seed" in rows else 1
     over = f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed"
     facets = list(itertools.product(*(_axis_values(rows[k]) for k in facet_keys))) or [()]
-    fig, axes = _panels(len(facets))
+    categorical = not _numeric(_axis_values(rows[x_key]))
+    fig, axes = _panels(len(facets), width=max(4.6, 0.45 * rows[x_key].nunique()) if categorical else 4.6)
     heatmap = _heatmap_wanted(rows, x_key, line_key)
     handles: dict[str, Any] = {}
     vmin, vmax = rows.value.min(), rows.value.max()
@@ -207,6 +208,10 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
                                   label=f"critical {exp.label(x_key)} = {exp.critical[x_key]:g}")
             handles.setdefault(critical.get_label(), critical)
         ax.set_xlabel(exp.label(x_key))
+        if categorical:  # long category names: slanted, and the panel widens with their number
+            ax.tick_params(axis="x", labelrotation=30)
+            for tick in ax.get_xticklabels():
+                tick.set_horizontalalignment("right")
         if facet_keys:
             ax.set_title(_facet_title(exp, facet_keys, facet), fontsize=10)
     if heatmap:

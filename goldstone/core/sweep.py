@@ -22,7 +22,7 @@ import torch
 from goldstone.core.atomic import write_json, write_parquet
 from goldstone.core.config import resolve_config
 from goldstone.core.errors import ConfigError, RunFolderError
-from goldstone.core.extras import optional_import
+from goldstone.core.extras import optional_import, require_extra
 from goldstone.core.progress import Bar
 from goldstone.core.registry import get_experiment
 from goldstone.core.run import execute
@@ -161,6 +161,8 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
     exp = get_experiment(spec.experiment)
     if backend not in ("local", "ray"):
         raise ConfigError(f"--backend must be local or ray, got {backend!r}")
+    if backend == "ray":
+        require_extra("ray", "--backend ray")
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     if spec.seeds < 1:

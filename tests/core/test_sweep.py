@@ -1,4 +1,3 @@
-import builtins
 import json
 import subprocess
 import sys
@@ -7,6 +6,7 @@ import pandas as pd
 import pytest
 
 import goldstone
+from goldstone.core import extras
 from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
 from goldstone.core.sweep import _share_done, parse_grid
 
@@ -56,17 +56,11 @@ def test_different_sweep_in_folder_is_refused(tmp_path, tiny_overrides):
 
 
 def test_ray_backend_without_ray_names_the_extra(tmp_path, tiny_overrides, monkeypatch):
-    real_import = builtins.__import__
-
-    def no_ray(name, *args, **kwargs):
-        if name == "ray":
-            raise ModuleNotFoundError("No module named 'ray'", name="ray")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.delitem(sys.modules, "ray", raising=False)
-    monkeypatch.setattr(builtins, "__import__", no_ray)
-    with pytest.raises(GoldstoneError, match=r"--backend ray needs ray \(the 'ray' extra\): pip install .*\[ray\]"):
+    monkeypatch.setitem(extras.EXTRAS, "ray", ("ray_is_not_installed_here",))
+    with pytest.raises(GoldstoneError, match=r"^--backend ray needs ray_is_not_installed_here \(the 'ray' extra\): "
+                                             r"pip install .*\[ray\]"):
         goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", backend="ray", **tiny_overrides)
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.slow
@@ -79,6 +73,7 @@ def test_ray_backend_on_a_real_local_cluster(tmp_path, tiny_overrides):
 
 SCRIPT = """
 import goldstone
+from goldstone.core import extras
 print("script body runs")
 sweep = goldstone.sweep("deep_mlp", {{"sigma_w": [0.8, 1.5]}}, out="s", workers=2, **{tiny!r})
 print("points finished:", sweep.summary.groupby("sigma_w").ngroups)
