@@ -102,10 +102,11 @@ def _select(rows: pd.DataFrame, keys: list[str], values: tuple) -> pd.DataFrame:
     return rows
 
 
-def _panels(count: int, width: float = 4.6, height: float = 3.6, sharey: bool = False) -> tuple[plt.Figure, np.ndarray]:
-    """A grid of `count` panels, at most three to a row, sized to their number (plus room for a
-    legend on the right)."""
-    columns = min(count, 3)
+def _panels(count: int, width: float = 4.6, height: float = 3.6, sharey: bool = False,
+            columns: int = 3) -> tuple[plt.Figure, np.ndarray]:
+    """A grid of `count` panels, at most `columns` to a row, sized to their number (plus room for
+    a legend on the right)."""
+    columns = min(count, columns)
     rows = -(-count // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(width * columns + 2.8, height * rows + 0.4), squeeze=False,
                              layout="constrained", sharey=sharey)
@@ -239,15 +240,16 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
 def curves(results: pd.DataFrame, keys: list[str], exp: Experiment, path: Path,
            fixed: dict[str, Any] | None = None) -> str:
     """The experiment's curve (observable, metric) against step for every point: one panel per
-    value of every key but the line key (the same layout as the phase diagram), one colour per
-    line-key value, one thin line per seed."""
+    value of every key but the line key (the same layout as the phase diagram: a row per facet,
+    a column per x value), one colour per line-key value, one thin line per seed."""
     observable, metric = exp.curve
     fixed = fixed or {}
     rows = results[(results.observable == observable) & (results.metric == metric)]
     x_key, line_key, facet_keys = _layout(keys, rows, exp.critical)
-    panel_keys = [x_key, *facet_keys]
+    panel_keys = [*facet_keys, x_key]
     panels = list(itertools.product(*(_axis_values(rows[k]) for k in panel_keys)))
-    fig, axes = _panels(len(panels), width=3.6, height=2.8, sharey=True)
+    columns = rows[x_key].nunique() if facet_keys else 3
+    fig, axes = _panels(len(panels), width=3.0, height=2.6, sharey=True, columns=columns)
     colours = {v: f"C{i}" for i, v in enumerate(_axis_values(rows[line_key]))} if line_key else {None: "C0"}
     positive = rows.step[rows.step > 0]
     log_steps = len(positive) and positive.max() > 100 * positive.min()
@@ -259,7 +261,8 @@ def curves(results: pd.DataFrame, keys: list[str], exp: Experiment, path: Path,
             ax.plot(group.step, group.value, lw=1, color=colour,
                     label=_value_text(exp, line_key, value, point) if line_key else "one seed")
         ax.set(title=_facet_title(exp, panel_keys, panel), xlabel="training step", ylabel=f"{observable} {metric}")
-        ax.title.set_fontsize(9)
+        ax.title.set_fontsize(8)
+        ax.label_outer()
         if log_steps:
             ax.set_xscale("log")
     handles = {}

@@ -98,7 +98,8 @@ LABELS = {"sigma_w": "weight scale σ_W", "group": "symmetry group", "depth": "d
           "generic_scale": "generic weight scale", "final_test_accuracy": "final test accuracy",
           "final_train_loss": "final train loss (cross-entropy, nats)",
           "protected_jacobian_max_deviation": "protected-Jacobian max |ratio - 1|",
-          "group=u1": "U(1)", "group=ok": "O({k})", "group=generic": "generic"}
+          "group=u1": "U(1)", "group=ok": "O({k})", "group=generic": "generic",
+          "generic_scale=matched": "generic, std σ_W/√N", "generic_scale=authors": "generic, std σ_W√(k/N) (authors')"}
 NOTES = ("Weight scales: U(1) and O(k) layers draw weights of std sigma_W/sqrt(N) and sigma_W*sqrt(k/N), both "
          "of gain sigma_W (critical at 1). The generic baseline's weight std is sigma_W/sqrt(N) here (key "
          "generic_scale = matched, the same gain and the same mean-field c*), while the authors' O(k) comparison "

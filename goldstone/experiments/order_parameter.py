@@ -115,7 +115,7 @@ def draw(ctx: RunContext, cfg: OrderParameterConfig, sigmas: np.ndarray, c: torc
                  label=f"simulation, N={cfg.width}")
     ax1.axvline(1.0, color="grey", ls="--", label="critical σ_W = 1")
     ax1.set(xlabel="weight scale σ_W", ylabel="order parameter c* (mean squared block norm)", ylim=(-0.02, 1.0))
-    ax1.legend(fontsize=8, loc="upper left")
+    ax1.legend(fontsize=8, loc="lower right")
     for i in np.linspace(0, len(sigmas) - 1, min(4, len(sigmas))).astype(int):
         line, = ax2.plot(np.arange(1, cfg.depth + 1), c[i].mean(0), label=f"σ_W = {sigmas[i]:.2f}")
         ax2.plot(np.arange(cfg.depth + 1), iterate_c_map(1.0, sigmas[i], cfg.depth, cfg.block), ":", color=line.get_color())
