@@ -7,6 +7,7 @@ repeated measurements leave neither hooks nor cached tensors behind.
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -29,15 +30,33 @@ INPUT = ":input"
 e.g. ``"encoder.layer.3.attention.output.dense:input"``."""
 
 
+def resolve_module(model: nn.Module, name: str) -> str:
+    """The full name in `model` of module `name`: itself, or the one module whose name ends with
+    ``"." + name`` (so ``encoder.layer.3`` finds ``bert.encoder.layer.3`` of a wrapped Hugging Face
+    model). A name that fits no module, or several, is an error listing the closest candidates."""
+    modules = [n for n, _ in model.named_modules() if n]
+    base = name.removesuffix(INPUT)
+    if base in modules:
+        return name
+    suffixed = [n for n in modules if n.endswith("." + base)]
+    if len(suffixed) == 1:
+        return suffixed[0] + name[len(base):]
+    if suffixed:
+        raise GoldstoneError(f"module name {base!r} is ambiguous in {type(model).__name__}: "
+                             f"{', '.join(suffixed[:4])}; give the full name")
+    close = difflib.get_close_matches(base, modules, n=4, cutoff=0.5) or modules[:4]
+    raise GoldstoneError(f"{type(model).__name__} has no module named {base!r}; closest: {', '.join(close)}")
+
+
 @contextlib.contextmanager
 def capture(model: nn.Module, names: Iterable[str], detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
     """Record the output of each named module (its input, for names ending in ":input") into the
-    yielded dict while the context is open."""
+    yielded dict, under the names asked for, while the context is open. With ``detach=False`` the
+    recorded tensors stay in the graph, so that ``torch.autograd.grad(loss, recorded)`` gives the
+    gradients at those hook points."""
     modules = dict(model.named_modules())
     names = list(dict.fromkeys(names))
-    missing = [n for n in names if n.removesuffix(INPUT) not in modules]
-    if missing:
-        raise GoldstoneError(f"model has no module named {missing[0]!r} (hook points: {hook_points(model)[:5]}...)")
+    resolved = {name: resolve_module(model, name) for name in names}
     cache: dict[str, torch.Tensor] = {}
     handles = []
 
@@ -47,11 +66,42 @@ def capture(model: nn.Module, names: Iterable[str], detach: bool = True) -> Iter
 
     try:
         for name in names:
-            module = modules[name.removesuffix(INPUT)]
+            module = modules[resolved[name].removesuffix(INPUT)]
             if name.endswith(INPUT):
                 handles.append(module.register_forward_pre_hook(lambda _m, args, name=name: store(name, args)))
             else:
                 handles.append(module.register_forward_hook(lambda _m, _args, out, name=name: store(name, out)))
+        yield cache
+    finally:
+        for handle in handles:
+            handle.remove()
+        cache.clear()
+
+
+@contextlib.contextmanager
+def capture_gradients(model: nn.Module, names: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the gradient of the loss with respect to each named module's output during every
+    backward pass inside the context (backward hooks; open it before the forward pass):
+
+    >>> with capture_gradients(model, ["blocks.3"]) as grads:
+    ...     loss_fn(model(x), y).backward()
+    >>> grads["blocks.3"].shape   # like the module's output
+    """
+    modules = dict(model.named_modules())
+    names = list(dict.fromkeys(names))
+    resolved = {name: resolve_module(model, name) for name in names}
+    cache: dict[str, torch.Tensor] = {}
+    handles = []
+
+    def store(name: str, grad_output: tuple) -> None:
+        if grad_output and grad_output[0] is not None:
+            cache[name] = grad_output[0].detach()
+
+    try:
+        for name in names:
+            module = modules[resolved[name]]
+            handles.append(module.register_full_backward_hook(
+                lambda _m, _grad_in, grad_out, name=name: store(name, grad_out)))
         yield cache
     finally:
         for handle in handles:

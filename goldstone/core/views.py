@@ -126,11 +126,15 @@ class Sweep:
 
     @property
     def results(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / "results.parquet")
+        """Every finished point's metrics (empty until the sweep has gathered them)."""
+        path = self.folder / "results.parquet"
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
 
     @property
     def summary(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / "summary.parquet")
+        """Every finished point's headline numbers (empty until the sweep has gathered them)."""
+        path = self.folder / "summary.parquet"
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
 
     def report(self, path: str | Path | None = None, metric: str | None = None) -> Path:
         from goldstone.core.report import write_report

@@ -19,8 +19,7 @@ import pandas as pd
 import torch
 
 from goldstone.core.config import param
-from goldstone.core.hooks import capture
-from goldstone.core.observable import Probe
+from goldstone.core.observable import measure
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.models import DeepMLP
@@ -65,12 +64,8 @@ def simulate(cfg: OrderParameterConfig, sigma_w: float, generator: torch.Generat
     torch.manual_seed(int(torch.randint(2**62, (), generator=generator)))
     model = DeepMLP(cfg.width, 1, cfg.group, cfg.k, cfg.width, cfg.depth, sigma_w).to(device, torch.float64)
     x0 = torch.randn(cfg.inputs, cfg.width, generator=generator, dtype=torch.float64).to(device) / cfg.block ** 0.5
-    observable = OrderParameter(cfg.block)
-    names = observable.hook_names(model)
-    with torch.no_grad(), capture(model, names) as activations:
-        model.trunk(x0)
-        observable.update(Probe(model, x0, None, dict(activations)))
-    return observable.compute().c
+    (result,) = measure(model, [OrderParameter(cfg.block)], x0, forward=model.trunk)
+    return result.c
 
 
 @experiment("order_parameter", OrderParameterConfig,

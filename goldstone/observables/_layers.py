@@ -30,7 +30,6 @@ class LayerObservable(Observable):
 
     def __init__(self, k: int = 2, layers: Sequence[str] | None = None):
         self.k, self.layers = k, layers
-        self.reset()
 
     def hook_names(self, model: nn.Module) -> list[str]:
         self._names = layer_names(model, self.layers)

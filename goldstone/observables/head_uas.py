@@ -71,7 +71,8 @@ class HeadUAS(Observable):
 
     def __init__(self, relations: list[str], include_root: bool = False, include_punct: bool = True):
         self.relations, self.include_root, self.include_punct = list(relations), include_root, include_punct
-        self.reset()
+        for state in ("_correct", "_total", "_mass", "_parents", "_offsets"):
+            self.add_state(state, torch.zeros((), dtype=torch.float64), "sum")
 
     def forward_kwargs(self) -> dict:
         return {"output_attentions": True}
@@ -109,14 +110,14 @@ class HeadUAS(Observable):
         relation = F.one_hot(rel.clamp_min(0), len(self.relations)).double() * (rel >= 0).unsqueeze(-1)
         split = F.one_hot(batch.sentence_index.to(device) % 2, 2).double()  # (B, 2)
         by_split = torch.einsum("bwr,bs->bwsr", relation, split)  # each contraction below is one GEMM
-        self._correct += torch.einsum("lbhdw,bwsr->slhdr", correct, by_split).cpu()
-        self._total += torch.einsum("bw,bwsr->sr", scored.double(), by_split).cpu()
+        self._correct = self._correct + torch.einsum("lbhdw,bwsr->slhdr", correct, by_split).cpu()
+        self._total = self._total + torch.einsum("bw,bwsr->sr", scored.double(), by_split).cpu()
         parents = relation * has_parent.unsqueeze(-1)
-        self._mass += torch.einsum("lbhdw,bwr->lhdr", mass, parents).cpu()
-        self._parents += parents.sum((0, 1)).cpu()
+        self._mass = self._mass + torch.einsum("lbhdw,bwr->lhdr", mass, parents).cpu()
+        self._parents = self._parents + parents.sum((0, 1)).cpu()
         offsets = torch.tensor(OFFSETS, device=device).view(-1, 1, 1) + positions
         hit = (gold.unsqueeze(0) == offsets) & (offsets >= 0) & scored.unsqueeze(0)  # (K, B, W)
-        self._offsets += torch.einsum("kbw,bwr->kr", hit.double(), relation).cpu()
+        self._offsets = self._offsets + torch.einsum("kbw,bwr->kr", hit.double(), relation).cpu()
 
     @staticmethod
     def _with_all(x: torch.Tensor) -> torch.Tensor:
@@ -138,8 +139,6 @@ class HeadUAS(Observable):
             heldout_accuracy=split_acc[1].reshape(-1, n_rel).gather(0, chosen.view(1, -1)).squeeze(0),
             relations=self.relations)
 
-    def reset(self) -> None:
-        self._correct = self._total = self._mass = self._parents = self._offsets = 0.0
 
 
 def score_treebank(model_path: str | Path, treebank: str | Path, max_sentences: int | None = None,

@@ -39,7 +39,6 @@ class _TrunkObservable(Observable):
     def __init__(self, split: Split = default_split, dtype: torch.dtype = torch.float64):
         self.split, self.dtype = split, dtype
         self._shadow: tuple[weakref.ref, nn.Module] | None = None
-        self.reset()
 
     def _cast(self, model: nn.Module) -> nn.Module:
         """A copy of `model` in `dtype`, made once per model and refreshed with its current weights."""
@@ -74,22 +73,22 @@ class ProtectedJacobian(_TrunkObservable):
     def __init__(self, k: int = 2, split: Split = default_split, dtype: torch.dtype = torch.float64, seed: int = 0):
         self.T = generator_matrix(k, torch.Generator().manual_seed(seed), dtype)
         super().__init__(split, dtype)
+        self.add_state("_ratio", [], "cat")
+        self.add_state("_gain", [], "cat")
 
     def update(self, probe: Probe) -> None:
         x0, trunk = self._trunk(probe)
         t0 = act(self.T.to(x0.device), x0)
         xl, jt = torch.func.jvp(trunk, (x0,), (t0,))
         txl = act(self.T.to(x0.device), xl)
-        self._ratio.append((jt.norm(dim=-1) / txl.norm(dim=-1)).detach())
-        self._gain.append((txl.norm(dim=-1) / t0.norm(dim=-1)).detach())
+        self._ratio.append((jt.norm(dim=-1) / txl.norm(dim=-1)).detach().cpu())
+        self._gain.append((txl.norm(dim=-1) / t0.norm(dim=-1)).detach().cpu())
 
     def compute(self) -> ProtectedJacobianResult:
         ratio = torch.cat(self._ratio).double().cpu()
         return ProtectedJacobianResult(ratio=ratio, gain=torch.cat(self._gain).double().cpu(),
                                        max_deviation=float((ratio - 1).abs().max()))
 
-    def reset(self) -> None:
-        self._ratio, self._gain = [], []
 
 
 @dataclasses.dataclass
@@ -104,19 +103,22 @@ class JacobianSpectrum(_TrunkObservable):
     name = "jacobian_spectrum"
     summary = "singular spectrum of J = dx^L/dx^0: mean spectrum, top value, effective rank"
 
+    def __init__(self, split: Split = default_split, dtype: torch.dtype = torch.float64):
+        super().__init__(split, dtype)
+        self.add_state("_s", [], "cat")
+        self.add_state("_rank", [], "cat")
+
     def update(self, probe: Probe) -> None:
         x0, trunk = self._trunk(probe)
         jac = torch.func.vmap(torch.func.jacrev(lambda v: trunk(v.unsqueeze(0)).squeeze(0)))(x0)
         s = torch.linalg.svdvals(jac.detach())
         p = s / s.sum(-1, keepdim=True).clamp_min(torch.finfo(s.dtype).tiny)
         entropy = -(p * torch.log(p.clamp_min(torch.finfo(s.dtype).tiny))).sum(-1)
-        self._s.append(s)
-        self._rank.append(entropy.exp())
+        self._s.append(s.cpu())
+        self._rank.append(entropy.exp().cpu())
 
     def compute(self) -> JacobianSpectrumResult:
         s = torch.cat(self._s).double().cpu()
         return JacobianSpectrumResult(singular_values=s.mean(0), top=s[:, 0],
                                       effective_rank=torch.cat(self._rank).double().cpu())
 
-    def reset(self) -> None:
-        self._s, self._rank = [], []

@@ -8,6 +8,8 @@ Propagation", Eq. 8). c* = 0 in the symmetric phase (sigma_W < 1), c* > 0 when b
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+
 import torch
 
 from goldstone.core.observable import Probe
@@ -25,14 +27,16 @@ class OrderParameter(LayerObservable):
     name = "order_parameter"
     summary = "c^l: mean squared block norm per layer (mean-field order parameter)"
 
+    def __init__(self, k: int = 2, layers: Sequence[str] | None = None):
+        super().__init__(k, layers)
+        self.add_state("_sum", torch.zeros((), dtype=torch.float64), "sum")
+        self.add_state("_count", torch.zeros((), dtype=torch.float64), "sum")
+
     def update(self, probe: Probe) -> None:
         acts = self.stacked(probe)  # (L, B, N)
         blocks = acts.unflatten(-1, (-1, self.k))
-        self._sum = self._sum + blocks.pow(2).sum(-1).mean(-1).sum(-1)
-        self._count += acts.shape[1]
+        self._sum = self._sum + blocks.pow(2).sum(-1).mean(-1).sum(-1).cpu()
+        self._count = self._count + acts.shape[1]
 
     def compute(self) -> OrderParameterResult:
-        return OrderParameterResult(c=self._sum / max(self._count, 1))
-
-    def reset(self) -> None:
-        self._sum, self._count = torch.zeros((), dtype=torch.float64), 0
+        return OrderParameterResult(c=self._sum / self._count)

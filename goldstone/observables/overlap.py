@@ -9,6 +9,7 @@ Deep Information Propagation", Eq. 11). Inputs of the probe batch are paired (0,
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 import torch
 
 from goldstone.core.observable import Probe
@@ -28,6 +29,11 @@ class Overlap(LayerObservable):
     name = "overlap"
     summary = "q_ab^l for input pairs: magnitude, correlation |q|/sqrt(c_a c_b), phase (U(1))"
 
+    def __init__(self, k: int = 2, layers: Sequence[str] | None = None):
+        super().__init__(k, layers)
+        self.add_state("_q", [], "cat")
+        self.add_state("_corr", [], "cat")
+
     def update(self, probe: Probe) -> None:
         acts = self.stacked(probe)  # (L, B, N)
         pairs = acts.shape[1] // 2
@@ -40,13 +46,11 @@ class Overlap(LayerObservable):
             q = (a.unflatten(-1, (-1, self.k)) * b.unflatten(-1, (-1, self.k))).sum(-1).mean(-1)
         n_blocks = acts.shape[-1] / self.k
         ca, cb = a.pow(2).sum(-1) / n_blocks, b.pow(2).sum(-1) / n_blocks
-        self._q.append(q)
-        self._corr.append(q.abs() / (ca * cb).sqrt().clamp_min(1e-300))
+        self._q.append(q.cpu())
+        self._corr.append((q.abs() / (ca * cb).sqrt().clamp_min(1e-300)).cpu())
 
     def compute(self) -> OverlapResult:
         q = torch.cat(self._q, dim=1)
         return OverlapResult(magnitude=q.abs(), correlation=torch.cat(self._corr, dim=1),
                              phase=torch.angle(q) if q.is_complex() else torch.where(q < 0, torch.pi, 0.0).double())
 
-    def reset(self) -> None:
-        self._q, self._corr = [], []

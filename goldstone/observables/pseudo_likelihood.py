@@ -79,12 +79,13 @@ class MinimalPairResult(Result):
 
 
 class MinimalPairAccuracy(Observable):
-    """Scores a fixed set of minimal pairs rather than the batch: the first `update` after a reset scores every
-    pair with ``probe.model`` and later batches change nothing, so ``measure(model, [obs], any_one_batch)`` or
-    ``obs.score(model)`` give the result. Sentences shared between pairs are scored once."""
+    """Scores a fixed set of minimal pairs with ``probe.model`` (it needs no batch: ``measure(model, [obs])``
+    or ``obs.score(model)``). Every update scores all pairs again; compute gives the latest scores.
+    Sentences shared between pairs are scored once."""
 
     name = "minimal_pairs"
     summary = "share of minimal pairs whose grammatical sentence has the higher pseudo-log-likelihood"
+    needs_forward = False
 
     def __init__(self, pairs: Sequence[MinimalPair], tokenizer: PreTrainedTokenizerBase, batch_size: int = 64):
         if not pairs:
@@ -97,7 +98,7 @@ class MinimalPairAccuracy(Observable):
         self._sentences = [list(words) for words in sentences]
         self._good = torch.tensor([index[tuple(pair.good)] for pair in pairs])
         self._bad = torch.tensor([index[tuple(pair.bad)] for pair in pairs])
-        self.reset()
+        self._result: MinimalPairResult | None = None
 
     def score(self, model: nn.Module) -> MinimalPairResult:
         """Accuracy per phenomenon and overall of `model` on the pairs."""
@@ -109,13 +110,7 @@ class MinimalPairAccuracy(Observable):
                                  phenomena=list(self.phenomena))
 
     def update(self, probe: Probe) -> None:
-        if self._result is None:
-            self._result = self.score(probe.model)
+        self._result = self.score(probe.model)
 
     def compute(self) -> MinimalPairResult:
-        if self._result is None:
-            raise GoldstoneError("minimal_pairs: nothing scored yet; feed a batch with measure() or call score()")
         return self._result
-
-    def reset(self) -> None:
-        self._result: MinimalPairResult | None = None

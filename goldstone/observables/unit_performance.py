@@ -248,7 +248,8 @@ class UnitActivations(Observable):
         if pool not in POOLS:
             raise GoldstoneError(f"unknown pool {pool!r} (choose from {', '.join(POOLS)})")
         self.layer, self.site, self.pool = layer, site, pool
-        self.reset()
+        self.add_state("_rows", [], "cat")
+        self.add_state("_labels", [], "cat")
 
     def hook_names(self, model: nn.Module) -> list[str]:
         self._name = site_hook(model, self.layer, self.site)
@@ -278,9 +279,6 @@ class UnitActivations(Observable):
         activations, labels = self.collected()
         return UnitActivationsResult(activations, labels)
 
-    def reset(self) -> None:
-        self._rows: list[torch.Tensor] = []
-        self._labels: list[torch.Tensor] = []
 
 
 @dataclasses.dataclass

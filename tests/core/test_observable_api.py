@@ -63,7 +63,7 @@ def test_result_rows_and_round_trip(tmp_path):
 def test_monitor_in_a_plain_training_loop():
     model = DeepMLP(6, 2, "ok", k=2, width=8, depth=3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    monitor = Monitor(model, [OrderParameter()], torch.randn(4, 6), every=5)
+    monitor = Monitor(model, [OrderParameter()], torch.randn(4, 6), schedule=5)
     for step in range(12):
         loss = model(torch.randn(8, 6)).pow(2).mean()
         optimizer.zero_grad()
@@ -100,15 +100,15 @@ def test_hugging_face_trainer_callback(tmp_path):
     model = transformers.BertForSequenceClassification(config)
     ids = torch.randint(0, 50, (16, 8))
     data = [{"input_ids": ids[i], "labels": int(i % 2)} for i in range(16)]
-    layers = [f"bert.encoder.layer.{i}.output" for i in range(2)]
+    layers = [f"encoder.layer.{i}.output" for i in range(2)]  # resolved to bert.encoder.layer.i.output
 
-    monitor = Monitor(model, [OrderParameter(k=2, layers=layers)], ids[:4], every=2)
+    monitor = Monitor(model, [OrderParameter(k=2, layers=layers)], ids[:4], schedule=2)
     args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
                                           report_to=[], use_cpu=True, logging_strategy="no", save_strategy="no")
     trainer = transformers.Trainer(model=model, args=args, train_dataset=data,
                                    callbacks=[goldstone_trainer_callback(monitor)])
     trainer.train()
     frame = monitor.frame()
-    assert sorted(frame.step.unique()) == [2, 4]
+    assert sorted(frame.step.unique()) == [0, 2, 4]
     assert set(frame.layer.unique()) == {0, 1} and (frame.value > 0).all()
     assert hook_count(model) == 0

@@ -108,11 +108,10 @@ def test_minimal_pair_accuracy_counts_and_ties(tokenizer):
     frame = result.to_frame(step=3)
     assert set(frame["phenomenon"].dropna()) == {"agreement", "identical"}
 
-    batch = tokenizer([["the", "dog"]], is_split_into_words=True, return_tensors="pt")
-    (measured,) = measure(model, [observable], [dict(batch), dict(batch)])
+    (measured,) = measure(model, [observable])  # no batch needed: it scores its own pairs
     torch.testing.assert_close(measured.accuracy, result.accuracy)
     observable.reset()
-    with pytest.raises(GoldstoneError, match="nothing scored yet"):
+    with pytest.raises(GoldstoneError, match=r"compute\(\) before any update\(\)"):
         observable.compute()
     with pytest.raises(GoldstoneError, match="at least one"):
         MinimalPairAccuracy([], tokenizer)
