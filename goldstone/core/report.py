@@ -138,16 +138,21 @@ def _edges(values: list[float]) -> np.ndarray:
     return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
 
 
-def _draw_theory(ax: Any, theory: Theory, xs: np.ndarray, params: list[dict[str, Any]], members: list[str]) -> list:
-    """One dashed curve per distinct theory name among the lines' `params`, on a right-hand axis."""
+def _draw_theory(ax: Any, theory: Theory, xs: np.ndarray, params: list[dict[str, Any]], members: list[str],
+                 colours: list[str]) -> list:
+    """The theory curve of every line, on a right-hand axis: dashed in the line's colour when each
+    line has its own curve, else one black curve per distinct name, labelled with its lines."""
     twin = ax.twinx()
     handles, named = [], {}
-    for p, member in zip(params, members):
-        named.setdefault(theory.name(p) or theory.label, (p, []))[1].append(member)
+    for p, member, colour in zip(params, members, colours):
+        named.setdefault(theory.name(p) or theory.label, (p, [], []))[1].append(member)
+        named[theory.name(p) or theory.label][2].append(colour)
+    own = len(named) == len(members) > 1
     dense = np.linspace(xs.min(), xs.max(), 200)
-    for style, (name, (p, who)) in zip(itertools.cycle(["--", ":", "-."]), named.items()):
-        (line,) = twin.plot(dense, np.asarray(theory.fn(dense, p), dtype=float), color="k", ls=style, lw=1.4,
-                            label=f"{name} ({', '.join(who)})" if members[0] else name)
+    for style, (name, (p, who, colour)) in zip(itertools.cycle(["--", ":", "-."]), named.items()):
+        label = name if own or not who[0] else f"{name}: {', '.join(who)}"
+        (line,) = twin.plot(dense, np.asarray(theory.fn(dense, p), dtype=float), color=colour[0] if own else "k",
+                            ls="--" if own else style, lw=1.4, label=label)
         handles.append(line)
     twin.set_ylabel(theory.label)
     return handles
@@ -186,7 +191,7 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
                 ax.axhline(exp.critical[line_key], color="w", ls="--", lw=1.5)
         else:
             lines = _axis_values(sel[line_key]) if line_key else [None]
-            params, members = [], []
+            params, members, colours = [], [], []
             for value in lines:
                 group = sel if value is None else sel[sel[line_key] == value]
                 stats = group.groupby(x_key).value.agg(["mean", "std"]).reset_index().fillna({"std": 0.0})
@@ -199,10 +204,11 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
                 handles.setdefault(label, line)
                 params.append(point)
                 members.append(label if line_key else "")
+                colours.append(line.get_color())
             ax.set_ylabel(f"{exp.label(metric)} ({over})")
             if exp.theory and exp.theory.key == x_key and _numeric(_axis_values(rows[x_key])):
                 for handle in _draw_theory(ax, exp.theory, np.asarray(_axis_values(rows[x_key]), float), params,
-                                           members):
+                                           members, colours):
                     handles.setdefault(handle.get_label(), handle)
         if x_key in exp.critical:
             critical = ax.axvline(exp.critical[x_key], color="grey" if not heatmap else "w", ls="--", lw=1.2,
@@ -222,7 +228,7 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
                    title=exp.label(line_key) if line_key and not heatmap else None, title_fontsize=8)
     if fixed:
         fixed_text = ", ".join(f"{exp.label(k)} = {v}" for k, v in fixed.items())
-        fig.suptitle(textwrap.fill(f"fixed: {fixed_text}", 60 * min(len(facets), 3)), fontsize=9)
+        fig.suptitle(textwrap.fill(f"fixed: {fixed_text}", int(fig.get_figwidth() * 11)), fontsize=9)
     for suffix in ("png", "svg"):
         write_figure(path.with_suffix(f".{suffix}"), fig)
     plt.close(fig)

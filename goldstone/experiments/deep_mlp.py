@@ -89,8 +89,8 @@ def c_star_curve(sigma_w, params: dict) -> object:
 
 
 def c_star_name(params: dict) -> str:
-    scale = " (authors' scaling)" if params.get("group") == "generic" and params.get("generic_scale") == "authors" else ""
-    return f"c*, k = {_block(params)}{scale}"
+    authors = params.get("group") == "generic" and params.get("generic_scale") == "authors"
+    return f"c*, k = {_block(params)}" + (f", gain √{_block(params)}·σ_W" if authors else "")
 
 
 LABELS = {"sigma_w": "weight scale σ_W", "group": "symmetry group", "depth": "depth L (layers)",
