@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-from torch import nn
 
 from goldstone.core.atomic import atomic_dir, write_json, write_parquet, write_safetensors
 from goldstone.core.errors import RunFolderError
@@ -76,26 +75,3 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     except Exception as err:  # pyarrow raises several types for a damaged file
         fail(STATE_METRICS, err)
     return state, metrics
-
-
-def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load weights into `model` from a safetensors file, a run checkpoint folder, or a Hugging
-    Face model folder (``model.safetensors``)."""
-    path = Path(path)
-    if path.is_dir():
-        if (path / STATE_TENSORS).exists():
-            tensors = load_file(str(path / STATE_TENSORS))
-            weights = {k.removeprefix("/model/"): v for k, v in tensors.items() if k.startswith("/model/")}
-        elif (path / "model.safetensors").exists():
-            weights = load_file(str(path / "model.safetensors"))
-        else:
-            raise RunFolderError(f"{path}: no state.safetensors or model.safetensors in this folder")
-    else:
-        try:
-            weights = load_file(str(path))
-        except (SafetensorError, OSError) as err:
-            raise RunFolderError(f"{path}: not a readable safetensors file ({err})") from err
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as err:
-        raise RunFolderError(f"{path}: weights do not fit the model ({str(err).splitlines()[0]})") from err

@@ -20,12 +20,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from goldstone.core.checkpoint import load_weights
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.hooks import resolve_module
 from goldstone.core.observable import Batch, Observable, measure
 from goldstone.core.observable import accumulate as accumulate_into
 from goldstone.core.progress import progress
+from goldstone.core.weights import load_weights
 
 Schedule = int | Iterable[int] | str | Callable[[int], bool]
 

@@ -4,8 +4,9 @@ from goldstone.observables.head_uas import HeadUAS
 from goldstone.observables.jacobian import JacobianSpectrum, ProtectedJacobian
 from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.overlap import Overlap
+from goldstone.observables.parameters import ParameterObservable, WeightNorms
 from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
 from goldstone.observables.unit_performance import UnitActivations, UnitPerformance
 
-__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "OrderParameter", "Overlap", "ProtectedJacobian",
-           "UnitActivations", "UnitPerformance"]
+__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "OrderParameter", "Overlap", "ParameterObservable",
+           "ProtectedJacobian", "UnitActivations", "UnitPerformance", "WeightNorms"]
