@@ -15,8 +15,12 @@ def invoke(*args: str):
 def test_list_shows_experiments_and_observables():
     result = invoke("list")
     assert result.exit_code == 0
-    for name in ("deep_mlp", "order_parameter", "protected_jacobian", "order_parameter"):
-        assert name in result.output
+    experiments, observables = result.output.split(" observables ", 1)
+    for name in ("deep_mlp", "order_parameter", "mlm_syntax", "single_node"):
+        assert f"│ {name} " in experiments
+    for name in ("order_parameter", "protected_jacobian", "head_uas", "weight_norms"):
+        assert f"│ {name} " in observables
+    assert "│ demo " not in experiments
 
 
 TINY = ["--set", "depth=3", "--set", "width=8", "--set", "steps=8", "--set", "eval_every=4",

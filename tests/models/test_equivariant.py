@@ -60,6 +60,19 @@ def test_haar_rotation_is_orthogonal():
     torch.testing.assert_close(q @ q.T, torch.eye(5, dtype=torch.float64))
 
 
+def test_haar_rotations_have_the_haar_moments_and_the_unfixed_qr_does_not():
+    """Haar O(k), k >= 2: E tr Q = 0 and E (tr Q)^2 = 1 (Diaconis-Shahshahani), and Q_00 is positive
+    half of the time. Plain QR of a Gaussian (LAPACK's sign convention) fails the last check."""
+    gen = torch.Generator().manual_seed(0)
+    qs = torch.stack([random_rotation(5, gen) for _ in range(4000)])
+    trace = qs.diagonal(dim1=-2, dim2=-1).sum(-1)
+    assert abs(float(trace.mean())) < 0.1  # 5 standard errors
+    assert float(trace.pow(2).mean()) == pytest.approx(1.0, abs=0.15)
+    assert float((qs[:, 0, 0] > 0).double().mean()) == pytest.approx(0.5, abs=0.05)
+    unfixed = torch.linalg.qr(torch.randn(4000, 5, 5, generator=gen, dtype=torch.float64)).Q
+    assert abs(float((unfixed[:, 0, 0] > 0).double().mean()) - 0.5) > 0.4
+
+
 @pytest.mark.parametrize("cls,args", [(U1Linear, (64, 64, 1.0)), (OkLinear, (64, 64, 4, 1.0))])
 def test_initialisation_scale_sets_sigma_w(cls, args):
     """Var of one output block coordinate = sigma_W^2 * mean block norm^2 / k."""

@@ -54,7 +54,9 @@ def test_jacobian_spectrum_matches_autograd():
     jac = torch.autograd.functional.jacobian(lambda v: m.trunk(v.unsqueeze(0)).squeeze(0), m.features(x.double())[0])
     s = torch.linalg.svdvals(jac)
     assert float(result.top[0]) == pytest.approx(float(s[0]), rel=1e-10)
-    assert 1.0 <= float(result.effective_rank[0]) <= 8.0
+    p = s / s.sum()
+    assert float(result.effective_rank[0]) == pytest.approx(float(torch.exp(-(p * p.log()).sum())), rel=1e-10)
+    assert 1.0 < float(result.effective_rank[0]) < 8.0
 
 
 class Trunk(nn.Module):
