@@ -11,32 +11,7 @@ import torch
 from benchmarks.common import report
 from goldstone.core.observable import Probe
 from goldstone.observables.head_uas import HeadUAS
-
-
-def reference_correct(attentions: torch.Tensor, batch, n_relations: int) -> torch.Tensor:
-    """The definition, one sentence, layer, head and word at a time: counts (L, H, 2, R)."""
-    n_layers, _, n_heads = attentions.shape[:3]
-    counts = torch.zeros(n_layers, n_heads, 2, n_relations, dtype=torch.float64)
-    for b in range(attentions.shape[1]):
-        n = int(batch.n_words[b])
-        tokens = [[t for t in range(batch.word_index.shape[1]) if int(batch.word_index[b, t]) == w] for w in range(n)]
-        for layer in range(n_layers):
-            for head in range(n_heads):
-                a = attentions[layer, b, head].double()
-                words = torch.zeros(n, n, dtype=torch.float64)
-                for i in range(n):
-                    for j in range(n):
-                        words[i, j] = a[tokens[i]][:, tokens[j]].sum(1).mean()
-                for direction, matrix in enumerate((words, words.T)):
-                    for i in range(n):
-                        gold = int(batch.heads[b, i])
-                        if gold < 0:
-                            continue
-                        row = matrix[i].clone()
-                        row[i] = float("-inf")
-                        if int(row.argmax()) == gold:
-                            counts[layer, head, direction, int(batch.relations[b, i])] += 1
-    return counts
+from goldstone.testing import head_uas_reference
 
 
 def main(sentences: int = 64, loop_sentences: int = 4) -> list[dict]:
@@ -75,7 +50,7 @@ def main(sentences: int = 64, loop_sentences: int = 4) -> list[dict]:
     attentions = torch.stack(outputs.attentions)
     small = middle.rows(slice(loop_sentences))
     start = time.perf_counter()
-    expected = reference_correct(attentions[:, :loop_sentences], small, len(relations))
+    expected = head_uas_reference(attentions[:, :loop_sentences], small, len(relations))
     loop = time.perf_counter() - start
     check = HeadUAS(relations)
     start = time.perf_counter()

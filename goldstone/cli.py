@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console, errors = Console(), Console(stderr=True)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or log lines")]
-Device = Annotated[str, typer.Option(help="cpu or cuda")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, else MPS, else CPU)")]
 
 
 def _fail(err: GoldstoneError) -> None:
@@ -76,7 +76,7 @@ def run(ctx: typer.Context,
         config: Annotated[Optional[Path], typer.Option(help="TOML file of config keys")] = None,
         out: Annotated[Optional[Path], typer.Option(help="run folder (default runs/<experiment>-<hash>)")] = None,
         seed: Annotated[Optional[int], typer.Option(help="random seed (default 0, or the stored one with --resume)")] = None,
-        device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default cpu, or the stored one with --resume)")] = None,
+        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps (default cpu, or the stored one with --resume)")] = None,
         resume: Annotated[bool, typer.Option(help="continue the run stored in --out (its config and seed) from its "
                                                   "last checkpoint")] = False,
         quiet: Quiet = False,
@@ -161,7 +161,7 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder hold
     parent) or the word that attends to it most (parent -> dependent, the transposed attention).
     """
     from goldstone.core.extras import require_extra
-    from goldstone.observables.head_uas import score_treebank
+    from goldstone.analysis.treebank_uas import score_treebank
 
     try:
         require_extra("hf", "goldstone uas")

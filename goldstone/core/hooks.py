@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -28,6 +28,24 @@ def hook_points(model: nn.Module) -> list[str]:
 INPUT = ":input"
 """Suffix of a hook name that records a module's (first) input instead of its output,
 e.g. ``"encoder.layer.3.attention.output.dense:input"``."""
+
+
+HookKind = str
+"""``"forward_pre"``, ``"forward"`` or ``"full_backward"``: which of a module's hooks to register."""
+
+
+@contextlib.contextmanager
+def registered(hooks: Iterable[tuple[nn.Module, HookKind, Callable]]) -> Iterator[None]:
+    """Register each ``(module, kind, fn)`` hook while the context is open; remove them all on exit,
+    even on error. Every hook goldstone places goes through here."""
+    handles = []
+    try:
+        for module, kind, fn in hooks:
+            handles.append(getattr(module, f"register_{kind}_hook")(fn))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def resolve_module(model: nn.Module, name: str) -> str:
@@ -58,23 +76,18 @@ def capture(model: nn.Module, names: Iterable[str], detach: bool = True) -> Iter
     names = list(dict.fromkeys(names))
     resolved = {name: resolve_module(model, name) for name in names}
     cache: dict[str, torch.Tensor] = {}
-    handles = []
 
     def store(name: str, value) -> None:
         value = value[0] if isinstance(value, tuple) else value
         cache[name] = value.detach() if detach else value
 
+    hooks = [(modules[resolved[name].removesuffix(INPUT)], "forward_pre", lambda _m, args, name=name: store(name, args))
+             if name.endswith(INPUT) else
+             (modules[resolved[name]], "forward", lambda _m, _args, out, name=name: store(name, out)) for name in names]
     try:
-        for name in names:
-            module = modules[resolved[name].removesuffix(INPUT)]
-            if name.endswith(INPUT):
-                handles.append(module.register_forward_pre_hook(lambda _m, args, name=name: store(name, args)))
-            else:
-                handles.append(module.register_forward_hook(lambda _m, _args, out, name=name: store(name, out)))
-        yield cache
+        with registered(hooks):
+            yield cache
     finally:
-        for handle in handles:
-            handle.remove()
         cache.clear()
 
 
@@ -91,19 +104,15 @@ def capture_gradients(model: nn.Module, names: Iterable[str]) -> Iterator[dict[s
     names = list(dict.fromkeys(names))
     resolved = {name: resolve_module(model, name) for name in names}
     cache: dict[str, torch.Tensor] = {}
-    handles = []
 
     def store(name: str, grad_output: tuple) -> None:
         if grad_output and grad_output[0] is not None:
             cache[name] = grad_output[0].detach()
 
+    hooks = [(modules[resolved[name]], "full_backward", lambda _m, _grad_in, grad_out, name=name: store(name, grad_out))
+             for name in names]
     try:
-        for name in names:
-            module = modules[resolved[name]]
-            handles.append(module.register_full_backward_hook(
-                lambda _m, _grad_in, grad_out, name=name: store(name, grad_out)))
-        yield cache
+        with registered(hooks):
+            yield cache
     finally:
-        for handle in handles:
-            handle.remove()
         cache.clear()

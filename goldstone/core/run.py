@@ -27,7 +27,8 @@ import torch
 from goldstone.core.atomic import write_figure, write_json, write_parquet, write_safetensors, write_text
 from goldstone.core.checkpoint import load_checkpoint, save_checkpoint
 from goldstone.core.config import config_dict, resolve_config
-from goldstone.core.errors import ConfigError, RunFolderError
+from goldstone.core.device import resolve_device
+from goldstone.core.errors import RunFolderError
 from goldstone.core.extras import require_extra
 from goldstone.core.progress import progress
 from goldstone.core.registry import get_experiment
@@ -64,14 +65,6 @@ def differing_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     flat_new = {"experiment": new["experiment"], "seed": new["seed"], **new["config"]}
     return [f"{k}: {flat_old.get(k)!r} -> {flat_new.get(k)!r}"
             for k in sorted(set(flat_old) | set(flat_new)) if flat_old.get(k) != flat_new.get(k)]
-
-
-def resolve_device(device: str) -> torch.device:
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available to torch on this machine")
-    return torch.device(device)
 
 
 class RunContext:

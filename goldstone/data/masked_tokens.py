@@ -2,7 +2,7 @@
 
 "Single-Nodal Spontaneous Symmetry Breaking in NLP Models" (Rosner, Gross, Koresh, Kanter): after pre-training a
 unit recognises a limited set of tokens. Texts are tokenized, 15 % of the non-special tokens masked as in BERT
-(`goldstone.training.masking`, fixed by the seed), and each masked position whose original token is one of the
+(`goldstone.data.masking`, fixed by the seed), and each masked position whose original token is one of the
 `top` most frequent tokens of the texts becomes one example, labelled by that token's rank; the other positions
 carry -100 and are not predicted.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from goldstone.core.errors import GoldstoneError
-from goldstone.training.masking import mask_tokens
+from goldstone.data.masking import mask_tokens
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

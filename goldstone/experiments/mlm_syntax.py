@@ -32,7 +32,7 @@ from goldstone.data import batch_indices
 from goldstone.data.treebank import EncodedBatch, encode_sentences, read_conllu, treebank_dir
 from goldstone.data.wordpiece import cached_wordpiece
 from goldstone.observables.head_uas import HeadUAS
-from goldstone.training.masking import mask_tokens
+from goldstone.data.masking import mask_tokens
 from goldstone.training.syntactic_regulariser import SyntacticRegulariser
 
 VARIANTS = ("baseline", "sas-", "sas+", "transient")

@@ -19,7 +19,6 @@ are float64.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -138,35 +137,3 @@ class HeadUAS(Observable):
             best_layer=best // (n_heads * n_dirs), best_head=best // n_dirs % n_heads, best_direction=best % n_dirs,
             heldout_accuracy=split_acc[1].reshape(-1, n_rel).gather(0, chosen.view(1, -1)).squeeze(0),
             relations=self.relations)
-
-
-
-def score_treebank(model_path: str | Path, treebank: str | Path, max_sentences: int | None = None,
-                   max_length: int = 128, batch_size: int = 16, include_root: bool = False,
-                   include_punct: bool = True, device: str = "cpu", quiet: bool = False) -> HeadUASResult:
-    """Head UAS of the Hugging Face model in `model_path` (its fast tokenizer alongside) on a
-    CoNLL-U treebank: the engine of ``goldstone uas``."""
-    from goldstone.core.extras import optional_import
-
-    transformers = optional_import("transformers", "hf", "head UAS of a Hugging Face model")
-
-    from goldstone.core.observable import measure
-    from goldstone.core.progress import progress
-    from goldstone.core.run import resolve_device
-    from goldstone.data.treebank import encode_sentences, read_conllu
-    from goldstone.models.adapters import load_eager
-
-    torch_device = resolve_device(device)
-    sentences = read_conllu(treebank, max_sentences)
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_path))
-    except (OSError, ValueError) as err:
-        raise GoldstoneError(f"{model_path}: no tokenizer could be loaded from this folder ({err})") from err
-    model = load_eager(model_path).to(torch_device)
-    batches, relations, _ = encode_sentences(sentences, tokenizer, max_length, batch_size, by_length=True)
-    feed = (({"input_ids": b.input_ids.to(torch_device), "attention_mask": b.attention_mask.to(torch_device)}, b)
-            for b in batches)
-    (result,) = measure(model, [HeadUAS(relations, include_root, include_punct)],
-                        progress(feed, f"head UAS: scoring {len(sentences)} sentences", quiet,
-                                 total=len(batches), unit="batches"))
-    return result

@@ -24,7 +24,7 @@ from torch import nn
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.observable import Observable, Probe
 from goldstone.core.result import Result, dims
-from goldstone.testing import act, generator_matrix
+from goldstone.groups import act, generator_matrix
 
 Split = Callable[[nn.Module], tuple[Callable, Callable]]
 

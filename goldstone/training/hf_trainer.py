@@ -16,7 +16,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from goldstone.core.errors import ConfigError
 from goldstone.core.extras import optional_import
-from goldstone.training.masking import mask_tokens
+from goldstone.data.masking import mask_tokens
 from goldstone.training.syntactic_regulariser import SyntacticRegulariser
 
 

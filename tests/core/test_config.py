@@ -54,3 +54,17 @@ def test_assignments_need_equals():
     assert parse_assignments(["a=1", "b = x"]) == {"a": "1", "b": "x"}
     with pytest.raises(ConfigError, match="expected key=value"):
         parse_assignments(["depth"])
+
+
+def test_device_and_dtype_resolution():
+    import torch
+
+    from goldstone.core.device import resolve_device, resolve_dtype
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    assert resolve_dtype("bfloat16") is torch.bfloat16
+    with pytest.raises(ConfigError, match="--device must be"):
+        resolve_device("cuda:x")
+    with pytest.raises(ConfigError, match="--dtype must be one of float32, bfloat16, float64"):
+        resolve_dtype("half")

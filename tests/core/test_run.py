@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import goldstone
-from benchmarks.kill_resume import check_run, check_sweep
+from goldstone.testing.kill_resume import check_run, check_sweep
 from goldstone.core.errors import ConfigError, RunFolderError
 
 

@@ -3,7 +3,8 @@ import torch
 
 from goldstone.core.errors import ConfigError
 from goldstone.models import DeepMLP, GenericLinear, OkLinear, RadialActivation, U1Linear
-from goldstone.testing import act, assert_equivariant, equivariance_error, random_rotation
+from goldstone.groups import act, random_rotation
+from goldstone.testing import assert_equivariant, equivariance_error
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-12}
 

@@ -7,7 +7,7 @@ from torch import nn
 from goldstone.core.observable import measure
 from goldstone.models import DeepMLP
 from goldstone.observables import JacobianSpectrum, OrderParameter, Overlap, ProtectedJacobian
-from goldstone.testing import act
+from goldstone.groups import act
 
 
 def test_order_parameter_is_mean_block_norm():

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from benchmarks.bench_head_uas import reference_correct
+from goldstone.testing import head_uas_reference
 from goldstone.core.observable import Probe
 from goldstone.data.treebank import EncodedBatch
 from goldstone.observables.head_uas import HeadUAS, word_attention
@@ -81,7 +81,7 @@ def test_batched_counts_equal_the_reference_loop():
     att = torch.softmax(torch.randn(3, 2, 4, 7, 7), -1)
     observable = HeadUAS(["nsubj", "root", "punct"])
     observable.update(Probe(None, batch, batch, {}, Outputs(tuple(att))))
-    assert torch.equal(observable._correct.sum(0), reference_correct(att, batch, 3))
+    assert torch.equal(observable._correct.sum(0), head_uas_reference(att, batch, 3))
 
 
 def test_model_without_attentions_is_refused():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from goldstone.core.errors import ConfigError
-from goldstone.training.masking import mask_tokens
+from goldstone.data.masking import mask_tokens
 from goldstone.training.syntactic_regulariser import SyntacticRegulariser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,6 +1,6 @@
 """BERT, and MiniLM checkpoints (their model_type is "bert"): post-LN encoder with separate Q/K/V Linears."""
 
-from goldstone.models.adapters.base import Adapter, register
+from goldstone.models.adapters.architecture import Adapter, register
 
 BERT = register(Adapter(
     model_types=("bert",),

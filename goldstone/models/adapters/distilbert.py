@@ -1,6 +1,6 @@
 """DistilBERT: post-LN encoder whose self-attention module holds Q/K/V and the output projection."""
 
-from goldstone.models.adapters.base import Adapter, register
+from goldstone.models.adapters.architecture import Adapter, register
 
 DISTILBERT = register(Adapter(
     model_types=("distilbert",),

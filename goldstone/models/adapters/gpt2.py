@@ -1,6 +1,6 @@
 """GPT-2: pre-LN causal decoder; Q/K/V fused in one Conv1D (weights stored as (in, out))."""
 
-from goldstone.models.adapters.base import Adapter, register
+from goldstone.models.adapters.architecture import Adapter, register
 
 GPT2 = register(Adapter(
     model_types=("gpt2",),

@@ -1,6 +1,6 @@
 """Llama: pre-RMSNorm causal decoder with rotary positions, grouped-query attention and a gated MLP."""
 
-from goldstone.models.adapters.base import Adapter, register
+from goldstone.models.adapters.architecture import Adapter, register
 
 LLAMA = register(Adapter(
     model_types=("llama",),

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from goldstone.models.adapters.base import register
+from goldstone.models.adapters.architecture import register
 from goldstone.models.adapters.bert import BERT
 
 ROBERTA = register(replace(BERT, model_types=("roberta",)))

@@ -1,47 +1,13 @@
-"""Equivariance test helpers (in the spirit of e3nn's): random group elements and the worst
-violation of f(g x) = g f(x) over random inputs."""
+"""Equivariance test helpers (in the spirit of e3nn's): the worst violation of f(g x) = g f(x)
+over random group elements (`goldstone.groups`) and random inputs."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 
-
-def random_rotation(k: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64,
-                    special: bool = False) -> torch.Tensor:
-    """A Haar-random element of O(k) (SO(k) if `special`): QR of a Gaussian matrix with the
-    signs of R's diagonal folded into Q (Mezzadri, "How to generate random matrices from the
-    classical compact groups")."""
-    a = torch.randn(k, k, generator=generator, dtype=torch.float64)
-    q, r = torch.linalg.qr(a)
-    q = q * torch.sign(torch.diagonal(r))
-    if special and torch.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q.to(dtype)
-
-
-def random_phase(generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """e^{i theta} with theta uniform, as the 2x2 rotation acting on (Re z, Im z)."""
-    theta = 2 * math.pi * torch.rand((), generator=generator, dtype=torch.float64)
-    c, s = torch.cos(theta), torch.sin(theta)
-    return torch.stack((torch.stack((c, -s)), torch.stack((s, c)))).to(dtype)
-
-
-def act(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Apply the k x k matrix `g` to every block of k features of `x` (..., n*k)."""
-    k = g.shape[0]
-    return (x.unflatten(-1, (-1, k)) @ g.T).flatten(-2)
-
-
-def generator_matrix(k: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """A generator T of the group's Lie algebra: i (as [[0,-1],[1,0]]) for k = 2, a random
-    antisymmetric matrix for k > 2."""
-    if k == 2:
-        return torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=dtype)
-    a = torch.randn(k, k, generator=generator, dtype=torch.float64)
-    return (a - a.T).to(dtype)
+from goldstone.groups import act, random_phase, random_rotation
 
 
 def equivariance_error(fn: Callable[[torch.Tensor], torch.Tensor], in_features: int, group: str, k: int = 2,
