@@ -29,6 +29,7 @@ from goldstone.models import DeepMLP
 from goldstone.models.deep_mlp import GENERIC_SCALES, generic_gain
 from goldstone.observables import JacobianSpectrum, OrderParameter, ProtectedJacobian
 from goldstone.theory import fixed_point
+from goldstone.training.loop import make_optimizer, train_loop
 
 
 @dataclasses.dataclass
@@ -116,8 +117,7 @@ def train(ctx: RunContext) -> None:
     data = load_dataset(cfg.dataset, cfg.data_dir or None).to(ctx.device)
     model = DeepMLP(data.num_features, data.num_classes, cfg.group, cfg.k, cfg.width, cfg.depth, cfg.sigma_w,
                     cfg.generic_scale).to(ctx.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    start = ctx.restore(model=model, optimizer=optimizer)
+    optimizer = make_optimizer(model, "adam", lr=cfg.lr)
     probe = data.x_test[:cfg.probe_size]
     monitor = Monitor(model, [OrderParameter(cfg.block), ProtectedJacobian(cfg.block)], probe, cfg.observe_every,
                       sink=ctx.log_frame)
@@ -127,22 +127,14 @@ def train(ctx: RunContext) -> None:
         ctx.log(step, "test", loss, "loss")
         ctx.log(step, "test", acc, "accuracy")
 
-    if start == 0:
-        log_eval(0)
-        monitor(0)
-    for step in ctx.steps(start, cfg.steps):
+    def loss_fn(step: int) -> torch.Tensor:
         idx = batch_indices(len(data.x_train), cfg.batch_size, step, ctx.seed).to(ctx.device)
         loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        done = step + 1
-        ctx.log(done, "train", loss.item(), "loss")
-        if done % cfg.eval_every == 0 or done == cfg.steps:
-            log_eval(done)
-        monitor(done)
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            ctx.checkpoint(done, model=model, optimizer=optimizer)
+        ctx.log(step + 1, "train", loss.item(), "loss")
+        return loss
+
+    train_loop(ctx, model, optimizer, cfg.steps, loss_fn, checkpoint=cfg.checkpoint_every,
+               measurements=[(lambda s: s % cfg.eval_every == 0 or s == cfg.steps, log_eval), (1, monitor)])
 
     spectrum = measure(model, [JacobianSpectrum()], probe[:8])[0]
     ctx.log_results(cfg.steps, [spectrum])

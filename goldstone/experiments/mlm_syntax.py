@@ -33,6 +33,7 @@ from goldstone.data.treebank import EncodedBatch, encode_sentences, read_conllu,
 from goldstone.data.wordpiece import cached_wordpiece
 from goldstone.observables.head_uas import HeadUAS
 from goldstone.data.masking import mask_tokens
+from goldstone.training.loop import make_optimizer, train_loop
 from goldstone.training.syntactic_regulariser import SyntacticRegulariser
 
 VARIANTS = ("baseline", "sas-", "sas+", "transient")
@@ -56,6 +57,7 @@ class MLMSyntaxConfig:
     steps: int = param(2000, "optimiser steps", ge=10)
     batch_size: int = param(32, "sentences per step", ge=1)
     lr: float = param(5e-4, "AdamW peak learning rate (linear warm-up over 5 % of the steps)", gt=0)
+    weight_decay: float = param(0.01, "AdamW weight decay, on weights of dim >= 2 only (not biases, LayerNorm)", ge=0)
     checkpoints: int = param(16, "evaluations, log-spaced from step 10 to the end", ge=2)
     eval_sentences: int = param(256, "EWT dev sentences for loss and head UAS", ge=8)
     minimal_pairs: int = param(100, "minimal pairs per phenomenon (0: skip)", ge=0)
@@ -145,17 +147,14 @@ def train(ctx: RunContext) -> None:
     pairs = _minimal_pair_observable(folder, tokenizer, cfg.minimal_pairs, cfg.blimp)
 
     model = _model(cfg, len(tokenizer)).to(ctx.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    warmup = max(1, cfg.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
-    start = ctx.restore(model=model, optimizer=optimizer, schedule=schedule)
+    optimizer = make_optimizer(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
     regulariser = cfg.regulariser()
-    evaluations = set(checkpoint_steps(cfg.steps, cfg.checkpoints))
+    evaluations = {0, *checkpoint_steps(cfg.steps, cfg.checkpoints)}
     special = train_data.word_index < 0
-    if start == 0:
-        ctx.log(0, "data", dropped, "dropped_arcs")
 
     def evaluate(step: int) -> None:
+        if step == 0:
+            ctx.log(0, "data", dropped, "dropped_arcs")
         model.eval()
         ctx.log(step, "mlm", _mlm_loss(model, probe_train, tokenizer, ctx.seed), "train_loss")
         ctx.log(step, "mlm", _mlm_loss(model, dev_data, tokenizer, ctx.seed), "dev_loss")
@@ -169,10 +168,7 @@ def train(ctx: RunContext) -> None:
         ctx.log(step, "syntax", uas.offset_accuracy[:, -1].max(), "best_offset")
         model.train()
 
-    if start == 0:
-        evaluate(0)
-    model.train()
-    for step in ctx.steps(start, cfg.steps):
+    def loss_fn(step: int) -> torch.Tensor:
         idx = batch_indices(len(train_sents), cfg.batch_size, step, ctx.seed)
         inputs, labels = mask_tokens(train_data.input_ids[idx], special[idx], tokenizer.mask_token_id,
                                      len(tokenizer), ctx.seed, step + 1)
@@ -184,14 +180,11 @@ def train(ctx: RunContext) -> None:
                                   train_data.heads[idx].to(ctx.device), step)
             loss = loss + penalty
             ctx.log(step + 1, "regulariser", penalty.item(), "penalty")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
         ctx.log(step + 1, "mlm", mlm.item(), "batch_loss")
-        if step + 1 in evaluations:
-            evaluate(step + 1)
-            ctx.checkpoint(step + 1, model=model, optimizer=optimizer, schedule=schedule)
+        return loss
+
+    train_loop(ctx, model, optimizer, cfg.steps, loss_fn, warmup=max(1, cfg.steps // 20),
+               measurements=[(evaluations, evaluate)], checkpoint=evaluations)
     if not (ctx.folder / "model").exists():
         with atomic_dir(ctx.folder / "model") as tmp:
             model.save_pretrained(str(tmp))  # the trained small BERT, for other studies (e.g. single_node)

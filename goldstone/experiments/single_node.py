@@ -36,6 +36,7 @@ from goldstone.data.masked_tokens import masked_token_batches
 from goldstone.data.text_tasks import TASKS, TextDataset, encode_batches, load_task
 from goldstone.models import adapters
 from goldstone.models.pretrained import load_classifier
+from goldstone.training.loop import make_optimizer, train_loop
 from goldstone.observables.unit_performance import (
     POOLS,
     READOUTS,
@@ -67,6 +68,7 @@ class SingleNodeConfig:
     batch_size: int = param(32, "texts per batch (fine-tuning and measurement)", ge=1)
     finetune_steps: int = param(100, "fine-tuning steps (0: measure the model as it is)", ge=0)
     lr: float = param(1e-4, "AdamW learning rate (linear warm-up over 10 % of the steps)", gt=0)
+    weight_decay: float = param(0.01, "AdamW weight decay, on weights of dim >= 2 only (not biases, LayerNorm)", ge=0)
     checkpoints: int = param(2, "measurements along fine-tuning, log-spaced, the last at the end", ge=1)
     layer: int = param(-1, "block whose nodes are measured (-1: the last)")
     site: str = param("heads", "nodes: head outputs before the output projection, attention or MLP output",
@@ -179,12 +181,14 @@ def single_node(ctx: RunContext) -> None:
     measurement = _Measurement(ctx, model, train, test, dataset.label_names)
     stages = _stage_steps(cfg.finetune_steps, cfg.checkpoints)
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    warmup = max(1, cfg.finetune_steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    optimizer = make_optimizer(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
     model.to(ctx.device)
-    start = ctx.restore(model=model, optimizer=optimizer, schedule=schedule)
-    if start == 0:
+
+    def measure_stage(step: int) -> None:
+        if step > 0:
+            final = step == cfg.finetune_steps
+            measurement.stage(model, step, "finetuned" if final else f"step{step}", with_crossover=final)
+            return
         ctx.log(0, "data", len(train_set), "train_examples")
         ctx.log(0, "data", len(test_set), "test_examples")
         initial, _ = load_classifier(cfg.model, dataset.num_labels, random_init=True, seed=ctx.seed)
@@ -195,22 +199,17 @@ def single_node(ctx: RunContext) -> None:
         measurement.stage(model, 0, "pretrained", with_crossover=True)
         if cfg.tokens:
             _tokens(ctx, model, tokenizer, dataset.texts, measurement, 0, "pretrained")
-    model.train()
-    for step in ctx.steps(start, cfg.finetune_steps, "single_node: fine-tuning"):
+
+    def loss_fn(step: int) -> torch.Tensor:
         idx = batch_indices(len(train_set), cfg.batch_size, step, ctx.seed)
         part = train_set.subset(idx.numpy())
         (inputs, labels), = encode_batches(part, tokenizer, len(part), cfg.max_length)
         loss = model(**{k: v.to(ctx.device) for k, v in inputs.items()}, labels=labels.to(ctx.device)).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
         ctx.log(step + 1, "finetune", loss.item(), "loss")
-        if step + 1 in stages:
-            final = step + 1 == cfg.finetune_steps
-            measurement.stage(model, step + 1, "finetuned" if final else f"step{step + 1}", with_crossover=final)
-            model.train()
-            ctx.checkpoint(step + 1, model=model, optimizer=optimizer, schedule=schedule)
+        return loss
+
+    train_loop(ctx, model, optimizer, cfg.finetune_steps, loss_fn, warmup=max(1, cfg.finetune_steps // 10),
+               measurements=[({0, *stages}, measure_stage)], checkpoint=stages, description="single_node: fine-tuning")
     summarise(ctx, cfg, dataset)
 
 

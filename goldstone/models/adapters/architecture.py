@@ -87,7 +87,8 @@ def adapter_for(model: nn.Module) -> Adapter:
         raise GoldstoneError(f"{type(model).__name__} is not a Hugging Face transformers model (no config.model_type)")
     if model_type not in ADAPTERS:
         raise GoldstoneError(f"no adapter for model type {model_type!r} (supported: {', '.join(sorted(ADAPTERS))}); "
-                             "a new architecture is one small file in goldstone/models/adapters/")
+                             "declare yours with goldstone.models.adapters.register(Adapter(model_types=("
+                             f"{model_type!r},), layers=..., ...)) before use")
     return ADAPTERS[model_type]
 
 

@@ -1,0 +1,77 @@
+"""The step loop every training experiment shares, and the optimiser factory.
+
+`train_loop` resumes from the run's newest checkpoint, warms the learning rate up linearly, runs
+``loss_fn(step)`` / backward / `after_backward` / optimiser step, calls each measurement at the
+steps of its schedule (step 0 included when starting fresh), checkpoints at its schedule and at
+the last step, and shows a labelled progress bar. Resumed runs end bitwise identical on CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from goldstone.core.errors import ConfigError
+from goldstone.core.monitor import Schedule, parse_schedule
+from goldstone.core.run import RunContext
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+def decays(name: str, parameter: nn.Parameter) -> bool:
+    """The default weight-decay rule: weights of dim >= 2 (matrices, embeddings, kernels) decay;
+    biases and normalisation gains do not (nanoGPT's `configure_optimizers`)."""
+    return parameter.dim() >= 2
+
+
+def make_optimizer(model: nn.Module, name: str = "adamw", lr: float = 1e-3, weight_decay: float = 0.0,
+                   decay: Callable[[str, nn.Parameter], bool] = decays, **kwargs) -> torch.optim.Optimizer:
+    """An optimiser over the trainable parameters in two groups: those `decay` selects get
+    `weight_decay`, the others none. `kwargs` go to the optimiser (momentum, betas, ...)."""
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in named if decay(n, p)], "weight_decay": weight_decay},
+              {"params": [p for n, p in named if not decay(n, p)], "weight_decay": 0.0}]
+    return OPTIMIZERS[name]([g for g in groups if g["params"]], lr=lr, **kwargs)
+
+
+def warmup_schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate rising linearly over the first `steps` steps, then constant."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / steps))
+
+
+def train_loop(ctx: RunContext, model: nn.Module, optimizer: torch.optim.Optimizer, steps: int,
+               loss_fn: Callable[[int], torch.Tensor], *, warmup: int = 0,
+               measurements: Sequence[tuple[Schedule, Callable[[int], None]]] = (), checkpoint: Schedule = 100,
+               after_backward: Callable[[int], None] | None = None, description: str = "") -> None:
+    """Train `model` for `steps` steps of ``loss_fn(step)`` (see the module docstring); each
+    measurement ``(schedule, fn)`` gets ``fn(done)`` with the number of steps done."""
+    scheduler = warmup_schedule(optimizer, warmup) if warmup else None
+    state = {"model": model, "optimizer": optimizer, **({"schedule": scheduler} if scheduler else {})}
+    start = ctx.restore(**state)
+    due = [(parse_schedule(schedule, steps), fn) for schedule, fn in measurements]
+    saves = parse_schedule(checkpoint, steps)
+    if start == 0:
+        for is_due, fn in due:
+            if is_due(0):
+                fn(0)
+    model.train()
+    for step in ctx.steps(start, steps, description):
+        loss = loss_fn(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if after_backward is not None:
+            after_backward(step)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        done = step + 1
+        for is_due, fn in due:
+            if is_due(done):
+                fn(done)
+                model.train()
+        if saves(done) or done == steps:
+            ctx.checkpoint(done, **state)
