@@ -27,17 +27,14 @@ from goldstone.data import batch_indices, load_dataset
 from goldstone.data.classification import DATASETS
 from goldstone.models import DeepMLP
 from goldstone.models.deep_mlp import GENERIC_SCALES, generic_gain
+from goldstone.models.group_config import GroupConfig
 from goldstone.observables import JacobianSpectrum, OrderParameter, ProtectedJacobian
 from goldstone.theory import fixed_point
 from goldstone.training.loop import make_optimizer, train_loop
 
 
 @dataclasses.dataclass
-class DeepMLPConfig:
-    group: str = param("ok", "symmetry of the hidden layers", choices=("u1", "ok", "generic"))
-    k: int = param(4, "block size of O(k) and of the radial activation (U(1) always uses 2)", ge=2,
-                   when={"group": ("ok", "generic")})
-    width: int = param(64, "real width N of the hidden layers", ge=2)
+class DeepMLPConfig(GroupConfig):
     depth: int = param(100, "number L of equivariant blocks", ge=1)
     sigma_w: float = param(1.2, "weight scale sigma_W (critical value 1)", gt=0)
     generic_scale: str = param("matched", "generic weights' std: matched = sigma_W/sqrt(N) (the equivariant "
@@ -55,17 +52,11 @@ class DeepMLPConfig:
     checkpoint_every: int = param(60, "steps between checkpoints", ge=1)
     keep_checkpoints: int = param(1, "checkpoints kept (0 keeps all)", ge=0)
 
-    @property
-    def block(self) -> int:
-        return 2 if self.group == "u1" else self.k
-
     def validate(self) -> None:
         if self.dataset in ("mnist", "fashion_mnist") and not self.data_dir:
             raise ConfigError(f"dataset {self.dataset!r} needs key 'data_dir': a folder with its IDX files "
                               "(nothing is downloaded)")
-        if self.width % self.block:
-            raise ConfigError(f"key 'width'={self.width} is not divisible by the block size {self.block} "
-                              f"(group {self.group!r}{', key k' if self.group != 'u1' else ''})")
+        super().validate()
 
 
 def evaluate(model: DeepMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:

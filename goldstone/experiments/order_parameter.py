@@ -22,7 +22,9 @@ from goldstone.core.config import param
 from goldstone.core.observable import measure
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
+from goldstone.core.errors import ConfigError
 from goldstone.models import DeepMLP
+from goldstone.models.group_config import GROUPS, GroupConfig
 from goldstone.observables import OrderParameter
 from goldstone.theory import fixed_point, fixed_point_expansion, iterate_c_map
 
@@ -32,9 +34,8 @@ NEAR_CRITICAL = 1.15
 
 
 @dataclasses.dataclass
-class OrderParameterConfig:
-    group: str = param("u1", "symmetry of the layers", choices=("u1", "ok", "generic"))
-    k: int = param(4, "block size for ok / generic (u1 uses 2)", ge=2, when={"group": ("ok", "generic")})
+class OrderParameterConfig(GroupConfig):
+    group: str = param("u1", "symmetry of the layers", choices=GROUPS)
     width: int = param(1024, "real width N", ge=2)
     depth: int = param(50, "layers", ge=2)
     sigma_min: float = param(0.5, "smallest sigma_W", gt=0)
@@ -44,15 +45,8 @@ class OrderParameterConfig:
     inputs: int = param(8, "random inputs per network", ge=1)
     tail: int = param(20, "last layers averaged for c*", ge=1)
 
-    @property
-    def block(self) -> int:
-        return 2 if self.group == "u1" else self.k
-
     def validate(self) -> None:
-        from goldstone.core.errors import ConfigError
-
-        if self.width % self.block:
-            raise ConfigError(f"key 'width'={self.width} is not divisible by the block size {self.block}")
+        super().validate()
         if self.tail > self.depth:
             raise ConfigError(f"key 'tail'={self.tail} exceeds key 'depth'={self.depth}")
         if self.sigma_max < self.sigma_min:

@@ -1,0 +1,32 @@
+"""The config keys every equivariant experiment shares: the symmetry group, its block size k and
+the real width N, with the check that N splits into blocks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from goldstone.core.config import param
+from goldstone.core.errors import ConfigError
+
+GROUPS = ("u1", "ok", "generic")
+
+
+@dataclasses.dataclass
+class GroupConfig:
+    """Base of experiment configs built from U(1), O(k) or generic layers; a subclass may redeclare
+    a field to change its default (the field keeps its place)."""
+
+    group: str = param("ok", "symmetry of the hidden layers", choices=GROUPS)
+    k: int = param(4, "block size of O(k) and of the radial activation (U(1) always uses 2)", ge=2,
+                   when={"group": ("ok", "generic")})
+    width: int = param(64, "real width N of the hidden layers", ge=2)
+
+    @property
+    def block(self) -> int:
+        """The block size the layers act on: 2 for U(1), else k."""
+        return 2 if self.group == "u1" else self.k
+
+    def validate(self) -> None:
+        if self.width % self.block:
+            raise ConfigError(f"key 'width'={self.width} is not divisible by the block size {self.block} "
+                              f"(group {self.group!r}{', key k' if self.group != 'u1' else ''})")
