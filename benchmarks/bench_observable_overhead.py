@@ -21,7 +21,7 @@ def train(steps: int, monitored: bool, cfg: DeepMLPConfig):
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         x, y = torch.randn(cfg.batch_size, 64), torch.randint(0, 10, (cfg.batch_size,))
         monitor = Monitor(model, [OrderParameter(cfg.block), ProtectedJacobian(cfg.block)], x[:cfg.probe_size],
-                          every=cfg.observe_every)
+                          schedule=cfg.observe_every)
         for step in range(steps):
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad()

@@ -2,7 +2,7 @@
 
 "Single-Nodal Spontaneous Symmetry Breaking in NLP Models" (Rosner, Gross, Koresh, Kanter): after training each
 head is expert on its own limited subset of labels, which it is not at initialisation. From the label sets L_u
-(a (G, K) bool matrix, e.g. the recognised labels of `goldstone.analysis.label_clusters`):
+(a (G, K) bool matrix, e.g. the recognised labels of `goldstone.observables.label_clusters`):
 
 - labels per unit:    mean |L_u|;
 - specialisation:     1 - mean |L_u| / K (1: each unit covers nothing, 0: every unit covers every label);

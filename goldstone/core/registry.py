@@ -66,23 +66,26 @@ def experiment(name: str, config: type, summary: str, critical: dict[str, float]
     return register
 
 
-def _builtin_names() -> list[str]:
-    import goldstone.experiments as package
+EXPERIMENTS_PACKAGE = "goldstone.experiments"
+"""Where the built-in experiments live, one module each (found by name, imported when used)."""
 
-    return [info.name for info in pkgutil.iter_modules(package.__path__)]
+
+def _builtin_names() -> list[str]:
+    spec = importlib.util.find_spec(EXPERIMENTS_PACKAGE)
+    return [info.name for info in pkgutil.iter_modules(spec.submodule_search_locations)]
 
 
 def load_all() -> dict[str, Experiment]:
     """Import every module of ``goldstone.experiments`` (each registers itself)."""
     for name in _builtin_names():
-        importlib.import_module(f"goldstone.experiments.{name}")
+        importlib.import_module(f"{EXPERIMENTS_PACKAGE}.{name}")
     return EXPERIMENTS
 
 
 def get_experiment(name: str) -> Experiment:
     """The experiment called `name`, importing ``goldstone.experiments.<name>`` if needed."""
     if name not in EXPERIMENTS and name in _builtin_names():
-        importlib.import_module(f"goldstone.experiments.{name}")
+        importlib.import_module(f"{EXPERIMENTS_PACKAGE}.{name}")
     if name not in EXPERIMENTS:
         close = difflib.get_close_matches(name, sorted(set(EXPERIMENTS) | set(_builtin_names()) - {"demo"}), n=1,
                                           cutoff=0.0)

@@ -268,7 +268,7 @@ def _expertise_figure(ctx: RunContext, results: dict[str, UnitPerformanceResult]
 
 
 def _cluster_figure(ctx: RunContext, nodes: dict[str, UnitPerformanceResult]) -> None:
-    from goldstone.analysis.label_clusters import label_clusters
+    from goldstone.observables.label_clusters import label_clusters
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for stage, result in nodes.items():

@@ -13,7 +13,7 @@ so all units' fields come from one forward pass per batch, by linearity at the r
 output matrix V_u[a, k] = sum over inputs i of true label a of z_{u,k}(i) - z0_k, where z0 is the field
 with every node silenced (b, or b + W mu): the constant that all units share would otherwise dominate V and make
 all units look alike. With V come the unit's recognised labels, clusters,
-noise and SNR (`goldstone.analysis.label_clusters`), and the prediction argmax_k z_u(i): accuracy per label,
+noise and SNR (`goldstone.observables.label_clusters`), and the prediction argmax_k z_u(i): accuracy per label,
 the confusion matrix, and K(u), the number of distinct labels predicted. `readout="retrained"` fits one readout
 per unit on its own nodes instead: a different quantity (how linearly decodable the labels are from the unit).
 With `pool="masked"` the labels are the masked tokens of a masked LM (`goldstone.data.masked_tokens`): accuracy
@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from goldstone.analysis.label_clusters import THRESHOLD, label_clusters
+from goldstone.observables.label_clusters import THRESHOLD, label_clusters
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.observable import Observable, Probe
 from goldstone.core.result import Result, dims, meta

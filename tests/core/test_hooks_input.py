@@ -68,3 +68,16 @@ def test_hooks_are_removed_on_error():
             assert hook_count(model) == 2
             raise RuntimeError("boom")
     assert hook_count(model) == 0
+
+
+def test_backward_hooks_record_the_gradient_at_a_hook_point():
+    from goldstone.core.hooks import capture_gradients
+
+    model = Net()
+    x = torch.randn(5, 3)
+    with capture_gradients(model, ["act"]) as grads, capture(model, ["act"], detach=False) as seen:
+        loss = model(x).pow(2).sum()
+        expected, = torch.autograd.grad(loss, seen["act"], retain_graph=True)
+        loss.backward()
+        torch.testing.assert_close(grads["act"], expected)
+    assert sum(len(m._backward_hooks) for m in model.modules()) == 0 and hook_count(model) == 0

@@ -1,3 +1,4 @@
+import dataclasses
 import gc
 import weakref
 
@@ -9,7 +10,8 @@ from goldstone.core.hooks import capture
 from goldstone.core.monitor import Monitor, goldstone_trainer_callback, scan_checkpoints
 from goldstone.core.observable import measure
 from goldstone.models import DeepMLP
-from goldstone.observables import OrderParameter, ProtectedJacobian
+from goldstone.core.result import Result, dims
+from goldstone.observables import OrderParameter, ParameterObservable, ProtectedJacobian
 from goldstone.observables.order_parameter import OrderParameterResult
 
 
@@ -112,3 +114,42 @@ def test_hugging_face_trainer_callback(tmp_path):
     assert sorted(frame.step.unique()) == [0, 2, 4]
     assert set(frame.layer.unique()) == {0, 1} and (frame.value > 0).all()
     assert hook_count(model) == 0
+
+
+class ClassifierNorm(ParameterObservable):
+    """A scalar per measurement: |W| of the classifier (reaches the Trainer's log)."""
+
+    def __init__(self):
+        super().__init__("classifier.weight")
+        self.add_state("norm", torch.zeros(()), "sum")
+
+    def update(self, probe):
+        self.norm = self.norm + self.selected(probe.model)["classifier.weight"].norm()
+
+    def compute(self):
+        return NormResult(self.norm)
+
+
+@dataclasses.dataclass
+class NormResult(Result):
+    observable = "classifier"
+    norm: torch.Tensor = dims()
+
+
+def test_trainer_callback_writes_scalars_into_the_trainers_log(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=16, num_labels=2)
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config)
+    ids = torch.randint(0, 50, (16, 8))
+    data = [{"input_ids": ids[i], "labels": int(i % 2)} for i in range(16)]
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
+                                          report_to=[], use_cpu=True, logging_strategy="no", save_strategy="no")
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
+    trainer.add_callback(goldstone_trainer_callback(Monitor(model, [ClassifierNorm()], schedule=2), trainer))
+    trainer.train()
+    logged = [(row["step"], row["goldstone/classifier/norm"]) for row in trainer.state.log_history
+              if "goldstone/classifier/norm" in row]
+    assert [step for step, _ in logged] == [0, 2, 4] and all(value > 0 for _, value in logged)
+    assert logged[0][1] != logged[-1][1]  # measured on the weights of each step

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from goldstone.analysis.label_clusters import THRESHOLD, LabelClusters, label_clusters, normalise
+from goldstone.observables.label_clusters import THRESHOLD, LabelClusters, label_clusters, normalise
 
 # Two 4 x 4 units. max |V| = 10, so Vn = V / 10.
 #   CLEAN: labels 0 and 1 form a block (0.5 and 0.4 off the diagonal), 2 stands alone, 3 is not recognised (0.1).
