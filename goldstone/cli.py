@@ -77,6 +77,8 @@ def run(ctx: typer.Context,
         out: Annotated[Optional[Path], typer.Option(help="run folder (default runs/<experiment>-<hash>)")] = None,
         seed: Annotated[Optional[int], typer.Option(help="random seed (default 0, or the stored one with --resume)")] = None,
         device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps (default cpu, or the stored one with --resume)")] = None,
+        dtype: Annotated[Optional[str], typer.Option(help="float32, bfloat16 or float64, for experiments with a "
+                                                          "'dtype' key (the same as --set dtype=...)")] = None,
         resume: Annotated[bool, typer.Option(help="continue the run stored in --out (its config and seed) from its "
                                                   "last checkpoint")] = False,
         quiet: Quiet = False,
@@ -96,12 +98,26 @@ def run(ctx: typer.Context,
             _fail(err)
         raise typer.Exit(0)
     try:
-        result = execute(experiment, parse_assignments(set_), config, out, seed, device, resume, quiet)
+        overrides = parse_assignments(set_)
+        if dtype is not None:
+            _require_key(experiment, "dtype", "--dtype")
+            overrides["dtype"] = dtype
+        result = execute(experiment, overrides, config, out, seed, device, resume, quiet)
         report = result.report()
     except GoldstoneError as err:
         _fail(err)
     _print_headline(result.manifest["headline"])
     console.print(f"run folder: {result.folder}\nreport: {report}", highlight=False)
+
+
+def _require_key(experiment: str, key: str, flag: str) -> None:
+    """A flag that stands for a config key works only for experiments that have that key."""
+    import dataclasses
+
+    from goldstone.core.registry import get_experiment
+
+    if key not in {f.name for f in dataclasses.fields(get_experiment(experiment).config)}:
+        raise GoldstoneError(f"{flag}: experiment {experiment!r} has no key {key!r} (goldstone show {experiment})")
 
 
 def _print_headline(headline: dict[str, float]) -> None:

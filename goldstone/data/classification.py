@@ -31,9 +31,12 @@ class Dataset:
     def num_classes(self) -> int:
         return int(self.y_train.max()) + 1
 
-    def to(self, device: torch.device) -> Dataset:
-        return dataclasses.replace(self, **{f.name: getattr(self, f.name).to(device)
-                                            for f in dataclasses.fields(self) if f.name != "name"})
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> Dataset:
+        """On `device`, with the inputs (not the labels) in `dtype` if given."""
+        def move(name: str) -> torch.Tensor:
+            tensor = getattr(self, name).to(device)
+            return tensor.to(dtype) if dtype is not None and name.startswith("x_") else tensor
+        return dataclasses.replace(self, **{f.name: move(f.name) for f in dataclasses.fields(self) if f.name != "name"})
 
 
 def _standardise(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> Dataset:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from goldstone.core.config import param
+from goldstone.core.device import DTYPES, resolve_dtype
 from goldstone.core.errors import ConfigError
 from goldstone.core.monitor import Monitor
 from goldstone.core.observable import measure
@@ -51,6 +52,7 @@ class DeepMLPConfig(GroupConfig):
     probe_size: int = param(16, "test inputs the observables see", ge=2)
     checkpoint_every: int = param(60, "steps between checkpoints", ge=1)
     keep_checkpoints: int = param(1, "checkpoints kept (0 keeps all)", ge=0)
+    dtype: str = param("float32", "precision of the model and data (also --dtype)", choices=tuple(DTYPES))
 
     def validate(self) -> None:
         if self.dataset in ("mnist", "fashion_mnist") and not self.data_dir:
@@ -105,9 +107,10 @@ NOTES = ("Weight scales: U(1) and O(k) layers draw weights of std sigma_W/sqrt(N
             notes=NOTES)
 def train(ctx: RunContext) -> None:
     cfg: DeepMLPConfig = ctx.config
-    data = load_dataset(cfg.dataset, cfg.data_dir or None).to(ctx.device)
+    dtype = resolve_dtype(cfg.dtype)
+    data = load_dataset(cfg.dataset, cfg.data_dir or None).to(ctx.device, dtype)
     model = DeepMLP(data.num_features, data.num_classes, cfg.group, cfg.k, cfg.width, cfg.depth, cfg.sigma_w,
-                    cfg.generic_scale).to(ctx.device)
+                    cfg.generic_scale).to(ctx.device, dtype)
     optimizer = make_optimizer(model, "adam", lr=cfg.lr)
     probe = data.x_test[:cfg.probe_size]
     monitor = Monitor(model, [OrderParameter(cfg.block), ProtectedJacobian(cfg.block)], probe, cfg.observe_every,
