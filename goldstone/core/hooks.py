@@ -48,11 +48,19 @@ def registered(hooks: Iterable[tuple[nn.Module, HookKind, Callable]]) -> Iterato
             handle.remove()
 
 
-def resolve_module(model: nn.Module, name: str) -> str:
+def resolve_modules(model: nn.Module, names: Iterable[str]) -> dict[str, str]:
+    """`resolve_module` for each of `names`, walking the model once."""
+    modules = [n for n, _ in model.named_modules() if n]
+    known = set(modules)
+    return {name: name if name.removesuffix(INPUT) in known else resolve_module(model, name, modules)
+            for name in names}
+
+
+def resolve_module(model: nn.Module, name: str, modules: list[str] | None = None) -> str:
     """The full name in `model` of module `name`: itself, or the one module whose name ends with
     ``"." + name`` (so ``encoder.layer.3`` finds ``bert.encoder.layer.3`` of a wrapped Hugging Face
     model). A name that fits no module, or several, is an error listing the closest candidates."""
-    modules = [n for n, _ in model.named_modules() if n]
+    modules = modules if modules is not None else [n for n, _ in model.named_modules() if n]
     base = name.removesuffix(INPUT)
     if base in modules:
         return name
@@ -74,7 +82,7 @@ def capture(model: nn.Module, names: Iterable[str], detach: bool = True) -> Iter
     gradients at those hook points."""
     modules = dict(model.named_modules())
     names = list(dict.fromkeys(names))
-    resolved = {name: resolve_module(model, name) for name in names}
+    resolved = resolve_modules(model, names)
     cache: dict[str, torch.Tensor] = {}
 
     def store(name: str, value) -> None:
@@ -102,7 +110,7 @@ def capture_gradients(model: nn.Module, names: Iterable[str]) -> Iterator[dict[s
     """
     modules = dict(model.named_modules())
     names = list(dict.fromkeys(names))
-    resolved = {name: resolve_module(model, name) for name in names}
+    resolved = resolve_modules(model, names)
     cache: dict[str, torch.Tensor] = {}
 
     def store(name: str, grad_output: tuple) -> None:

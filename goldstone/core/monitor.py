@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from goldstone.core.errors import GoldstoneError
-from goldstone.core.hooks import resolve_module
+from goldstone.core.hooks import resolve_modules
 from goldstone.core.observable import Batch, Observable, measure
 from goldstone.core.observable import accumulate as accumulate_into
 from goldstone.core.progress import progress
@@ -81,9 +81,7 @@ class Monitor:
         self.due = parse_schedule(schedule, total_steps)
         self.sink, self.optimizer, self.forward = sink, optimizer, forward
         self._frames: list[pd.DataFrame] = []
-        for obs in self.observables:
-            for name in obs.hook_names(model):
-                resolve_module(model, name)
+        resolve_modules(model, [name for obs in self.observables for name in obs.hook_names(model)])
         if probe is None and any(obs.needs_forward for obs in self.observables):
             raise GoldstoneError("Monitor: an observable needs a forward pass; pass probe= (a batch)")
 
