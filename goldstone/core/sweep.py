@@ -46,11 +46,15 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
                 start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
             except ValueError as err:
                 raise ConfigError(f"--grid {item!r}: start:stop:num needs two numbers and an integer") from err
+            if not (np.isfinite(start) and np.isfinite(stop)):
+                raise ConfigError(f"--grid {item!r}: start and stop must be finite numbers")
             if num < 1:
                 raise ConfigError(f"--grid {item!r}: num must be >= 1")
             grid[key] = [f"{v:.6g}" for v in np.linspace(start, stop, num)]
         else:
             grid[key] = [v.strip() for v in spec.split(",") if v.strip()]
+            if not grid[key]:
+                raise ConfigError(f"--grid {item!r}: no values")
     return grid
 
 

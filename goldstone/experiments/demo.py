@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from goldstone.core.atomic import write_json
+from goldstone.core.errors import RunFolderError
 from goldstone.core.progress import stage
 from goldstone.core.report import write_combined_report
 from goldstone.core.run import execute
@@ -19,10 +21,15 @@ from goldstone.core.views import CONFIG, SweepSpec
 DEMO_GRID = {"group": ["u1", "ok", "generic"], "sigma_w": [0.8, 1.2, 2.0]}
 DEMO_TRAINING = {"depth": 100, "width": 64, "steps": 240, "dataset": "digits"}
 DEMO_ORDER_PARAMETER = {"width": 512, "depth": 40, "tail": 15}
+MARKER = "demo.json"
+"""Written first into a demo folder: a rerun continues there; any other non-empty folder is refused."""
 
 
 def run_demo(out: str | Path = "goldstone-demo", workers: int = 2, quiet: bool = False) -> Path:
     out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise RunFolderError(f"{out} is not empty and holds no goldstone demo; refusing to write there")
+    write_json(out / MARKER, {"grid": DEMO_GRID, "training": DEMO_TRAINING, "order_parameter": DEMO_ORDER_PARAMETER})
     order = out / "order_parameter"
     with stage("demo 1/3: order parameter of random U(1) networks against mean-field theory", quiet):
         execute("order_parameter", DEMO_ORDER_PARAMETER, out=order, resume=(order / CONFIG).exists(), quiet=quiet)
