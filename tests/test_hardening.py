@@ -88,3 +88,75 @@ def test_resume_cleans_what_a_killed_checkpoint_write_left_behind(run_folder):
     assert invoke("run", "deep_mlp", "--out", str(run_folder), "--resume", "--quiet").exit_code == 0
     assert not list(run_folder.rglob(".*.tmp"))
     assert (run_folder / "metrics.parquet").read_bytes() == metrics
+
+
+@pytest.mark.parametrize("content,message", [
+    ("", "cannot be read as JSON"), ("[1, 2]", "is not a goldstone run's config"),
+    ('{"experiment": "deep_mlp"', "cannot be read as JSON"), ('{"other": "tool"}', "is not a goldstone run's config"),
+])
+def test_out_folder_with_a_foreign_or_broken_config(tmp_path, content, message):
+    folder = tmp_path / "o"
+    folder.mkdir()
+    (folder / "config.json").write_text(content)
+    for args in (["run", "deep_mlp", "--out", str(folder)], ["run", "deep_mlp", "--out", str(folder), "--resume"],
+                 ["report", str(folder)]):
+        one_line_exit_2(invoke(*args), message)
+    assert (folder / "config.json").read_text() == content and len(list(folder.iterdir())) == 1
+
+
+def test_out_that_is_a_file_or_lies_under_one(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_line_exit_2(invoke("run", "deep_mlp", "--out", str(blocker)), "is a file, not a folder")
+    one_line_exit_2(invoke("run", "deep_mlp", "--out", str(blocker / "sub")), "is a file, not a folder")
+    assert blocker.read_text() == "x"
+
+
+def test_corrupt_manifest_under_report(run_folder):
+    (run_folder / "manifest.json").write_text("{broken")
+    one_line_exit_2(invoke("report", str(run_folder)), "manifest.json: cannot be read as JSON")
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"\xef\xbb\xbfdepth = 3\n", None), (b"depth = 3\nlr = \xff\n", "c.toml:2: not UTF-8 text"),
+    (b"dataset = [1, 2]\n", "key 'dataset' expects str"), (b"dataset = 1979-05-27\n", "key 'dataset' expects str"),
+    (b"[dataset]\nx = 1\n", "key 'dataset' expects str"),
+])
+def test_toml_files(tmp_path, data, message):
+    (tmp_path / "c.toml").write_bytes(data)
+    result = invoke("show", "deep_mlp") if message is None else None
+    if message is None:  # a byte-order mark is fine
+        from goldstone.core.config import read_toml
+        assert read_toml(tmp_path / "c.toml") == {"depth": 3} and result.exit_code == 0
+        return
+    one_line_exit_2(invoke("run", "deep_mlp", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o")),
+                    message)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_changed_checkpoint_is_refused_not_resumed(tmp_path):
+    folder = tmp_path / "r"
+    assert invoke("run", "deep_mlp", *TINY, "--set", "keep_checkpoints=0", "--out", str(folder), "-q").exit_code == 0
+    (folder / "DONE").unlink()
+    first, last = sorted((folder / "checkpoints").glob("step_*"))[::len(list((folder / "checkpoints").iterdir())) - 1]
+    state = last / "state.safetensors"
+    original = state.read_bytes()
+    state.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # one flipped payload bit
+    one_line_exit_2(invoke("run", "deep_mlp", "--out", str(folder), "--resume"), "does not match its checksum")
+    state.write_bytes((first / "state.safetensors").read_bytes())  # a state from another step
+    one_line_exit_2(invoke("run", "deep_mlp", "--out", str(folder), "--resume"), "does not match its checksum")
+    assert not (folder / "DONE").exists()
+    state.write_bytes(original)
+    assert invoke("run", "deep_mlp", "--out", str(folder), "--resume", "-q").exit_code == 0
+
+
+def test_files_and_folders_follow_the_umask(run_folder):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    files = [p for p in run_folder.rglob("*") if p.is_file()]
+    folders = [p for p in run_folder.rglob("*") if p.is_dir()]
+    assert files and folders
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o666 & ~mask}
+    assert {p.stat().st_mode & 0o777 for p in folders} == {0o777 & ~mask}

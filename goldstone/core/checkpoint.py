@@ -8,6 +8,7 @@ bitwise identical to an uninterrupted one on CPU.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,16 @@ from goldstone.core.atomic import atomic_dir, write_json, write_parquet, write_s
 from goldstone.core.errors import RunFolderError
 
 STATE_TENSORS, STATE_JSON, STATE_METRICS = "state.safetensors", "state.json", "metrics.parquet"
+CHECKSUMS = "checksums.json"
+"""SHA-256 of every file of a checkpoint, verified before it is restored."""
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def flatten_state(obj: Any, prefix: str = "", tensors: dict[str, torch.Tensor] | None = None):
@@ -53,6 +64,7 @@ def save_checkpoint(folder: Path, state: dict[str, Any], metrics: pd.DataFrame) 
         write_safetensors(tmp / STATE_TENSORS, tensors)
         write_json(tmp / STATE_JSON, tree)
         write_parquet(tmp / STATE_METRICS, metrics)
+        write_json(tmp / CHECKSUMS, {name: sha256(tmp / name) for name in (STATE_TENSORS, STATE_JSON, STATE_METRICS)})
 
 
 def load_checkpoint(folder: Path) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -60,6 +72,16 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     def fail(name: str, err: Exception):
         raise RunFolderError(f"checkpoint file {folder / name} is corrupt or truncated ({err}); "
                              "the run folder was left as it is") from err
+
+    if (folder / CHECKSUMS).exists():
+        try:
+            expected = json.loads((folder / CHECKSUMS).read_text())
+        except (OSError, ValueError) as err:
+            fail(CHECKSUMS, err)
+        for name, digest in expected.items():
+            if not (folder / name).is_file() or sha256(folder / name) != digest:
+                raise RunFolderError(f"checkpoint file {folder / name} does not match its checksum (changed, "
+                                     "replaced or corrupt); the run folder was left as it is")
 
     try:
         tensors = load_file(str(folder / STATE_TENSORS))

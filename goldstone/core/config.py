@@ -66,6 +66,8 @@ def _convert(key: str, raw: Any, kind: type) -> Any:
                 raise ValueError
             return value
         if kind is str:
+            if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+                raise ValueError
             return str(raw)
     except (TypeError, ValueError):
         pass
@@ -87,9 +89,12 @@ def _check_bounds(key: str, value: Any, meta: Mapping[str, Any]) -> None:
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is allowed
     except OSError as err:
         raise ConfigError(f"config file {path}: cannot be read ({err.strerror})") from err
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise ConfigError(f"config file {path}:{line}: not UTF-8 text (byte {err.object[err.start]:#04x})") from err
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

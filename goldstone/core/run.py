@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import random
 import shutil
@@ -33,7 +34,7 @@ from goldstone.core.extras import require_extra
 from goldstone.core.progress import progress
 from goldstone.core.registry import get_experiment
 from goldstone.core.result import Result
-from goldstone.core.views import CONFIG, DONE, MANIFEST, METRICS, PROGRESS, Run
+from goldstone.core.views import CONFIG, DONE, MANIFEST, METRICS, PROGRESS, Run, read_stored
 
 PROGRESS_EVERY = 0.5
 """Seconds between two writes of a run's progress.json."""
@@ -176,11 +177,23 @@ class RunContext:
         write_text(self.folder / DONE, "complete\n")
 
 
+def _check_out(folder: Path) -> None:
+    """An output folder must be a folder (or not exist yet), under folders, and writable."""
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunFolderError(f"--out {folder}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise RunFolderError(f"--out {folder}: {parent} is not writable")
+            return
+
+
 def _prepare_folder(folder: Path, identity: dict[str, Any], resume: bool) -> bool:
     """Check what `folder` holds; returns True when it already holds this run, complete."""
+    _check_out(folder)
     config_file = folder / CONFIG
     if config_file.exists():
-        stored = json.loads(config_file.read_text())
+        stored = read_stored(folder)
         diff = differing_keys(stored, identity)
         if diff:
             verb = "resume with another config" if resume else "write a different run there"
@@ -212,10 +225,7 @@ def _stored_run(out: str | Path | None, resume: bool) -> dict[str, Any]:
     """What `out` holds when resuming (config, seed, device), else {}."""
     if not resume or out is None or not (Path(out) / CONFIG).is_file():
         return {}
-    try:
-        return json.loads((Path(out) / CONFIG).read_text())
-    except (OSError, ValueError) as err:
-        raise RunFolderError(f"{Path(out) / CONFIG}: cannot be read as a run's config ({err})") from err
+    return read_stored(Path(out))
 
 
 def execute(experiment: str, overrides: dict[str, Any] | None = None, config_file: str | Path | None = None,

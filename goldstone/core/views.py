@@ -26,6 +26,25 @@ CONFIG, METRICS, MANIFEST, DONE, PROGRESS = "config.json", "metrics.parquet", "m
 SPEC = "sweep.json"
 
 
+def read_json(path: Path) -> Any:
+    """JSON from `path`, or a `RunFolderError` naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise RunFolderError(f"{path}: cannot be read as JSON ({err}); the folder was left as it is") from err
+
+
+def read_stored(folder: Path) -> dict[str, Any]:
+    """The run identity in ``folder/config.json``, or a `RunFolderError` saying what is wrong with it."""
+    path = folder / CONFIG
+    stored = read_json(path)
+    if not (isinstance(stored, dict) and isinstance(stored.get("config"), dict) and "experiment" in stored
+            and isinstance(stored.get("seed"), int)):
+        raise RunFolderError(f"{path} is not a goldstone run's config (no experiment, seed and config); "
+                             "the folder was left as it is")
+    return stored
+
+
 class Run:
     """A finished (or unfinished) run folder, read lazily."""
 
@@ -37,7 +56,7 @@ class Run:
     @property
     def stored(self) -> dict[str, Any]:
         """Everything config.json holds: experiment, seed, config, device, package versions."""
-        return json.loads((self.folder / CONFIG).read_text())
+        return read_stored(self.folder)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -68,7 +87,10 @@ class Run:
     @property
     def manifest(self) -> dict[str, Any]:
         path = self.folder / MANIFEST
-        return json.loads(path.read_text()) if path.exists() else {"figures": [], "tables": [], "headline": {}}
+        manifest = read_json(path) if path.exists() else {"figures": [], "tables": [], "headline": {}}
+        if not (isinstance(manifest, dict) and {"figures", "tables", "headline"} <= set(manifest)):
+            raise RunFolderError(f"{path} is not a goldstone run's manifest; the folder was left as it is")
+        return manifest
 
     @property
     def arrays(self) -> dict[str, dict[str, torch.Tensor]]:
@@ -119,7 +141,11 @@ class Sweep:
 
     @property
     def spec(self) -> SweepSpec:
-        return SweepSpec(**json.loads((self.folder / SPEC).read_text()))
+        spec = read_json(self.folder / SPEC)
+        try:
+            return SweepSpec(**spec)
+        except TypeError as err:
+            raise RunFolderError(f"{self.folder / SPEC} is not a goldstone sweep's spec ({err})") from err
 
     def point_folders(self) -> list[tuple[dict[str, Any], Path]]:
         return [(p, self.folder / "points" / point_id(i, p)) for i, p in enumerate(self.spec.points())]
