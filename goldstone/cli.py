@@ -168,8 +168,9 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder hold
         treebank: Annotated[Path, typer.Option(help="CoNLL-U file with gold dependency trees")],
         out: Annotated[Path, typer.Option(help="full table (parquet)")] = Path("head_uas.parquet"),
         force: Annotated[bool, typer.Option(help="replace --out even if goldstone did not write it")] = False,
-        max_sentences: Annotated[Optional[int], typer.Option(help="read at most this many sentences")] = None,
-        max_length: int = 128, batch_size: int = 16,
+        max_sentences: Annotated[Optional[int], typer.Option(help="read at most this many sentences", min=1)] = None,
+        max_length: Annotated[int, typer.Option(help="subword tokens per sentence, [CLS] and [SEP] included", min=4)] = 128,
+        batch_size: Annotated[int, typer.Option(help="sentences per forward pass", min=1)] = 16,
         include_root: Annotated[bool, typer.Option(help="score root words (never right)")] = False,
         include_punct: Annotated[bool, typer.Option(help="score punctuation in 'all'")] = True,
         device: Device = "cpu", quiet: Quiet = False) -> None:

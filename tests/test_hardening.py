@@ -160,3 +160,29 @@ def test_files_and_folders_follow_the_umask(run_folder):
     assert files and folders
     assert {p.stat().st_mode & 0o777 for p in files} == {0o666 & ~mask}
     assert {p.stat().st_mode & 0o777 for p in folders} == {0o777 & ~mask}
+
+
+@pytest.mark.parametrize("option,value", [("--batch-size", "0"), ("--batch-size", "-1"), ("--max-length", "-5"),
+                                          ("--max-length", "1"), ("--max-sentences", "0")])
+def test_uas_numbers_out_of_range(tmp_path, option, value):
+    result = invoke("uas", "--model", str(tmp_path), "--treebank", str(tmp_path / "t.conllu"), option, value)
+    assert result.exit_code == 2 and "Invalid value" in result.output and option in result.output
+    assert "Traceback" not in result.output
+
+
+def test_uas_with_a_truncated_model_file(tmp_path):
+    pytest.importorskip("transformers")
+    from goldstone.models.pretrained import minilm_path
+
+    source = minilm_path()
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (source / name).exists():
+            (model / name).write_bytes((source / name).read_bytes())
+    (model / "model.safetensors").write_bytes((source / "model.safetensors").read_bytes()[:1000])
+    treebank = tmp_path / "t.conllu"
+    treebank.write_text("1\ta\t_\tX\t_\t_\t0\troot\t_\t_\n")
+    one_line_exit_2(invoke("uas", "--model", str(model), "--treebank", str(treebank), "--out",
+                           str(tmp_path / "o.parquet"), "-q"), "cannot load the model in")
+    assert not (tmp_path / "o.parquet").exists()

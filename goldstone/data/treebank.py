@@ -44,9 +44,12 @@ def read_conllu(path: str | Path, max_sentences: int | None = None) -> list[Sent
     path = Path(path)
     conllu = optional_import("conllu", "hf", "reading CoNLL-U treebanks")
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        lines = path.read_text(encoding="utf-8-sig").split("\n")  # a byte-order mark is allowed
     except (OSError, UnicodeDecodeError) as err:
         raise GoldstoneError(f"{path}: cannot read the CoNLL-U file ({err})") from err
+    nul = next((i for i, line in enumerate(lines, 1) if "\x00" in line), None)
+    if nul is not None:
+        raise GoldstoneError(f"{path}:{nul}: NUL byte in the line")
     sentences: list[Sentence] = []
     document: str | None = None
     for start, block in _blocks(lines):
@@ -57,6 +60,10 @@ def read_conllu(path: str | Path, max_sentences: int | None = None) -> list[Sent
     if not sentences:
         raise GoldstoneError(f"{path}: no sentences in this CoNLL-U file")
     return sentences
+
+
+SPACE = "\x00"
+"""Stands in for a space inside a field while conllu parses a line (NUL bytes are refused before)."""
 
 
 def _blocks(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
@@ -77,10 +84,12 @@ def _parse_sentence(conllu: ModuleType, path: Path, start: int, block: list[str]
     numbers = [start + i for i, line in enumerate(block) if not line.startswith("#")]
     token_lines = [line for line in block if not line.startswith("#")]
     for number, line in zip(numbers, token_lines):
-        if (columns := line.count("\t") + 1) < 10:
-            raise GoldstoneError(f"{path}:{number}: missing columns ({columns} tab-separated, CoNLL-U needs 10)")
-    try:
-        tokens = conllu.parse("\n".join(block))[0]
+        if (columns := line.count("\t") + 1) != 10:
+            raise GoldstoneError(f"{path}:{number}: {'missing' if columns < 10 else 'too many'} columns ({columns} "
+                                 "tab-separated, CoNLL-U has 10)")
+    try:  # conllu also splits on runs of spaces: hide the spaces inside fields (FORM "a  b") from it
+        tokens = conllu.parse("\n".join(line if line.startswith("#") else line.replace(" ", SPACE)
+                                        for line in block))[0]
     except conllu.exceptions.ParseException as err:
         raise _locate_parse_error(conllu, path, start, zip(numbers, token_lines), err) from err
     line = numbers[0] if numbers else start
@@ -92,9 +101,11 @@ def _parse_sentence(conllu: ModuleType, path: Path, start: int, block: list[str]
             raise GoldstoneError(f"{path}:{number}: word id {token['id']} out of order (expected {len(words) + 1})")
         if token["head"] is None:
             raise GoldstoneError(f"{path}:{number}: head '_' is not an integer")
-        words.append(token["form"])
+        if not -2**62 < token["head"] < 2**62:  # far beyond any sentence; would not fit int64
+            raise GoldstoneError(f"{path}:{number}: head {token['head']} out of range")
+        words.append(token["form"].replace(SPACE, " "))
         heads.append(token["head"])
-        relations.append(token["deprel"])
+        relations.append(str(token["deprel"]).replace(SPACE, " "))
         upos.append(token["upos"])
         word_lines.append(number)
     if not words:
@@ -106,6 +117,10 @@ def _parse_sentence(conllu: ModuleType, path: Path, start: int, block: list[str]
         raise GoldstoneError(f"{path}:{word_lines[i]}: head {heads[i]} out of range 0..{len(words)}")
     if not (heads == 0).any():
         raise GoldstoneError(f"{path}:{line}: sentence has no root (no word with head 0)")
+    roots = np.flatnonzero(heads == 0)
+    if len(roots) > 1:
+        raise GoldstoneError(f"{path}:{word_lines[roots[1]]}: a second root (words {roots[0] + 1} and {roots[1] + 1} "
+                             "both have head 0)")
     cycle = _find_cycle(heads)
     if cycle:
         through = ", ".join(f"{i} {words[i - 1]!r}" for i in cycle)

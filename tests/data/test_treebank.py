@@ -90,6 +90,10 @@ def broken(line_4: str) -> str:
     ("\n".join([row(1, "a", "X", 2, "dep"), row(2, "b", "X", 3, "dep"), row(3, "c", "X", 2, "dep"),
                 row(4, "d", "X", 0, "root")]), 1, ["cycle through words 2 'b', 3 'c'"]),
     ("# only a comment\n", 1, ["sentence without words"]),
+    (broken(row(3, "c", "X", 10**30, "dep")), 4, ["head 1000000000000000000000000000000 out of range"]),
+    (broken(row(3, "c", "X", 2, "dep") + "\textra"), 4, ["too many columns (11 tab-separated"]),
+    (broken(row(3, "c", "X", 0, "root")), 4, ["a second root (words 2 and 3 both have head 0)"]),
+    (broken(row(3, "c\x00", "X", 2, "dep")), 4, ["NUL byte"]),
 ])
 def test_bad_input_names_file_and_line(tmp_path, text, line, words):
     path = write(tmp_path, text)
@@ -226,3 +230,9 @@ def test_slow_tokenizer_is_refused(tmp_path):
     sentences = read_conllu(write(tmp_path, SAMPLE))
     with pytest.raises(GoldstoneError, match="slow tokenizer without word ids; load it with use_fast=True"):
         encode_sentences(sentences, slow)
+
+
+def test_a_byte_order_mark_and_a_form_with_two_spaces_are_read(tmp_path):
+    text = "\ufeff" + "\n".join(["# text = New  York", row(1, "New  York", "PROPN", 0, "root")]) + "\n"
+    (sentence,) = read_conllu(write(tmp_path, text))
+    assert sentence.words == ["New  York"] and sentence.line == 2

@@ -181,6 +181,7 @@ def load_eager(path_or_name: str | os.PathLike, model_class: Any = None, **kwarg
     model_class = model_class or transformers.AutoModel
     try:
         model = model_class.from_pretrained(str(path_or_name), attn_implementation="eager", **kwargs)
-    except OSError as err:
-        raise GoldstoneError(f"cannot load {str(path_or_name)!r}: {str(err).splitlines()[0]}") from err
+    except Exception as err:  # truncated safetensors, refused pickles, bad configs: many types, one message
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise GoldstoneError(f"cannot load the model in {str(path_or_name)!r}: {reason}") from err
     return model.eval()
