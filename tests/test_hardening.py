@@ -186,3 +186,16 @@ def test_uas_with_a_truncated_model_file(tmp_path):
     one_line_exit_2(invoke("uas", "--model", str(model), "--treebank", str(treebank), "--out",
                            str(tmp_path / "o.parquet"), "-q"), "cannot load the model in")
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_a_second_process_on_a_busy_folder_is_told_who_holds_it(tmp_path):
+    import os
+
+    from goldstone.core.lock import folder_lock
+
+    folder = tmp_path / "r"
+    with folder_lock(folder):  # as if another goldstone process were running there
+        one_line_exit_2(invoke("run", "deep_mlp", *TINY, "--out", str(folder)), f"is in use by PID {os.getpid()}")
+        one_line_exit_2(invoke("sweep", "deep_mlp", "--grid", "sigma_w=1", *TINY, "--out", str(folder)),
+                        f"is in use by PID {os.getpid()}")
+    assert invoke("run", "deep_mlp", *TINY, "--out", str(folder), "-q").exit_code == 0  # free again

@@ -31,6 +31,7 @@ from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.device import resolve_device
 from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import require_extra
+from goldstone.core.lock import folder_lock, foreign_entries
 from goldstone.core.progress import progress
 from goldstone.core.registry import get_experiment
 from goldstone.core.result import Result
@@ -190,7 +191,6 @@ def _check_out(folder: Path) -> None:
 
 def _prepare_folder(folder: Path, identity: dict[str, Any], resume: bool) -> bool:
     """Check what `folder` holds; returns True when it already holds this run, complete."""
-    _check_out(folder)
     config_file = folder / CONFIG
     if config_file.exists():
         stored = read_stored(folder)
@@ -206,7 +206,7 @@ def _prepare_folder(folder: Path, identity: dict[str, Any], resume: bool) -> boo
         return False
     if resume:
         raise RunFolderError(f"--resume: {folder} holds no run to resume ({CONFIG} missing)")
-    if folder.exists() and any(folder.iterdir()):
+    if foreign_entries(folder):
         raise RunFolderError(f"{folder} is not empty and holds no goldstone run; refusing to write there")
     return False
 
@@ -251,15 +251,23 @@ def execute(experiment: str, overrides: dict[str, Any] | None = None, config_fil
     torch_device = resolve_device(device)
     identity = run_identity(experiment, config, seed)
     folder = Path(out) if out is not None else default_folder(identity)
-    if _prepare_folder(folder, identity, resume):
-        return Run(folder)
-    remove_leftovers(folder)
-    if not (folder / CONFIG).exists():
-        write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions()})
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    ctx = RunContext(folder, experiment, config, seed, torch_device, quiet)
-    exp.fn(ctx)
-    ctx.finish()
+    _check_out(folder)
+    created = not folder.exists()
+    try:
+        with folder_lock(folder):
+            if _prepare_folder(folder, identity, resume):
+                return Run(folder)
+            remove_leftovers(folder)
+            if not (folder / CONFIG).exists():
+                write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions()})
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
+            ctx = RunContext(folder, experiment, config, seed, torch_device, quiet)
+            exp.fn(ctx)
+            ctx.finish()
+    except RunFolderError:
+        if created and not foreign_entries(folder):  # refused before writing anything: leave no folder behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return Run(folder)

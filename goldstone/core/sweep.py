@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ from goldstone.core.atomic import write_json, write_parquet
 from goldstone.core.config import resolve_config
 from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import optional_import, require_extra
+from goldstone.core.lock import folder_lock, foreign_entries
 from goldstone.core.progress import Bar
 from goldstone.core.registry import get_experiment
 from goldstone.core.run import execute
-from goldstone.core.views import CONFIG, DONE, PROGRESS, SPEC, Run, Sweep, SweepSpec
+from goldstone.core.views import CONFIG, DONE, PROGRESS, SPEC, Run, Sweep, SweepSpec, read_json
 from goldstone.core.workers import run_in_workers
 
 
@@ -176,16 +178,38 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
     for point in spec.points():
         resolve_config(exp.config, {**spec.overrides, **point["values"]}, None, spec.experiment)
     folder = Path(out) if out is not None else default_sweep_folder(spec)
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"--out {folder} is a file, not a folder")
+    created = not folder.exists()
+    try:
+        with folder_lock(folder):
+            _claim(folder, spec)
+            sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
+            _run_points(sweep, spec, workers, backend, ray_address, quiet)
+            gather(sweep)
+    except RunFolderError:
+        if created and not foreign_entries(folder):  # refused before writing anything: leave no folder behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return sweep
+
+
+def _claim(folder: Path, spec: SweepSpec) -> None:
+    """Write the spec into a new sweep folder, or check that an existing one holds this sweep."""
     if (folder / SPEC).exists():
-        stored = json.loads((folder / SPEC).read_text())
+        stored = read_json(folder / SPEC)
         if stored != json.loads(json.dumps(spec.to_json())):
-            diff = [k for k in spec.to_json() if stored.get(k) != json.loads(json.dumps(spec.to_json()[k]))]
+            diff = [k for k in spec.to_json() if not isinstance(stored, dict)
+                    or stored.get(k) != json.loads(json.dumps(spec.to_json()[k]))]
             raise RunFolderError(f"{folder} holds a different sweep (differs in: {', '.join(diff)}); refusing to use it")
-    elif folder.exists() and any(folder.iterdir()):
+    elif foreign_entries(folder):
         raise RunFolderError(f"{folder} is not empty and holds no goldstone sweep; refusing to write there")
     else:
         write_json(folder / SPEC, spec.to_json())
-    sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
+
+
+def _run_points(sweep: Sweep, spec: SweepSpec, workers: int, backend: str, ray_address: str | None,
+                quiet: bool) -> None:
     todo = [(point, path) for point, path in sweep.point_folders() if not (path / DONE).exists()]
     tasks = [{"experiment": spec.experiment, "overrides": {**spec.overrides, **point["values"]}, "folder": str(path),
               "seed": point["seed"], "device": spec.device} for point, path in todo]
@@ -196,6 +220,4 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
         if backend == "ray":
             _run_ray(tasks, workers, ray_address, tracker)
         elif tasks:
-            _run_local(tasks, workers, folder / "workers.log", tracker)
-    gather(sweep)
-    return sweep
+            _run_local(tasks, workers, sweep.folder / "workers.log", tracker)

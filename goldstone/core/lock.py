@@ -1,0 +1,48 @@
+"""One process at a time per run or sweep folder: an exclusive `flock` on ``.goldstone.lock``
+inside it, released when the process ends (even by SIGKILL); a second process gets a one-line
+error naming the PID that holds the folder."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from goldstone.core.errors import RunFolderError
+
+LOCK = ".goldstone.lock"
+
+
+def foreign_entries(folder: Path) -> list[Path]:
+    """What a folder holds besides goldstone's lock file."""
+    return [p for p in folder.iterdir() if p.name != LOCK] if folder.is_dir() else []
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold the folder's lock for the duration of the context (creating the folder if needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fresh = not (folder / LOCK).exists()
+    handle = open(folder / LOCK, "a+")
+    held = False
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunFolderError(f"{folder} is in use by PID {holder}; wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        held = True
+        yield
+    except BaseException:
+        if held and fresh:  # refused or failed where no lock file was before: leave the folder as it was
+            (folder / LOCK).unlink(missing_ok=True)
+        raise
+    finally:
+        handle.close()  # closing releases the lock
