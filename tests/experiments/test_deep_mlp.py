@@ -47,4 +47,6 @@ def test_twenty_layers_all_train(tmp_path):
 def test_demo_writes_its_report(tmp_path):
     report = run_demo(tmp_path / "demo", workers=2, quiet=True)
     text = report.read_text()
-    assert "Phase diagram of final_test_accuracy" in text and "order parameter vanishes below" in text
+    assert "final test accuracy (1 seed) against weight scale σ_W, one line per symmetry group" in text
+    assert "order parameter vanishes below" in text and "generic_scale" in text  # the stated convention
+    assert report == tmp_path / "demo" / "report.html" and (tmp_path / "demo" / "demo.json").exists()
