@@ -199,3 +199,38 @@ def test_a_second_process_on_a_busy_folder_is_told_who_holds_it(tmp_path):
         one_line_exit_2(invoke("sweep", "deep_mlp", "--grid", "sigma_w=1", *TINY, "--out", str(folder)),
                         f"is in use by PID {os.getpid()}")
     assert invoke("run", "deep_mlp", *TINY, "--out", str(folder), "-q").exit_code == 0  # free again
+
+
+@pytest.mark.slow
+def test_quiet_silences_the_bars_transformers_draws(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("transformers")
+    from goldstone.models.pretrained import minilm_path
+
+    treebank = tmp_path / "t.conllu"
+    treebank.write_text("1\tdogs\t_\tNOUN\t_\t_\t2\tnsubj\t_\t_\n2\tbark\t_\tVERB\t_\t_\t0\troot\t_\t_\n")
+    command = [sys.executable, "-m", "goldstone", "uas", "--model", str(minilm_path()), "--treebank", str(treebank),
+               "--out", str(tmp_path / "u.parquet")]
+    loud = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    quiet = subprocess.run(command + ["-q"], capture_output=True, text=True, timeout=300)
+    assert loud.returncode == quiet.returncode == 0, quiet.stderr
+    assert "Loading weights" in loud.stderr and "Loading weights" not in quiet.stderr
+
+
+def test_nodes_inputs_that_used_to_end_in_tracebacks(tmp_path):
+    from goldstone.core.errors import GoldstoneError
+    from goldstone.data.text_tasks import read_labeled_text
+
+    one_each = tmp_path / "one.jsonl"
+    one_each.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n')
+    with pytest.raises(GoldstoneError, match="no label has two examples, so none is left to test on"):
+        read_labeled_text(one_each).split(0.3, 0)
+    wide = tmp_path / "wide.csv"
+    wide.write_text("text,label," + "c" * 200_000 + "\nhello,x,1\nbye,y,2\n")
+    assert read_labeled_text(wide).texts == ["hello", "bye"]
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text('{"sentence": "a", "label": "x"}\n')
+    with pytest.raises(GoldstoneError, match=r"keys\.jsonl:1: no key 'text' \(keys: 'sentence', 'label'\)"):
+        read_labeled_text(keys)

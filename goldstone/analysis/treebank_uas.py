@@ -12,7 +12,7 @@ from goldstone.core.device import resolve_device
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.extras import optional_import
 from goldstone.core.observable import measure
-from goldstone.core.progress import progress
+from goldstone.core.progress import progress, silence_libraries
 from goldstone.data.treebank import encode_sentences, read_conllu
 from goldstone.models.adapters import load_eager
 from goldstone.observables.head_uas import HeadUAS, HeadUASResult
@@ -23,6 +23,8 @@ def score_treebank(model_path: str | Path, treebank: str | Path, max_sentences: 
                    include_punct: bool = True, device: str = "cpu", quiet: bool = False) -> HeadUASResult:
     """Head UAS of the Hugging Face model in `model_path` (its fast tokenizer alongside) on a
     CoNLL-U treebank: the engine of ``goldstone uas``."""
+    if quiet:
+        silence_libraries()
     transformers = optional_import("transformers", "hf", "head UAS of a Hugging Face model")
     torch_device = resolve_device(device)
     sentences = read_conllu(treebank, max_sentences)

@@ -6,6 +6,7 @@ not silent; ``quiet=True`` turns both off. Everything goes to stderr: stdout kee
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +20,16 @@ LOG_EVERY = 30.0
 """Seconds between two plain log lines of one bar."""
 
 console = Console(stderr=True, highlight=False)
+
+
+def silence_libraries() -> None:
+    """Turn off the progress bars that transformers and huggingface_hub draw themselves (--quiet):
+    through the environment for a later import, and directly where they are imported already."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
 
 
 def log(message: str, quiet: bool = False) -> None:

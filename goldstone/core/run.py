@@ -32,7 +32,7 @@ from goldstone.core.device import resolve_device
 from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import require_extra
 from goldstone.core.lock import folder_lock, foreign_entries
-from goldstone.core.progress import progress
+from goldstone.core.progress import progress, silence_libraries
 from goldstone.core.registry import get_experiment
 from goldstone.core.result import Result
 from goldstone.core.views import CONFIG, DONE, MANIFEST, METRICS, PROGRESS, Run, read_stored
@@ -237,6 +237,8 @@ def execute(experiment: str, overrides: dict[str, Any] | None = None, config_fil
     file and an explicit `seed` must agree with them (else the keys that differ are named).
     """
     exp = get_experiment(experiment)
+    if quiet:
+        silence_libraries()
     for extra in exp.extras:
         require_extra(extra, f"experiment {experiment!r}")
     stored = _stored_run(out, resume)

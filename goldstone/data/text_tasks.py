@@ -70,6 +70,9 @@ class TextDataset:
             raise GoldstoneError(f"{self.source}: test_fraction must be between 0 and 1 (got {test_fraction})")
         counts = self.counts()
         n_test = np.where(counts >= 2, np.clip(np.rint(counts * test_fraction), 1, np.maximum(counts - 1, 1)), 0)
+        if not n_test.any():
+            raise GoldstoneError(f"{self.source}: no label has two examples, so none is left to test on; "
+                                 "give each label at least two")
         test = _ranks(self.labels, self.num_labels, seed) < n_test[self.labels]
         return self.subset(~test), self.subset(test)
 
@@ -249,12 +252,13 @@ def read_labeled_text(path: str | Path, text_key: str = "text", label_key: str =
 
 def _csv_rows(path: Path, content: str, text_key: str, label_key: str) -> list[tuple[int, str, str]]:
     """(line, text, label) of each CSV record; a short row's missing fields read as ""."""
+    csv.field_size_limit(max(csv.field_size_limit(), len(content)))  # a field may be as long as the file
     reader = csv.DictReader(io.StringIO(content, newline=""), restval="")
-    columns = reader.fieldnames or []
-    for key in (label_key, text_key):
-        if key not in columns:
-            raise GoldstoneError(f"{path}: no column {key!r} (columns: {', '.join(columns) or 'none'})")
     try:
+        columns = reader.fieldnames or []
+        for key in (label_key, text_key):
+            if key not in columns:
+                raise GoldstoneError(f"{path}: no column {key!r} (columns: {', '.join(columns) or 'none'})")
         return [(reader.line_num, row[text_key].strip(), row[label_key].strip()) for row in reader]
     except csv.Error as err:
         raise GoldstoneError(f"{path}:{reader.line_num}: not valid CSV ({err})") from err
@@ -266,7 +270,7 @@ def _jsonl_rows(path: Path, content: str, text_key: str, label_key: str) -> list
     for number, record in json_objects(path, content):
         for key in (label_key, text_key):
             if key not in record:
-                raise GoldstoneError(f"{path}:{number}: no key {key!r}")
+                raise GoldstoneError(f"{path}:{number}: no key {key!r} (keys: {', '.join(map(repr, record)) or 'none'})")
         text, label = record[text_key], record[label_key]
         if not isinstance(text, str):
             raise GoldstoneError(f"{path}:{number}: {text_key!r} must be a string, got {type(text).__name__}")
