@@ -94,7 +94,8 @@ def test_scan_checkpoints_after_the_fact(tmp_path):
         assert frame[frame.step == step].value.tolist() == pytest.approx(c.tolist(), rel=1e-12)
 
 
-def test_hugging_face_trainer_callback(tmp_path):
+def tiny_trainer(tmp_path):
+    """A 2-layer BERT classifier and a Trainer for 4 steps of batch 4 (and its input ids)."""
     transformers = pytest.importorskip("transformers")
     config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                                      intermediate_size=32, max_position_embeddings=16, num_labels=2)
@@ -102,18 +103,21 @@ def test_hugging_face_trainer_callback(tmp_path):
     model = transformers.BertForSequenceClassification(config)
     ids = torch.randint(0, 50, (16, 8))
     data = [{"input_ids": ids[i], "labels": int(i % 2)} for i in range(16)]
-    layers = [f"encoder.layer.{i}.output" for i in range(2)]  # resolved to bert.encoder.layer.i.output
-
-    monitor = Monitor(model, [OrderParameter(k=2, layers=layers)], ids[:4], schedule=2)
     args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
                                           report_to=[], use_cpu=True, logging_strategy="no", save_strategy="no")
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=data,
-                                   callbacks=[goldstone_trainer_callback(monitor)])
+    return transformers.Trainer(model=model, args=args, train_dataset=data), ids
+
+
+def test_hugging_face_trainer_callback(tmp_path):
+    trainer, ids = tiny_trainer(tmp_path)
+    layers = [f"encoder.layer.{i}.output" for i in range(2)]  # resolved to bert.encoder.layer.i.output
+    monitor = Monitor(trainer.model, [OrderParameter(k=2, layers=layers)], ids[:4], schedule=2)
+    trainer.add_callback(goldstone_trainer_callback(monitor))
     trainer.train()
     frame = monitor.frame()
     assert sorted(frame.step.unique()) == [0, 2, 4]
     assert set(frame.layer.unique()) == {0, 1} and (frame.value > 0).all()
-    assert hook_count(model) == 0
+    assert hook_count(trainer.model) == 0
 
 
 class ClassifierNorm(ParameterObservable):
@@ -137,16 +141,8 @@ class NormResult(Result):
 
 
 def test_trainer_callback_writes_scalars_into_the_trainers_log(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=32, max_position_embeddings=16, num_labels=2)
-    torch.manual_seed(0)
-    model = transformers.BertForSequenceClassification(config)
-    ids = torch.randint(0, 50, (16, 8))
-    data = [{"input_ids": ids[i], "labels": int(i % 2)} for i in range(16)]
-    args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
-                                          report_to=[], use_cpu=True, logging_strategy="no", save_strategy="no")
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
+    trainer, _ = tiny_trainer(tmp_path)
+    model = trainer.model
     trainer.add_callback(goldstone_trainer_callback(Monitor(model, [ClassifierNorm()], schedule=2), trainer))
     trainer.train()
     logged = [(row["step"], row["goldstone/classifier/norm"]) for row in trainer.state.log_history
