@@ -39,7 +39,7 @@ def test_run_prints_report_path(tmp_path):
     (["run", "nope"], "unknown experiment 'nope'"),
     (["run", "deep_mlp", "--set", "dpth=3"], "unknown key 'dpth'"),
     (["run", "deep_mlp", "--set", "depth=abc"], "key 'depth' expects int, got 'abc'"),
-    (["run", "deep_mlp", "--set", "sigma_w=0"], "key 'sigma_w' must be > 0"),
+    (["run", "deep_mlp", "--set", "sigma_w=0"], "key 'sigma_w' must be >= 0.001"),
     (["run", "deep_mlp", "--set", "width=30", "--set", "k=4"], "not divisible"),
     (["run", "deep_mlp", "--set", "dataset=mnist"], "needs key 'data_dir'"),
     (["run", "deep_mlp", "--device", "cuda"], "cuda"),

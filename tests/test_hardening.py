@@ -234,3 +234,29 @@ def test_nodes_inputs_that_used_to_end_in_tracebacks(tmp_path):
     keys.write_text('{"sentence": "a", "label": "x"}\n')
     with pytest.raises(GoldstoneError, match=r"keys\.jsonl:1: no key 'text' \(keys: 'sentence', 'label'\)"):
         read_labeled_text(keys)
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["--set", "lr=1e308"], "key 'lr' must be <= 10"), (["--set", "sigma_w=1e-320"], "key 'sigma_w' must be >= 0.001"),
+    (["--set", "probe_size=5000"], "key 'probe_size'=5000 is more than the 359 examples digits has"),
+    (["--set", "batch_size=100000"], "key 'batch_size'=100000 is more than the 1438 examples digits has"),
+])
+def test_numbers_that_used_to_pass_or_crash(tmp_path, sets, message):
+    values = dict(item.split("=") for item in TINY[1::2]) | dict(item.split("=") for item in sets[1::2])
+    args = [part for key, value in values.items() for part in ("--set", f"{key}={value}")]
+    one_line_exit_2(invoke("run", "deep_mlp", *args, "--out", str(tmp_path / "o")), message)
+
+
+def test_read_only_output_folders(tmp_path, run_folder):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        one_line_exit_2(invoke("run", "deep_mlp", *TINY, "--out", str(locked / "r")), "is not writable")
+        one_line_exit_2(invoke("report", str(run_folder), "--out", str(locked / "r.html")), "is not writable")
+    finally:
+        locked.chmod(0o755)

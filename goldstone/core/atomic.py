@@ -112,4 +112,6 @@ def check_output_file(path: str | os.PathLike, suffix: str, ours: Callable[[Path
                              "refusing to replace it (pass --force to do so)")
     if path.parent.exists() and not path.parent.is_dir():
         raise GoldstoneError(f"--out {path}: {path.parent} is not a folder")
+    if path.parent.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise GoldstoneError(f"--out {path}: {path.parent} is not writable")
     return path

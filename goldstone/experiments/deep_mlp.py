@@ -37,7 +37,7 @@ from goldstone.training.loop import make_optimizer, train_loop
 @dataclasses.dataclass
 class DeepMLPConfig(GroupConfig):
     depth: int = param(100, "number L of equivariant blocks", ge=1)
-    sigma_w: float = param(1.2, "weight scale sigma_W (critical value 1)", gt=0)
+    sigma_w: float = param(1.2, "weight scale sigma_W (critical value 1)", ge=1e-3, le=100)
     generic_scale: str = param("matched", "generic weights' std: matched = sigma_W/sqrt(N) (the equivariant "
                                "layers' gain); authors = sigma_W*sqrt(k/N) (the O(k) layer's std, the authors' "
                                "baseline)", choices=GENERIC_SCALES, when={"group": ("generic",)})
@@ -46,7 +46,7 @@ class DeepMLPConfig(GroupConfig):
                           when={"dataset": ("mnist", "fashion_mnist")})
     steps: int = param(360, "optimiser steps", ge=1)
     batch_size: int = param(128, "batch size", ge=1)
-    lr: float = param(1e-3, "Adam learning rate", gt=0)
+    lr: float = param(1e-3, "Adam learning rate", gt=0, le=10)
     eval_every: int = param(40, "steps between test evaluations", ge=1)
     observe_every: int = param(40, "steps between observable measurements", ge=1)
     probe_size: int = param(16, "test inputs the observables see", ge=2)
@@ -112,6 +112,10 @@ def train(ctx: RunContext) -> None:
     model = DeepMLP(data.num_features, data.num_classes, cfg.group, cfg.k, cfg.width, cfg.depth, cfg.sigma_w,
                     cfg.generic_scale).to(ctx.device, dtype)
     optimizer = make_optimizer(model, "adam", lr=cfg.lr)
+    for key, value, have in (("batch_size", cfg.batch_size, len(data.x_train)), ("probe_size", cfg.probe_size,
+                                                                                   len(data.x_test))):
+        if value > have:
+            raise ConfigError(f"key {key!r}={value} is more than the {have} examples {cfg.dataset} has for it")
     probe = data.x_test[:cfg.probe_size]
     monitor = Monitor(model, [OrderParameter(cfg.block), ProtectedJacobian(cfg.block)], probe, cfg.observe_every,
                       sink=ctx.log_frame)

@@ -23,7 +23,7 @@ def test_wrong_type_names_key_and_type():
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("sigma_w", "0", "must be > 0"), ("sigma_w", "-1", "must be > 0"), ("k", "1", "must be >= 2"),
+    ("sigma_w", "0", "must be >= 0.001"), ("sigma_w", "-1", "must be >= 0.001"), ("k", "1", "must be >= 2"),
     ("group", "so3", "must be one of u1, ok, generic"), ("width", "30", "not divisible by the block size 4"),
 ])
 def test_out_of_range_values(key, value, message):
