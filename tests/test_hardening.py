@@ -213,6 +213,9 @@ def test_quiet_silences_the_bars_transformers_draws(tmp_path):
     treebank.write_text("1\tdogs\t_\tNOUN\t_\t_\t2\tnsubj\t_\t_\n2\tbark\t_\tVERB\t_\t_\t0\troot\t_\t_\n")
     command = [sys.executable, "-m", "goldstone", "uas", "--model", str(minilm_path()), "--treebank", str(treebank),
                "--out", str(tmp_path / "u.parquet")]
+    import os
+
+    assert "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ  # quiet runs earlier in this session put it back
     loud = subprocess.run(command, capture_output=True, text=True, timeout=300)
     quiet = subprocess.run(command + ["-q"], capture_output=True, text=True, timeout=300)
     assert loud.returncode == quiet.returncode == 0, quiet.stderr

@@ -12,7 +12,7 @@ from goldstone.core.device import resolve_device
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.extras import optional_import
 from goldstone.core.observable import measure
-from goldstone.core.progress import progress, silence_libraries
+from goldstone.core.progress import library_bars_off, progress
 from goldstone.data.treebank import encode_sentences, read_conllu
 from goldstone.models.adapters import load_eager
 from goldstone.observables.head_uas import HeadUAS, HeadUASResult
@@ -23,8 +23,13 @@ def score_treebank(model_path: str | Path, treebank: str | Path, max_sentences: 
                    include_punct: bool = True, device: str = "cpu", quiet: bool = False) -> HeadUASResult:
     """Head UAS of the Hugging Face model in `model_path` (its fast tokenizer alongside) on a
     CoNLL-U treebank: the engine of ``goldstone uas``."""
-    if quiet:
-        silence_libraries()
+    with library_bars_off(quiet):
+        return _score(model_path, treebank, max_sentences, max_length, batch_size, include_root, include_punct,
+                      device, quiet)
+
+
+def _score(model_path: str | Path, treebank: str | Path, max_sentences: int | None, max_length: int, batch_size: int,
+           include_root: bool, include_punct: bool, device: str, quiet: bool) -> HeadUASResult:
     transformers = optional_import("transformers", "hf", "head UAS of a Hugging Face model")
     torch_device = resolve_device(device)
     sentences = read_conllu(treebank, max_sentences)

@@ -22,14 +22,37 @@ LOG_EVERY = 30.0
 console = Console(stderr=True, highlight=False)
 
 
-def silence_libraries() -> None:
-    """Turn off the progress bars that transformers and huggingface_hub draw themselves (--quiet):
-    through the environment for a later import, and directly where they are imported already."""
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+HF_BARS = "HF_HUB_DISABLE_PROGRESS_BARS"
+
+
+def _library_bars(enabled: bool) -> None:
     if "transformers" in sys.modules:
-        sys.modules["transformers"].utils.logging.disable_progress_bar()
+        logging = sys.modules["transformers"].utils.logging
+        logging.enable_progress_bar() if enabled else logging.disable_progress_bar()
     if "huggingface_hub" in sys.modules:
-        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+        utils = sys.modules["huggingface_hub"].utils
+        utils.enable_progress_bars() if enabled else utils.disable_progress_bars()
+
+
+@contextlib.contextmanager
+def library_bars_off(active: bool = True) -> Iterator[None]:
+    """Inside the context, no progress bars from transformers or huggingface_hub (for --quiet):
+    through the environment for modules imported inside, directly for those imported before.
+    Both are put back afterwards, so a quiet run leaves the session (and child processes) as it was."""
+    if not active:
+        yield
+        return
+    before = os.environ.get(HF_BARS)
+    os.environ[HF_BARS] = "1"
+    _library_bars(False)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[HF_BARS]
+            _library_bars(True)
+        else:
+            os.environ[HF_BARS] = before
 
 
 def log(message: str, quiet: bool = False) -> None:

@@ -32,8 +32,8 @@ from goldstone.core.device import resolve_device
 from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import require_extra
 from goldstone.core.lock import folder_lock, foreign_entries
-from goldstone.core.progress import progress, silence_libraries
-from goldstone.core.registry import get_experiment
+from goldstone.core.progress import library_bars_off, progress
+from goldstone.core.registry import Experiment, get_experiment
 from goldstone.core.result import Result
 from goldstone.core.views import CONFIG, DONE, MANIFEST, METRICS, PROGRESS, Run, read_stored
 
@@ -237,8 +237,13 @@ def execute(experiment: str, overrides: dict[str, Any] | None = None, config_fil
     file and an explicit `seed` must agree with them (else the keys that differ are named).
     """
     exp = get_experiment(experiment)
-    if quiet:
-        silence_libraries()
+    with library_bars_off(quiet):
+        return _execute(exp, overrides, config_file, out, seed, device, resume, quiet)
+
+
+def _execute(exp: Experiment, overrides: dict[str, Any] | None, config_file: str | Path | None, out: str | Path | None,
+             seed: int | None, device: str | None, resume: bool, quiet: bool) -> Run:
+    experiment = exp.name
     for extra in exp.extras:
         require_extra(extra, f"experiment {experiment!r}")
     stored = _stored_run(out, resume)
