@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,32 @@ LOCK = ".goldstone.lock"
 def foreign_entries(folder: Path) -> list[Path]:
     """What a folder holds besides goldstone's lock file."""
     return [p for p in folder.iterdir() if p.name != LOCK] if folder.is_dir() else []
+
+
+def check_output_folder(folder: Path) -> None:
+    """An output folder must be a folder (or not exist yet), under folders, and writable."""
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunFolderError(f"--out {folder}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise RunFolderError(f"--out {folder}: {parent} is not writable")
+            return
+
+
+@contextlib.contextmanager
+def claimed_folder(folder: Path) -> Iterator[None]:
+    """Check `folder` as an output folder and hold its lock; a `RunFolderError` inside the context
+    (a refusal) removes the folder again if this call made it and nothing was written there."""
+    check_output_folder(folder)
+    created = not folder.exists()
+    try:
+        with folder_lock(folder):
+            yield
+    except RunFolderError:
+        if created and not foreign_entries(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import random
 import shutil
@@ -31,7 +30,7 @@ from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.device import resolve_device
 from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import require_extra
-from goldstone.core.lock import folder_lock, foreign_entries
+from goldstone.core.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import library_bars_off, progress
 from goldstone.core.registry import Experiment, get_experiment
 from goldstone.core.result import Result
@@ -178,17 +177,6 @@ class RunContext:
         write_text(self.folder / DONE, "complete\n")
 
 
-def _check_out(folder: Path) -> None:
-    """An output folder must be a folder (or not exist yet), under folders, and writable."""
-    for parent in [folder, *folder.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RunFolderError(f"--out {folder}: {parent} is a file, not a folder")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise RunFolderError(f"--out {folder}: {parent} is not writable")
-            return
-
-
 def _prepare_folder(folder: Path, identity: dict[str, Any], resume: bool) -> bool:
     """Check what `folder` holds; returns True when it already holds this run, complete."""
     config_file = folder / CONFIG
@@ -258,23 +246,16 @@ def _execute(exp: Experiment, overrides: dict[str, Any] | None, config_file: str
     torch_device = resolve_device(device)
     identity = run_identity(experiment, config, seed)
     folder = Path(out) if out is not None else default_folder(identity)
-    _check_out(folder)
-    created = not folder.exists()
-    try:
-        with folder_lock(folder):
-            if _prepare_folder(folder, identity, resume):
-                return Run(folder)
-            remove_leftovers(folder)
-            if not (folder / CONFIG).exists():
-                write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions()})
-            random.seed(seed)
-            np.random.seed(seed)
-            torch.manual_seed(seed)
-            ctx = RunContext(folder, experiment, config, seed, torch_device, quiet)
-            exp.fn(ctx)
-            ctx.finish()
-    except RunFolderError:
-        if created and not foreign_entries(folder):  # refused before writing anything: leave no folder behind
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
+    with claimed_folder(folder):
+        if _prepare_folder(folder, identity, resume):
+            return Run(folder)
+        remove_leftovers(folder)
+        if not (folder / CONFIG).exists():
+            write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions()})
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        ctx = RunContext(folder, experiment, config, seed, torch_device, quiet)
+        exp.fn(ctx)
+        ctx.finish()
     return Run(folder)

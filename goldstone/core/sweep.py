@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from goldstone.core.atomic import write_json, write_parquet
 from goldstone.core.config import resolve_config
 from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import optional_import, require_extra
-from goldstone.core.lock import folder_lock, foreign_entries
+from goldstone.core.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import Bar
 from goldstone.core.registry import get_experiment
 from goldstone.core.run import execute
@@ -178,29 +177,20 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
     for point in spec.points():
         resolve_config(exp.config, {**spec.overrides, **point["values"]}, None, spec.experiment)
     folder = Path(out) if out is not None else default_sweep_folder(spec)
-    if folder.exists() and not folder.is_dir():
-        raise RunFolderError(f"--out {folder} is a file, not a folder")
-    created = not folder.exists()
-    try:
-        with folder_lock(folder):
-            _claim(folder, spec)
-            sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
-            _run_points(sweep, spec, workers, backend, ray_address, quiet)
-            gather(sweep)
-    except RunFolderError:
-        if created and not foreign_entries(folder):  # refused before writing anything: leave no folder behind
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
+    with claimed_folder(folder):
+        _claim(folder, spec)
+        sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
+        _run_points(sweep, spec, workers, backend, ray_address, quiet)
+        gather(sweep)
     return sweep
 
 
 def _claim(folder: Path, spec: SweepSpec) -> None:
     """Write the spec into a new sweep folder, or check that an existing one holds this sweep."""
     if (folder / SPEC).exists():
-        stored = read_json(folder / SPEC)
-        if stored != json.loads(json.dumps(spec.to_json())):
-            diff = [k for k in spec.to_json() if not isinstance(stored, dict)
-                    or stored.get(k) != json.loads(json.dumps(spec.to_json()[k]))]
+        stored, wanted = read_json(folder / SPEC), json.loads(json.dumps(spec.to_json()))  # as JSON stores it
+        if stored != wanted:
+            diff = [k for k in wanted if not isinstance(stored, dict) or stored.get(k) != wanted[k]]
             raise RunFolderError(f"{folder} holds a different sweep (differs in: {', '.join(diff)}); refusing to use it")
     elif foreign_entries(folder):
         raise RunFolderError(f"{folder} is not empty and holds no goldstone sweep; refusing to write there")
