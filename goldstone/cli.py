@@ -180,11 +180,11 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder hold
     parent) or the word that attends to it most (parent -> dependent, the transposed attention).
     """
     from goldstone.analysis.treebank_uas import score_treebank
-    from goldstone.core.atomic import check_output_file
+    from goldstone.core.atomic import check_output_file, parquet_kind
     from goldstone.core.extras import require_extra
 
     try:
-        check_output_file(out, ".parquet", _is_head_uas_table, force)
+        check_output_file(out, ".parquet", lambda path: parquet_kind(path) == "head_uas", force)
         require_extra("hf", "goldstone uas")
         result = score_treebank(model, treebank, max_sentences, max_length, batch_size, include_root,
                                 include_punct, device, quiet)
@@ -241,16 +241,6 @@ def nodes(model: Annotated[Path, typer.Argument(help="Hugging Face classificatio
         _fail(err)
     _print_headline(result.manifest["headline"])
     console.print(f"run folder: {result.folder}\nreport: {report}", highlight=False, markup=False)
-
-
-def _is_head_uas_table(path: Path) -> bool:
-    """Whether `path` is a table an earlier `goldstone uas` wrote (its rows are head_uas results)."""
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.read_schema(path).metadata.get(b"goldstone") == b"head_uas"
-    except Exception:  # not parquet at all: not ours
-        return False
 
 
 def _is_classifier(model: Path) -> bool:

@@ -70,6 +70,17 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def parquet_kind(path: str | os.PathLike) -> str | None:
+    """The `kind` `write_parquet` stored in a file, or None (another writer's file, or not parquet)."""
+    import pyarrow.parquet as pq
+
+    try:
+        kind = (pq.read_schema(path).metadata or {}).get(b"goldstone")
+    except Exception:  # pyarrow raises several types for a file that is not parquet
+        return None
+    return kind.decode() if kind is not None else None
+
+
 def write_parquet(path: str | os.PathLike, frame: pd.DataFrame, kind: str | None = None) -> None:
     """`frame` as parquet; `kind` is kept in the file's metadata (key "goldstone") to recognise it."""
     import pyarrow as pa

@@ -304,7 +304,7 @@ def _fixed_settings(sweep: Sweep, exp: Experiment) -> dict[str, Any]:
     fixed: dict[str, Any] = {}
     for _, folder in sweep.point_folders():
         if (folder / CONFIG).exists():
-            config = json.loads((folder / CONFIG).read_text())["config"]
+            config = Run(folder).config
             fixed.update({k: v for k, v in applicable(config, exp.config).items() if k not in sweep.spec.grid})
     return fixed
 

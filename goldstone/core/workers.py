@@ -60,10 +60,10 @@ def run_in_workers(tasks: list[dict[str, Any]], workers: int, target: str, log: 
                     reply = proc.stdout.readline()
                 except OSError:
                     reply = ""
-                if not reply:
+                answer = json.loads(reply) if reply else None
+                if answer is None:
                     failures.append(GoldstoneError(f"a sweep worker died (exit code {proc.wait()}); see {log}"))
-                elif "error" in json.loads(reply):
-                    answer = json.loads(reply)
+                elif "error" in answer:
                     failures.append(PointError(answer["error"]) if answer["user"] else RuntimeError(answer["error"]))
                 else:
                     on_done(i)

@@ -28,7 +28,7 @@ from goldstone.data import batch_indices, load_dataset
 from goldstone.data.classification import DATASETS
 from goldstone.models import DeepMLP
 from goldstone.models.deep_mlp import GENERIC_SCALES, generic_gain
-from goldstone.models.group_config import GroupConfig
+from goldstone.models.group_config import GroupConfig, block_size
 from goldstone.observables import JacobianSpectrum, OrderParameter, ProtectedJacobian
 from goldstone.theory import fixed_point
 from goldstone.training.loop import make_optimizer, train_loop
@@ -70,7 +70,7 @@ def evaluate(model: DeepMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, f
 
 
 def _block(params: dict) -> int:
-    return 2 if params.get("group", "ok") == "u1" else int(params.get("k", DeepMLPConfig.k))
+    return block_size(params.get("group", DeepMLPConfig.group), int(params.get("k", DeepMLPConfig.k)))
 
 
 def c_star_curve(sigma_w, params: dict) -> object:

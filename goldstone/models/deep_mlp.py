@@ -17,6 +17,7 @@ from torch import nn
 from goldstone.core.errors import ConfigError
 from goldstone.core.hooks import HookPoint
 from goldstone.models.equivariant import GenericLinear, OkLinear, RadialActivation, U1Linear
+from goldstone.models.group_config import block_size
 
 Group = Literal["u1", "ok", "generic"]
 
@@ -68,7 +69,7 @@ class DeepMLP(nn.Module):
     def __init__(self, in_features: int, num_classes: int, group: Group = "ok", k: int = 4, width: int = 64,
                  depth: int = 100, sigma_w: float = 1.2, generic_scale: str = "matched"):
         super().__init__()
-        k = 2 if group == "u1" else k
+        k = block_size(group, k)
         if sigma_w <= 0:
             raise ConfigError(f"sigma_w must be > 0, got {sigma_w}")
         if k < 2:

@@ -11,6 +11,11 @@ from goldstone.core.errors import ConfigError
 GROUPS = ("u1", "ok", "generic")
 
 
+def block_size(group: str, k: int) -> int:
+    """The block size the layers of `group` act on: 2 for U(1), else k."""
+    return 2 if group == "u1" else k
+
+
 @dataclasses.dataclass
 class GroupConfig:
     """Base of experiment configs built from U(1), O(k) or generic layers; a subclass may redeclare
@@ -23,8 +28,8 @@ class GroupConfig:
 
     @property
     def block(self) -> int:
-        """The block size the layers act on: 2 for U(1), else k."""
-        return 2 if self.group == "u1" else self.k
+        """The block size the layers act on (`block_size`)."""
+        return block_size(self.group, self.k)
 
     def validate(self) -> None:
         if self.width % self.block:
