@@ -1,24 +1,78 @@
-"""Shared helpers: best-of-n wall-clock timing and a result line with its goal."""
+"""The benchmark harness: threads pinned, warm-up, A/B runs interleaved, min / median / max of each,
+the ratio of medians, and the load the machine was under.
+
+Times are the process's CPU seconds (`time.process_time`) unless a benchmark is about parallelism:
+with one thread, CPU time is what the work costs, and another process on the machine hardly moves
+it, where wall time would take that process's share. Every result line names its baseline (what a
+peer's code really runs) and its goal.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import statistics
 import time
 from collections.abc import Callable
 
+import torch
 
-def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Minimum wall-clock seconds of `fn()` over `repeats` calls, after `warmup` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+LOADED = 0.5
+"""A 1-minute load average above this (on top of the benchmark itself) marks the machine as busy."""
+
+
+def pin_threads(threads: int = 1) -> None:
+    """One torch thread (intra- and inter-op) unless parallelism is what is measured."""
+    torch.set_num_threads(threads)
+
+
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+@dataclasses.dataclass
+class Timing:
+    """Seconds of each repeat of one side of a comparison."""
+    name: str
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def summary(self, unit: str = "s", scale: float = 1.0) -> str:
+        s = [v * scale for v in self.seconds]
+        return f"{self.name} {min(s):.3g} / {statistics.median(s):.3g} / {max(s):.3g} {unit}"
+
+
+def interleaved(sides: dict[str, Callable[[], object]], rounds: int = 5, warmup: int = 1,
+                clock: Callable[[], float] = time.process_time) -> dict[str, Timing]:
+    """Each callable `warmup` times untimed, then `rounds` rounds of one timed call of each, in turn
+    (A B A B ...), so slow drifts of the machine fall on both sides alike."""
+    for fn in sides.values():
+        for _ in range(warmup):
+            fn()
+    timings = {name: Timing(name, []) for name in sides}
+    for _ in range(rounds):
+        for name, fn in sides.items():
+            start = clock()
+            fn()
+            timings[name].seconds.append(clock() - start)
+    return timings
 
 
 def report(name: str, ratio: float, goal: str, met: bool, detail: str) -> dict:
-    line = f"{name:<38} ratio {ratio:7.2f}  goal {goal:<8} {'met' if met else 'NOT met'}  ({detail})"
-    print(line, flush=True)
+    """Print one result line (and its detail, with the load it ran under) and return it."""
+    print(f"{name:<44} ratio {ratio:8.2f}  goal {goal:<9} {'met' if met else 'NOT met'}", flush=True)
+    print(f"    {detail}; {load_average()}", flush=True)
     return {"name": name, "ratio": ratio, "goal": goal, "met": met, "detail": detail}
+
+
+def compare(name: str, ours: Timing, peer: Timing, goal: float, detail: str = "", unit: str = "ms",
+            scale: float = 1e3, met: bool = True) -> dict:
+    """Report peer median / our median against `goal` (a speed-up: higher is better)."""
+    ratio = peer.median / ours.median
+    timings = f"min / median / max: {ours.summary(unit, scale)}, {peer.summary(unit, scale)}"
+    return report(name, ratio, f">= {goal:g}", met and ratio >= goal,
+                  f"{timings}; {len(ours.seconds)} interleaved rounds" + (f"; {detail}" if detail else ""))

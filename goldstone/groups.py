@@ -1,5 +1,10 @@
 """The symmetry groups of the equivariant layers: Haar-random elements of O(k) and U(1), their
-action on k-blocks of features, and generators of their Lie algebras."""
+action on k-blocks of features, and generators of their Lie algebras.
+
+Feature layout (k-major): N = n k real features hold n blocks of k, component d of block j at
+index d n + j. The k components are then k contiguous rows of n, so an O(k) layer w (x) I_k is a
+single matrix multiply over them; for U(1) (k = 2) the first n features are Re z, the last n Im z.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +33,19 @@ def random_phase(generator: torch.Generator | None = None, dtype: torch.dtype = 
     return torch.stack((torch.stack((c, -s)), torch.stack((s, c)))).to(dtype)
 
 
+def components(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The (..., k, n) view of features `x` (..., n*k): row d holds component d of every block."""
+    return x.unflatten(-1, (k, -1))
+
+
+def blocks(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The (..., n, k) view of features `x` (..., n*k): one row per block (a strided view, no copy)."""
+    return components(x, k).transpose(-1, -2)
+
+
 def act(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Apply the k x k matrix `g` to every block of k features of `x` (..., n*k)."""
-    k = g.shape[0]
-    return (x.unflatten(-1, (-1, k)) @ g.T).flatten(-2)
+    return (g @ components(x, g.shape[0])).flatten(-2)
 
 
 def generator_matrix(k: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:

@@ -34,8 +34,8 @@ class OrderParameter(LayerObservable):
 
     def update(self, probe: Probe) -> None:
         acts = self.stacked(probe)  # (L, B, N)
-        blocks = acts.unflatten(-1, (-1, self.k))
-        self._sum = self._sum + blocks.pow(2).sum(-1).mean(-1).sum(-1).cpu()
+        n_blocks = acts.shape[-1] / self.k
+        self._sum = self._sum + (acts.pow(2).sum(-1) / n_blocks).sum(-1).cpu()
         self._count = self._count + acts.shape[1]
 
     def compute(self) -> OrderParameterResult:

@@ -14,6 +14,7 @@ import torch
 
 from goldstone.core.observable import Probe
 from goldstone.core.result import Result, dims
+from goldstone.groups import components
 from goldstone.observables._layers import LayerObservable
 
 
@@ -38,13 +39,12 @@ class Overlap(LayerObservable):
         acts = self.stacked(probe)  # (L, B, N)
         pairs = acts.shape[1] // 2
         a, b = acts[:, 0:2 * pairs:2], acts[:, 1:2 * pairs:2]
+        n_blocks = acts.shape[-1] / self.k
         if self.k == 2:
-            za, zb = torch.view_as_complex(a.unflatten(-1, (-1, 2)).contiguous()), \
-                torch.view_as_complex(b.unflatten(-1, (-1, 2)).contiguous())
+            za, zb = (torch.complex(*components(v, 2).unbind(-2)) for v in (a, b))
             q = (za * zb.conj()).mean(-1)
         else:
-            q = (a.unflatten(-1, (-1, self.k)) * b.unflatten(-1, (-1, self.k))).sum(-1).mean(-1)
-        n_blocks = acts.shape[-1] / self.k
+            q = (a * b).sum(-1) / n_blocks
         ca, cb = a.pow(2).sum(-1) / n_blocks, b.pow(2).sum(-1) / n_blocks
         self._q.append(q.cpu())
         self._corr.append((q.abs() / (ca * cb).sqrt().clamp_min(1e-300)).cpu())

@@ -3,7 +3,7 @@ import torch
 
 from goldstone.core.errors import ConfigError
 from goldstone.models import DeepMLP, GenericLinear, OkLinear, RadialActivation, U1Linear
-from goldstone.groups import act, random_rotation
+from goldstone.groups import act, blocks, random_rotation
 from goldstone.testing import assert_equivariant, equivariance_error
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-12}
@@ -50,10 +50,33 @@ def test_dense_weights_match_forward():
     for layer in (U1Linear(24, 12), OkLinear(24, 12, 3)):
         layer = layer.double()
         torch.testing.assert_close(layer(x), x @ layer.dense_weight().T)
-    u1 = U1Linear(4, 4).double()
+    u1 = U1Linear(6, 4).double()  # 2 output and 3 input pairs: Re z_j at j, Im z_j at n + j
     w = u1.dense_weight()
-    torch.testing.assert_close(w[0:2, 0:2], torch.stack((torch.stack((u1.w1[0, 0], u1.w2[0, 0])),
-                                                         torch.stack((-u1.w2[0, 0], u1.w1[0, 0])))))
+    pair = w[[1, 3]][:, [2, 5]]  # output pair 1, input pair 2
+    torch.testing.assert_close(pair, torch.stack((torch.stack((u1.w1[1, 2], u1.w2[1, 2])),
+                                                  torch.stack((-u1.w2[1, 2], u1.w1[1, 2])))))
+
+
+def test_k_major_layout_matches_the_block_major_dense_weight():
+    """Our O(k) weight I_k (x) w is the authors' block-major w (x) I_k with features relabelled
+    d*n + j <-> j*k + d; `blocks` is that relabelling as a view."""
+    k, n = 3, 4
+    layer = OkLinear(n * k, n * k, k).double()
+    order = torch.arange(n * k).view(k, n).T.reshape(-1)  # block-major position -> k-major index
+    block_major = torch.kron(layer.weight, torch.eye(k, dtype=torch.float64))
+    torch.testing.assert_close(layer.dense_weight()[order][:, order], block_major)
+    x = torch.randn(2, n * k, dtype=torch.float64)
+    torch.testing.assert_close(blocks(x, k).flatten(-2), x[:, order])
+
+
+def test_radial_activation_at_and_near_zero():
+    """phi(0) = 0 with phi'(0) = I (no NaN from |v| = 0), and exact gradients at small radii."""
+    act_ = RadialActivation(3)
+    zero = torch.zeros(1, 6, requires_grad=True)
+    (act_(zero) * torch.arange(6.0)).sum().backward()
+    torch.testing.assert_close(zero.grad, torch.arange(6.0).view(1, 6))
+    for scale in (1.0, 1e-3, 1e-9):
+        torch.autograd.gradcheck(act_, (torch.randn(4, 12, dtype=torch.float64) * scale).requires_grad_())
 
 
 def test_haar_rotation_is_orthogonal():
