@@ -1,34 +1,37 @@
-"""O(k) and U(1) layers at N = 1024, forward + backward, against the dense N x N weight
-assembled from the same parameters at every call (the authors' construction). Goal: O(k) at
-least k/2 times faster."""
+"""One equivariant layer, forward + backward, against the authors' layer (the dense weight
+assembled at every call, `benchmarks.authors_goldstone`), at the training width N = 64 and at
+N = 1024, batch 128, one thread. Goals: O(4) at least 2x (= k/2) faster at N = 1024, and neither
+layer slower than the authors' at any width."""
 
 from __future__ import annotations
 
 import torch
 
-from benchmarks.common import best_time, report
+from benchmarks.authors_goldstone import AuthorsLinear
+from benchmarks.common import compare, interleaved, pin_threads
 from goldstone.models import OkLinear, U1Linear
 
 
-def forward_backward(layer: torch.nn.Module, x: torch.Tensor, dense: bool):
-    def step():
-        out = x @ layer.dense_weight().T if dense else layer(x)
-        out.sum().backward()
-    return step
+def forward_backward(layer: torch.nn.Module, x: torch.Tensor, repeats: int):
+    def run():
+        for _ in range(repeats):
+            layer(x).sum().backward()
+    return run
 
 
-def main(width: int = 1024, batch: int = 128, k: int = 4) -> list[dict]:
+def main(batch: int = 128, k: int = 4, rounds: int = 7) -> list[dict]:
+    pin_threads(1)
     torch.manual_seed(0)
-    x = torch.randn(batch, width, requires_grad=True)
     results = []
-    for name, layer, goal in ((f"O({k}) layer vs dense, N={width}", OkLinear(width, width, k), k / 2),
-                              (f"U(1) layer vs dense, N={width}", U1Linear(width, width), None)):
-        torch.testing.assert_close(layer(x), x @ layer.dense_weight().T, rtol=1e-4, atol=1e-4)
-        structured = best_time(forward_backward(layer, x, dense=False))
-        dense = best_time(forward_backward(layer, x, dense=True))
-        ratio = dense / structured
-        results.append(report(name, ratio, f">= {goal:g}" if goal else "report", ratio >= goal if goal else True,
-                              f"dense {dense * 1e3:.1f} ms, layer {structured * 1e3:.1f} ms, batch {batch}"))
+    for width, repeats in ((64, 400), (1024, 4)):
+        x = torch.randn(batch, width, requires_grad=True)
+        for group, label, ours in (("ok", f"O({k})", OkLinear(width, width, k)), ("u1", "U(1)", U1Linear(width, width))):
+            peer = AuthorsLinear(group, k, width, 1.0)
+            timings = interleaved({"goldstone": forward_backward(ours, x, repeats),
+                                   "authors": forward_backward(peer, x, repeats)}, rounds=rounds)
+            goal = k / 2 if group == "ok" and width == 1024 else 1.0
+            results.append(compare(f"{label} layer fwd+bwd, N={width}: authors / ours", timings["goldstone"],
+                                   timings["authors"], goal, f"interleaved rounds of {repeats} calls, batch {batch}"))
     return results
 
 

@@ -5,11 +5,9 @@ Checks identical matrices and reports the speed-up (goal >= 100x)."""
 
 from __future__ import annotations
 
-import time
-
 import torch
 
-from benchmarks.common import report
+from benchmarks.common import compare, interleaved, pin_threads
 from goldstone.core.hooks import capture
 from goldstone.core.observable import measure
 from goldstone.models.adapters import head_dim, num_heads, num_units, silence_units, site_hook
@@ -34,12 +32,12 @@ def per_node_forward(model, batches, layer: int, site: str, readout, groups: Uni
     return torch.stack(fields, 1)
 
 
-def main(texts: int = 32, labels: int = 8, layer: int = 3) -> list[dict]:
+def main(texts: int = 32, labels: int = 8, layer: int = 3, rounds: int = 3) -> list[dict]:
     import transformers
 
     from goldstone.models.pretrained import load_classifier
 
-    torch.set_num_threads(1)
+    pin_threads(1)
     model, tokenizer = load_classifier("minilm", labels)
     words = "the of and to a in is it you that he was for on are with as I his they be at one have this".split()
     generator = torch.Generator().manual_seed(0)
@@ -48,7 +46,6 @@ def main(texts: int = 32, labels: int = 8, layer: int = 3) -> list[dict]:
     encoded = tokenizer(sentences, padding=True, return_tensors="pt")
     batches = [({k: v[i:i + 32] for k, v in encoded.items()}, y[i:i + 32]) for i in range(0, texts, 32)]
     del transformers
-    results = []
     site = "heads"
     observable = UnitActivations(layer, site)
     measure(model, [observable], batches)
@@ -56,32 +53,31 @@ def main(texts: int = 32, labels: int = 8, layer: int = 3) -> list[dict]:
     readout = fit_readout(activations, targets, labels, iterations=50)
     groups = {"nodes": UnitGroups.nodes(num_units(model, site)), "heads": UnitGroups.heads(num_heads(model), head_dim(model))}
 
-    start = time.perf_counter()
-    observable = UnitActivations(layer, site)
-    measure(model, [observable], batches)
-    fast = {kind: unit_performance(*observable.collected(), readout, g) for kind, g in groups.items()}
-    fast_time = time.perf_counter() - start
+    fast, slow = {}, {}
 
-    start = time.perf_counter()
-    slow = {}
-    for kind, g in groups.items():
-        fields = per_node_forward(model, batches, layer, site, readout, g)
-        k = readout.num_outputs
-        matrix = torch.einsum("ia,igk->gak", torch.nn.functional.one_hot(targets, k).double(),
-                              fields.double() - readout.bias.double())
-        confusion = torch.zeros(len(g), k, k, dtype=torch.float64)
-        confusion.index_put_((torch.arange(len(g)).expand(len(targets), -1), targets.unsqueeze(1).expand(-1, len(g)),
-                              fields.argmax(-1)), torch.tensor(1.0, dtype=torch.float64), accumulate=True)
-        slow[kind] = (matrix / matrix.abs().amax((-2, -1), keepdim=True), confusion)
-    slow_time = time.perf_counter() - start
+    def batched() -> None:
+        observable = UnitActivations(layer, site)
+        measure(model, [observable], batches)
+        fast.update({kind: unit_performance(*observable.collected(), readout, g) for kind, g in groups.items()})
 
+    def per_node() -> None:
+        for kind, g in groups.items():
+            fields = per_node_forward(model, batches, layer, site, readout, g)
+            k = readout.num_outputs
+            matrix = torch.einsum("ia,igk->gak", torch.nn.functional.one_hot(targets, k).double(),
+                                  fields.double() - readout.bias.double())
+            confusion = torch.zeros(len(g), k, k, dtype=torch.float64)
+            confusion.index_put_((torch.arange(len(g)).expand(len(targets), -1),
+                                  targets.unsqueeze(1).expand(-1, len(g)), fields.argmax(-1)),
+                                 torch.tensor(1.0, dtype=torch.float64), accumulate=True)
+            slow[kind] = (matrix / matrix.abs().amax((-2, -1), keepdim=True), confusion)
+
+    timings = interleaved({"batched": batched, "per node": per_node}, rounds=rounds, warmup=0)
     identical = all(torch.allclose(fast[kind].label_output, slow[kind][0], atol=1e-5)
                     and torch.equal(fast[kind].confusion, slow[kind][1]) for kind in groups)
-    ratio = slow_time / fast_time
-    results.append(report("single-node matrices: batched vs per node", ratio, ">= 100x", ratio >= 100 and identical,
-                          f"{len(groups['nodes'])} nodes + {len(groups['heads'])} heads of block {layer}, {texts} texts: "
-                          f"{fast_time:.2f} s vs {slow_time:.1f} s; matrices identical: {identical}"))
-    return results
+    return [compare("single-node matrices: per node / batched", timings["batched"], timings["per node"], 100,
+                    f"{len(groups['nodes'])} nodes + {len(groups['heads'])} heads of block {layer}, {texts} texts; "
+                    f"matrices identical: {identical}", unit="s", scale=1.0, met=identical)]
 
 
 if __name__ == "__main__":

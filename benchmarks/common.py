@@ -73,6 +73,5 @@ def compare(name: str, ours: Timing, peer: Timing, goal: float, detail: str = ""
             scale: float = 1e3, met: bool = True) -> dict:
     """Report peer median / our median against `goal` (a speed-up: higher is better)."""
     ratio = peer.median / ours.median
-    timings = f"min / median / max: {ours.summary(unit, scale)}, {peer.summary(unit, scale)}"
-    return report(name, ratio, f">= {goal:g}", met and ratio >= goal,
-                  f"{timings}; {len(ours.seconds)} interleaved rounds" + (f"; {detail}" if detail else ""))
+    timings = f"min / median / max of {len(ours.seconds)}: {ours.summary(unit, scale)}, {peer.summary(unit, scale)}"
+    return report(name, ratio, f">= {goal:g}", met and ratio >= goal, timings + (f"; {detail}" if detail else ""))

@@ -1,4 +1,5 @@
-"""Run every benchmark and print its ratio against the baseline measured in the same run.
+"""Run every benchmark and print, for each, min / median / max of both sides and the ratio against
+the peer baseline measured in the same run, with the load it ran under.
 
     python -m benchmarks.run_all            # all
     python -m benchmarks.run_all layers     # those whose module name contains 'layers'
@@ -9,10 +10,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench_equivariant_layers", "bench_observable_overhead", "bench_ray_sweep", "bench_head_uas", "bench_single_node"]
+from benchmarks.common import load_average
+
+BENCHMARKS = ["bench_startup", "bench_equivariant_layers", "bench_deep_mlp_training", "bench_observable_overhead",
+              "bench_head_uas", "bench_single_node", "bench_ray_sweep"]
 
 
 def main(selection: list[str]) -> int:
+    print(f"start: {load_average()}")
     results = []
     for name in BENCHMARKS:
         if selection and not any(s in name for s in selection):

@@ -28,19 +28,17 @@ def _fail(err: GoldstoneError) -> None:
 @app.command("list")
 def list_cmd() -> None:
     """Experiments and observables, one line each."""
+    from goldstone.catalogue import EXPERIMENTS, OBSERVABLES
     from goldstone.core.extras import missing
-    from goldstone.core.observable import OBSERVABLES
-    from goldstone.core.registry import load_all
-    import goldstone.observables  # noqa: F401  (registers the built-in observables)
 
     table = Table("experiment", "what it does", "needs", title="experiments (keys: goldstone show EXPERIMENT)")
-    for name, exp in sorted(load_all().items()):
-        needs = ", ".join(f"the {e} extra" + (" (not installed)" if missing(e) else "") for e in exp.extras)
-        table.add_row(name, exp.summary, needs)
+    for name, (summary, extras) in sorted(EXPERIMENTS.items()):
+        needs = ", ".join(f"the {e} extra" + (" (not installed)" if missing(e) else "") for e in extras)
+        table.add_row(name, summary, needs)
     console.print(table)
     table = Table("observable", "what it measures", title="observables")
-    for name, cls in sorted(OBSERVABLES.items()):
-        table.add_row(name, cls.summary)
+    for name, summary in sorted(OBSERVABLES.items()):
+        table.add_row(name, summary)
     console.print(table)
 
 

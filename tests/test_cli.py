@@ -23,6 +23,29 @@ def test_list_shows_experiments_and_observables():
     assert "│ demo " not in experiments
 
 
+def test_the_static_catalogue_is_what_experiments_and_observables_declare():
+    """`goldstone list` reads `goldstone.catalogue` so as to import no experiment; it must agree with
+    the registries (every built-in experiment and observable, same summaries and extras)."""
+    import goldstone.observables  # noqa: F401  (registers the built-in observables)
+    from goldstone.catalogue import EXPERIMENTS, OBSERVABLES
+    from goldstone.core.observable import OBSERVABLES as registered
+    from goldstone.core.registry import load_all
+
+    assert EXPERIMENTS == {name: (exp.summary, exp.extras) for name, exp in load_all().items()}
+    assert OBSERVABLES == {name: cls.summary for name, cls in registered.items()}
+
+
+def test_list_and_help_import_no_torch():
+    """The start-up budget: `goldstone --help` and `goldstone list` never import torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from goldstone.cli import app; "
+            "[CliRunner().invoke(app, a) for a in (['--help'], ['list'])]; print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
+        == "False"
+
+
 TINY = ["--set", "depth=3", "--set", "width=8", "--set", "steps=8", "--set", "eval_every=4",
         "--set", "observe_every=4", "--set", "checkpoint_every=4", "--set", "probe_size=2"]
 

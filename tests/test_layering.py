@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "goldstone"
 LAYERS = {"core": 0, "groups": 1, "models": 2, "theory": 2, "data": 2, "observables": 3, "analysis": 4,
-          "training": 4, "testing": 4, "experiments": 5, "api": 6, "cli": 6, "__main__": 6, "__init__": 6}
+          "training": 4, "testing": 4, "experiments": 5, "api": 6, "cli": 6, "catalogue": 6, "__main__": 6, "__init__": 6}
 
 
 def layer(module: str) -> int:

@@ -117,3 +117,38 @@ def test_bad_widths_and_k():
         OkLinear(8, 8, 1)
     with pytest.raises(ConfigError, match="sigma_w must be > 0"):
         DeepMLP(4, 2, "ok", 4, 16, 2, sigma_w=0.0)
+
+
+@pytest.mark.parametrize("group", ["u1", "ok", "generic"])
+@pytest.mark.parametrize("scale", [1.0, 1e-4])
+def test_fused_blocks_match_the_plain_ops(group, scale):
+    """The fused block (one autograd node) gives the plain layer + activation's outputs and
+    gradients, at order-one and at small radii, and passes gradcheck in float64."""
+    torch.manual_seed(0)
+    fused = DeepMLP(6, 3, group, k=4, width=16, depth=3, sigma_w=1.3).double()
+    plain = DeepMLP(6, 3, group, k=4, width=16, depth=3, sigma_w=1.3, fused=False).double()
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(5, 6, dtype=torch.float64) * scale
+    outputs = []
+    for model in (fused, plain):
+        model.zero_grad()
+        out = model(x)
+        out.pow(2).sum().backward()
+        outputs.append((out, [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-12, atol=1e-15)
+    for a, b in zip(outputs[0][1], outputs[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-14)
+    block = fused.blocks[0]
+    torch.autograd.gradcheck(block, (torch.randn(4, 16, dtype=torch.float64, requires_grad=True) * scale,))
+
+
+def test_fused_blocks_refuse_double_backward_and_step_aside_for_torch_func():
+    model = DeepMLP(6, 3, "ok", k=4, width=16, depth=2, sigma_w=1.3).double()
+    x = torch.randn(5, 6, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(model(x).pow(2).sum(), model.blocks[0].linear.weight, create_graph=True)
+    with pytest.raises(RuntimeError, match="twice"):
+        grad.sum().backward()
+    plain = DeepMLP(6, 3, "ok", k=4, width=16, depth=2, sigma_w=1.3, fused=False).double()
+    plain.load_state_dict(model.state_dict())
+    h = torch.randn(3, 16, dtype=torch.float64)
+    torch.testing.assert_close(torch.func.jacrev(model.trunk)(h), torch.func.jacrev(plain.trunk)(h))

@@ -1,0 +1,23 @@
+"""What `goldstone list` shows, known without importing torch or any experiment: each built-in
+experiment with its summary and extras, each built-in observable with its summary. A test keeps
+these equal to what the experiments and observables declare."""
+
+EXPERIMENTS = {
+    "deep_mlp": ("train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian", ()),
+    "mlm_syntax": ("pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-", ("hf",)),
+    "order_parameter": ("c* against sigma_W: random finite-width trunks vs mean-field quadrature", ()),
+    "single_node": ("what each head, node subset and node of a transformer has learned", ("hf",)),
+}
+
+OBSERVABLES = {
+    "head_uas": "UAS of every attention head against gold dependency trees, per relation, with baselines",
+    "jacobian_spectrum": "singular spectrum of J = dx^L/dx^0: mean spectrum, top value, effective rank",
+    "minimal_pairs": "share of minimal pairs whose grammatical sentence has the higher pseudo-log-likelihood",
+    "order_parameter": "c^l: mean squared block norm per layer (mean-field order parameter)",
+    "overlap": "q_ab^l for input pairs: magnitude, correlation |q|/sqrt(c_a c_b), phase (U(1))",
+    "protected_jacobian": "|J T x^0| / |T x^L| (1 for equivariant nets) and the gain |T x^L| / |T x^0|",
+    "unit_activations": "the nodes of one site of one block, one row per example, with their labels",
+    "unit_performance": "per head / node subset / node: label x output matrix, accuracy per label, clusters, noise, "
+                        "SNR",
+    "weight_norms": "|W| of selected parameters, and |W - W_ref| against a reference (e.g. the pre-trained start)",
+}
