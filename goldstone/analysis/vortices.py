@@ -26,14 +26,19 @@ def winding_numbers(phase: torch.Tensor) -> torch.Tensor:
     (..., H, W) on a periodic lattice (y along the second-to-last axis, x along the last).
 
     The loop is (i, j) -> (i, j+1) -> (i+1, j+1) -> (i+1, j) -> (i, j), anticlockwise in (x, y),
-    so theta(i, j) = atan2(i - i0, j - j0) has charge +1 at the plaquette holding (i0, j0).
+    so theta(i, j) = atan2(i - i0, j - j0) has charge +1 at the plaquette holding (i0, j0). Charges
+    are int8 (a plaquette holds at most one unit).
     """
     if phase.dim() < 2:
         raise GoldstoneError(f"phase must have at least 2 dimensions (..., H, W), got shape {tuple(phase.shape)}")
     if phase.is_complex():
         raise GoldstoneError("phase must hold real angles: pass torch.angle(z) for a complex field z")
-    right = phase.roll(-1, -1)      # theta(i, j+1)
-    down = phase.roll(-1, -2)       # theta(i+1, j)
-    diagonal = right.roll(-1, -2)   # theta(i+1, j+1)
-    circulation = wrap(right - phase) + wrap(diagonal - right) + wrap(down - diagonal) + wrap(phase - down)
-    return torch.round(circulation / (2 * math.pi)).to(torch.int64)
+    # wrap(d) = d - 2 pi n(d), n(d) = floor((d + pi) / 2 pi); the raw differences cancel around a loop,
+    # so the charge is minus the sum of the links' integer jumps n: two jump fields, one per axis.
+    along_x, along_y = _jumps(phase, -1), _jumps(phase, -2)
+    return along_y.roll(-1, -1).sub_(along_x.roll(-1, -2)).add_(along_x).sub_(along_y).neg_()
+
+
+def _jumps(phase: torch.Tensor, dim: int) -> torch.Tensor:
+    """n(theta_next - theta) for every link along `dim`, as int8 (in {-1, 0, 1})."""
+    return (phase.roll(-1, dim) - phase).add_(math.pi).mul_(1 / (2 * math.pi)).floor_().to(torch.int8)
