@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import LOADED, report
+from benchmarks.common import LOADED, busy_cores, report
 from goldstone.core.sweep import SweepSpec, execute_sweep
 
 GRID = {"sigma_w": [1.1, 1.3, 1.5, 1.7], "group": ["ok", "u1"]}
@@ -22,7 +22,7 @@ def main() -> list[dict]:
     import ray
 
     spec = SweepSpec("deep_mlp", GRID, overrides=POINT)
-    cores, load = os.cpu_count() or 1, os.getloadavg()[0]
+    cores, load = os.cpu_count() or 1, busy_cores()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         execute_sweep(spec, Path(tmp) / "serial", workers=1, quiet=True)
@@ -38,7 +38,7 @@ def main() -> list[dict]:
             ray.shutdown()
     ratio = serial / parallel
     idle = cores >= CPUS and load <= LOADED
-    detail = (f"serial {serial:.1f} s, ray {parallel:.1f} s on {CPUS} of {cores} cores (load {load:.2f} before), "
+    detail = (f"serial {serial:.1f} s, ray {parallel:.1f} s on {CPUS} of {cores} cores ({load:.2f} cores busy before), "
               f"cluster start-up {startup:.1f} s (with it: {serial / (parallel + startup):.2f}x)")
     if not idle:
         detail += "; machine loaded or short of cores: no verdict"

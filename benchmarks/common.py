@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 LOADED = 0.5
-"""A 1-minute load average above this (on top of the benchmark itself) marks the machine as busy."""
+"""Cores' worth of work by other processes above which the machine counts as busy (`busy_cores`)."""
 
 
 def pin_threads(threads: int = 1) -> None:
@@ -29,6 +29,24 @@ def pin_threads(threads: int = 1) -> None:
 def load_average() -> str:
     one, five, _ = os.getloadavg()
     return f"load {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+def busy_cores(seconds: float = 1.0) -> float:
+    """Cores' worth of CPU time the whole machine spends over the next `seconds` while this process
+    sleeps (from /proc/stat): what other processes use right now, which a load average, still
+    counting this process's own earlier work, cannot tell. Falls back on the 1-minute load average."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except OSError:
+        return os.getloadavg()[0]
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(total1 - total0, 1))
 
 
 @dataclasses.dataclass

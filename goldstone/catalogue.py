@@ -3,6 +3,7 @@ experiment with its summary and extras, each built-in observable with its summar
 these equal to what the experiments and observables declare."""
 
 EXPERIMENTS = {
+    "copy_task": ("variable-delay copy task: equivariant RNN/GRU cells vs RNN, GRU, LSTM", ()),
     "deep_mlp": ("train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian", ()),
     "mlm_syntax": ("pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-", ("hf",)),
     "order_parameter": ("c* against sigma_W: random finite-width trunks vs mean-field quadrature", ()),

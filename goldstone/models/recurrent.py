@@ -53,26 +53,35 @@ class EquivariantRNN(nn.Module):
             self.gate_state = nn.Linear(blocks, 2 * blocks)
             self.gate_input = nn.Linear(input_size, 2 * blocks, bias=False)
 
-    def step(self, h: torch.Tensor, drive: torch.Tensor, gate_drive: torch.Tensor | None = None) -> torch.Tensor:
+    def step(self, h: torch.Tensor, drive: torch.Tensor, gate_drive: torch.Tensor | None = None,
+             matrix: torch.Tensor | None = None) -> torch.Tensor:
         """One update from state h (B, N), input drive U x_t (B, N) and, for the gated cell, the
-        gates' input drive B x_t (B, 2 n)."""
+        gates' input drive B x_t (B, 2 n). `matrix`: the recurrent layer's `row_matrix()`, built
+        once per sequence by `forward` (else here)."""
+        matrix = self.recurrent.row_matrix() if matrix is None else matrix
         if self.cell == "rnn":
-            return radial_tanh(self.recurrent(h) + drive, self.k)
-        norms = components(h, self.k).norm(dim=-2)
-        update, reset = torch.sigmoid(self.gate_state(norms) + gate_drive).unsqueeze(-2).chunk(2, dim=-1)
+            return radial_tanh(_rows_times(h, matrix) + drive, self.k)
         hc = components(h, self.k)
-        candidate = radial_tanh(self.recurrent((reset * hc).flatten(-2)) + drive, self.k)
+        norms = (hc * hc).sum(-2).clamp_min(torch.finfo(h.dtype).tiny).sqrt()
+        update, reset = torch.sigmoid(self.gate_state(norms) + gate_drive).unsqueeze(-2).chunk(2, dim=-1)
+        candidate = radial_tanh(_rows_times((reset * hc).flatten(-2), matrix) + drive, self.k)
         return torch.lerp(hc, components(candidate, self.k), update).flatten(-2)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         drives = self.input(x)  # all steps in one GEMM
         gate_drives = self.gate_input(x) if self.cell == "gru" else None
         h = h0 if h0 is not None else x.new_zeros(x.shape[0], self.hidden)
+        matrix = self.recurrent.row_matrix()
         states = []
         for t in range(x.shape[1]):
-            h = self.step(h, drives[:, t], None if gate_drives is None else gate_drives[:, t])
+            h = self.step(h, drives[:, t], None if gate_drives is None else gate_drives[:, t], matrix)
             states.append(h)
         return torch.stack(states, 1), h
+
+
+def _rows_times(h: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """The recurrent layer applied through its row matrix (`OkLinear.row_matrix`): rows(h) M^T."""
+    return (h.reshape(-1, matrix.shape[1]) @ matrix.T).view(h.shape[0], -1)
 
 
 def parameter_count(model: nn.Module) -> int:

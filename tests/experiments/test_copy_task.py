@@ -1,0 +1,27 @@
+"""The copy-task experiment: tiny runs of an equivariant cell and a PyTorch baseline."""
+
+import pytest
+
+import goldstone
+from goldstone.core.errors import ConfigError
+from goldstone.experiments.copy_task import CopyModel, CopyTaskConfig
+from goldstone.models.recurrent import parameter_count
+
+TINY = {"width": 8, "max_delay": 3, "length": 2, "alphabet": 3, "steps": 6, "eval_every": 3,
+        "checkpoint_every": 3, "eval_size": 16, "batch_size": 8}
+
+
+@pytest.mark.parametrize("overrides", [{"group": "u1", "cell": "gru"}, {"architecture": "torch_lstm"}])
+def test_tiny_copy_runs_log_loss_success_and_parameters(tmp_path, overrides):
+    run = goldstone.run("copy_task", out=tmp_path / "r", **TINY, **overrides)
+    m = run.metrics
+    assert set(m[m.observable == "eval"].metric) == {"symbol_accuracy", "success"}
+    assert sorted(m[m.observable == "eval"].step.unique()) == [0, 3, 6]
+    headline = run.manifest["headline"]
+    assert headline["parameters"] == parameter_count(CopyModel(CopyTaskConfig(**TINY, **overrides)))
+    assert 0 <= headline["final_success"] <= headline["final_symbol_accuracy"] <= 1
+
+
+def test_bad_copy_keys_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="width"):
+        goldstone.run("copy_task", out=tmp_path / "bad", **{**TINY, "width": 9, "group": "ok", "k": 4})
