@@ -51,6 +51,10 @@ class CopyTaskConfig(GroupConfig):
     eval_size: int = param(512, "fixed evaluation sequences", ge=1)
     checkpoint_every: int = param(250, "steps between checkpoints", ge=1)
 
+    def validate(self) -> None:
+        if self.architecture == "equivariant":  # PyTorch's cells take any width
+            super().validate()
+
 
 class Baseline(nn.Module):
     """PyTorch's RNN / GRU / LSTM (batch-first) returning its states like `EquivariantRNN`."""

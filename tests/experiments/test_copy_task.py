@@ -25,3 +25,9 @@ def test_tiny_copy_runs_log_loss_success_and_parameters(tmp_path, overrides):
 def test_bad_copy_keys_are_named(tmp_path):
     with pytest.raises(ConfigError, match="width"):
         goldstone.run("copy_task", out=tmp_path / "bad", **{**TINY, "width": 9, "group": "ok", "k": 4})
+
+
+def test_a_pytorch_baseline_takes_any_width():
+    CopyTaskConfig(architecture="torch_gru", width=9).validate()
+    with pytest.raises(ConfigError, match="not divisible"):
+        CopyTaskConfig(width=9).validate()
