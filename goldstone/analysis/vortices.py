@@ -16,11 +16,6 @@ import torch
 from goldstone.core.errors import GoldstoneError
 
 
-def wrap(angle: torch.Tensor) -> torch.Tensor:
-    """Angles mapped into [-pi, pi)."""
-    return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
-
-
 def winding_numbers(phase: torch.Tensor) -> torch.Tensor:
     """Integer charge (..., H, W) of the plaquette whose corner is (i, j), for angles `phase`
     (..., H, W) on a periodic lattice (y along the second-to-last axis, x along the last).

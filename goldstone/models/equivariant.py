@@ -142,8 +142,19 @@ class RadialActivation(nn.Module):
 def radial_tanh(x: torch.Tensor, k: int) -> torch.Tensor:
     """phi(v) = tanh(|v|) v / |v| on every k-block of the k-major features `x` (..., n k)."""
     z = components(x, k)
-    r = z.square().sum(-2, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny).sqrt()
+    r = squared_block_norms(z).sqrt()
     return (z * (torch.tanh(r) / r)).flatten(-2)
+
+
+def squared_block_norms(z: torch.Tensor) -> torch.Tensor:
+    """|v_j|^2 of every block from its (..., k, n) components, as (..., 1, n), clamped at the dtype's
+    `tiny` so that norms and 1/|v| stay finite at v = 0."""
+    return (z * z).sum(-2, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny)
+
+
+def apply_row_matrix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """A layer given by its `row_matrix()` M on a batch `x` (B, N_in): rows(x) M^T as (B, N_out)."""
+    return (x.reshape(-1, matrix.shape[1]) @ matrix.T).view(x.shape[0], -1)
 
 
 class RadialLinear(torch.autograd.Function):
@@ -156,7 +167,7 @@ class RadialLinear(torch.autograd.Function):
     phi applied to every block. Backward: the Jacobian of phi is J = s I + g z z^T, s = tanh(r)/r,
     g = s'(r)/r = (1 - tanh^2 r - s)/r^2, so dz = s dy + g z (z . dy); g cancels at small r, but
     enters only as g r^2 |dy|, so the gradient keeps full relative precision. Saving the Python
-    overhead of a dozen autograd nodes per layer makes deep narrow MLPs train about 1.3x faster on CPU.
+    overhead of a dozen autograd nodes per layer makes deep narrow MLPs train about 1.2x faster on CPU.
     """
 
     @staticmethod
@@ -164,7 +175,7 @@ class RadialLinear(torch.autograd.Function):
         matrix = layer.row_matrix()
         rows = x.reshape(-1, matrix.shape[1])
         z = (rows @ matrix.T).view(x.shape[0], k, -1)
-        r2 = (z * z).sum(1, keepdim=True).clamp_min_(torch.finfo(z.dtype).tiny)
+        r2 = squared_block_norms(z)
         r = r2.sqrt()
         s = torch.tanh(r).div_(r)
         ctx.save_for_backward(rows, matrix, z, s, r2)

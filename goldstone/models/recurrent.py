@@ -25,7 +25,7 @@ from torch import nn
 from goldstone.core.errors import ConfigError
 from goldstone.groups import components
 from goldstone.models.deep_mlp import make_linear
-from goldstone.models.equivariant import radial_tanh
+from goldstone.models.equivariant import apply_row_matrix, radial_tanh, squared_block_norms
 from goldstone.models.group_config import block_size
 
 CELLS = ("rnn", "gru")
@@ -60,11 +60,11 @@ class EquivariantRNN(nn.Module):
         once per sequence by `forward` (else here)."""
         matrix = self.recurrent.row_matrix() if matrix is None else matrix
         if self.cell == "rnn":
-            return radial_tanh(_rows_times(h, matrix) + drive, self.k)
+            return radial_tanh(apply_row_matrix(h, matrix) + drive, self.k)
         hc = components(h, self.k)
-        norms = (hc * hc).sum(-2).clamp_min(torch.finfo(h.dtype).tiny).sqrt()
+        norms = squared_block_norms(hc).sqrt().squeeze(-2)
         update, reset = torch.sigmoid(self.gate_state(norms) + gate_drive).unsqueeze(-2).chunk(2, dim=-1)
-        candidate = radial_tanh(_rows_times((reset * hc).flatten(-2), matrix) + drive, self.k)
+        candidate = radial_tanh(apply_row_matrix((reset * hc).flatten(-2), matrix) + drive, self.k)
         return torch.lerp(hc, components(candidate, self.k), update).flatten(-2)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,11 +77,6 @@ class EquivariantRNN(nn.Module):
             h = self.step(h, drives[:, t], None if gate_drives is None else gate_drives[:, t], matrix)
             states.append(h)
         return torch.stack(states, 1), h
-
-
-def _rows_times(h: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """The recurrent layer applied through its row matrix (`OkLinear.row_matrix`): rows(h) M^T."""
-    return (h.reshape(-1, matrix.shape[1]) @ matrix.T).view(h.shape[0], -1)
 
 
 def parameter_count(model: nn.Module) -> int:
