@@ -9,15 +9,18 @@ first block is ``hook_in`` (x^0).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Literal
 
 import torch
 from torch import nn
+from torch.nn.modules import module as global_hooks
 
 from goldstone.core.errors import ConfigError
 from goldstone.core.hooks import HookPoint
-from goldstone.models.equivariant import GenericLinear, OkLinear, RadialActivation, U1Linear, radial_linear
+from goldstone.models.equivariant import GenericLinear, OkLinear, RadialActivation, U1Linear
 from goldstone.models.group_config import block_size
+from goldstone.models.radial_stack import radial_stack
 
 Group = Literal["u1", "ok", "generic"]
 
@@ -48,7 +51,7 @@ def make_linear(group: str, width: int, k: int, sigma_w: float, generic_scale: s
 
 
 class Block(nn.Module):
-    """x -> phi(linear(x)); with `fused`, both in one autograd node (`radial_linear`)."""
+    """x -> phi(linear(x)); with `fused`, both in one autograd node (`radial_stack`)."""
 
     def __init__(self, group: str, width: int, k: int, sigma_w: float, generic_scale: str = "matched",
                  fused: bool = True):
@@ -60,8 +63,15 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused:
-            return self.hook_out(radial_linear(x, self.linear, self.act.k))
+            return self.hook_out(radial_stack(x, [self.linear], self.act.k))
         return self.hook_out(self.act(self.linear(x)))
+
+
+def _hooked(modules: Iterable[nn.Module]) -> bool:
+    """Whether any forward or backward hook, global or on one of `modules`, would run."""
+    kinds = ("forward_hooks", "forward_pre_hooks", "backward_hooks", "backward_pre_hooks")
+    return (any(getattr(global_hooks, f"_global_{kind}") for kind in kinds)
+            or any(getattr(module, f"_{kind}") for module in modules for kind in kinds))
 
 
 class DeepMLP(nn.Module):
@@ -69,8 +79,9 @@ class DeepMLP(nn.Module):
 
     `k` is the block size of the symmetry and of the radial activation (always 2 for U(1)); the
     generic baseline keeps the same radial activation with dense weights, scaled as
-    `generic_scale` says (see `generic_gain`). `fused` runs each block as one autograd node
-    (faster; no double backward: pass ``fused=False`` to take Hessians).
+    `generic_scale` says (see `generic_gain`). `fused` runs the whole stack as one autograd node
+    while no hook is placed in it, else each block as one (faster; no double backward: pass
+    ``fused=False`` to take Hessians).
     """
 
     def __init__(self, in_features: int, num_classes: int, group: Group = "ok", k: int = 4, width: int = 64,
@@ -83,7 +94,7 @@ class DeepMLP(nn.Module):
             raise ConfigError(f"k must be >= 2, got {k}")
         if width % k:
             raise ConfigError(f"width={width} is not divisible by k={k}")
-        self.group, self.k, self.width, self.depth = group, k, width, depth
+        self.group, self.k, self.width, self.depth, self.fused = group, k, width, depth, fused
         self.input = nn.Linear(in_features, width)
         self.hook_in = HookPoint()
         self.blocks = nn.ModuleList(Block(group, width, k, sigma_w, generic_scale, fused) for _ in range(depth))
@@ -95,6 +106,8 @@ class DeepMLP(nn.Module):
 
     def trunk(self, h: torch.Tensor) -> torch.Tensor:
         """x^L from x^0: the equivariant stack alone."""
+        if self.fused and not _hooked(self.blocks.modules()):
+            return radial_stack(h, [block.linear for block in self.blocks], self.k)
         for block in self.blocks:
             h = block(h)
         return h

@@ -14,10 +14,27 @@ import math
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from goldstone.core.errors import ConfigError
 from goldstone.groups import components
+
+
+class RowMatrixLayer(nn.Module):
+    """A linear layer that acts on rows of its input by one matrix M (`row_matrix`), which
+    `goldstone.models.radial_stack` multiplies directly, several layers at a time."""
+
+    def row_matrix(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def row_matrices(layers: list[RowMatrixLayer]) -> list[torch.Tensor]:
+        """`row_matrix()` of each of `layers` (all of this class)."""
+        return [layer.row_matrix() for layer in layers]
+
+    @staticmethod
+    def parameter_gradients(layers: list[RowMatrixLayer], grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """dL/d(parameters) of all `layers`, in the order of their `parameters()`, from dL/dM of each."""
+        return grads
 
 
 def _check_width(name: str, width: int, k: int) -> None:
@@ -27,7 +44,7 @@ def _check_width(name: str, width: int, k: int) -> None:
         raise ConfigError(f"{name}={width} is not divisible by k={k}")
 
 
-class OkLinear(nn.Module):
+class OkLinear(RowMatrixLayer):
     """y = (w (x) I_k) x for features in blocks of k: ``y_i^d = sum_j w[i, j] x_j^d`` for each
     component d, one matrix multiply over the k component rows (k-major layout, no copies).
 
@@ -51,19 +68,15 @@ class OkLinear(nn.Module):
 
     def row_matrix(self) -> torch.Tensor:
         """The matrix M of the layer on rows of features: y = rows(x) M^T, the rows of x being its k
-        component rows of n (`RadialLinear`)."""
+        component rows of n."""
         return self.weight
-
-    def row_gradients(self, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """dL/d(parameters) from dL/dM (`RadialLinear`)."""
-        return (grad,)
 
     def dense_weight(self) -> torch.Tensor:
         """The assembled (out, in) real matrix w (x) I_k, in the k-major layout I_k (x) w."""
         return torch.kron(torch.eye(self.k, dtype=self.weight.dtype, device=self.weight.device), self.weight)
 
 
-class U1Linear(nn.Module):
+class U1Linear(RowMatrixLayer):
     """Complex linear map z_out = (w1 - i w2) z on z = Re z + i Im z (features [Re z, Im z]): one
     real matrix multiply by [[w1, w2], [-w2, w1]], assembled from the two halves at each call.
 
@@ -90,20 +103,35 @@ class U1Linear(nn.Module):
         return nn.functional.linear(x, self.dense_weight())
 
     def row_matrix(self) -> torch.Tensor:
-        """The matrix of the layer on rows of features (`RadialLinear`): each example is one row."""
+        """The matrix of the layer on rows of features: each example is one row."""
         return self.dense_weight()
 
-    def row_gradients(self, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(dL/dw1, dL/dw2) from dL/dM, M = [[w1, w2], [-w2, w1]]."""
-        m, n = self.w1.shape
-        return grad[:m, :n] + grad[m:, n:], grad[:m, n:] - grad[m:, :n]
+    @staticmethod
+    def row_matrices(layers: list[U1Linear]) -> list[torch.Tensor]:
+        """The dense matrices of all `layers`, assembled in one go."""
+        w1, w2 = (torch.stack([getattr(layer, name) for layer in layers]) for name in ("w1", "w2"))
+        return list(_assemble(w1, w2).unbind())
+
+    @staticmethod
+    def parameter_gradients(layers: list[U1Linear], grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """(dL/dw1, dL/dw2) of every layer from dL/dM, M = [[w1, w2], [-w2, w1]]: dw1 is the sum of
+        the two diagonal blocks of dM, dw2 the upper right minus the lower left."""
+        m, n = layers[0].w1.shape
+        g = torch.stack(grads)
+        dw1, dw2 = g[:, :m, :n] + g[:, m:, n:], g[:, :m, n:] - g[:, m:, :n]
+        return [grad for pair in zip(dw1.unbind(), dw2.unbind()) for grad in pair]
 
     def dense_weight(self) -> torch.Tensor:
         """The assembled (out, in) real matrix [[w1, w2], [-w2, w1]] (k-major layout)."""
-        return torch.cat((torch.cat((self.w1, self.w2), 1), torch.cat((-self.w2, self.w1), 1)))
+        return _assemble(self.w1, self.w2)
 
 
-class GenericLinear(nn.Linear):
+def _assemble(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """[[w1, w2], [-w2, w1]] from (..., m, n) halves."""
+    return torch.cat((torch.cat((w1, w2), -1), torch.cat((-w2, w1), -1)), -2)
+
+
+class GenericLinear(nn.Linear, RowMatrixLayer):
     """The generic baseline: a dense map with weights N(0, (sigma_W / sqrt(N))^2), no bias."""
 
     def __init__(self, in_features: int, out_features: int, sigma_w: float = 1.0):
@@ -114,11 +142,8 @@ class GenericLinear(nn.Linear):
         nn.init.normal_(self.weight, std=self.sigma_w / math.sqrt(self.in_features))
 
     def row_matrix(self) -> torch.Tensor:
-        """The matrix of the layer on rows of features (`RadialLinear`): each example is one row."""
+        """The matrix of the layer on rows of features: each example is one row."""
         return self.weight
-
-    def row_gradients(self, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return (grad,)
 
 
 class RadialActivation(nn.Module):
@@ -126,7 +151,8 @@ class RadialActivation(nn.Module):
 
     Commutes with any rotation or reflection of each block, so it keeps U(1)/O(k) equivariance.
     |v|^2 is clamped at the dtype's `tiny`, so v = 0 gives phi'(0) = I and no NaN. Eight tensor
-    ops on the (..., k, n) components; `radial_linear` fuses it with the linear layer before it.
+    ops on the (..., k, n) components; `goldstone.models.radial_stack` fuses it with the linear
+    layers.
     """
 
     def __init__(self, k: int):
@@ -155,49 +181,3 @@ def squared_block_norms(z: torch.Tensor) -> torch.Tensor:
 def apply_row_matrix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """A layer given by its `row_matrix()` M on a batch `x` (B, N_in): rows(x) M^T as (B, N_out)."""
     return (x.reshape(-1, matrix.shape[1]) @ matrix.T).view(x.shape[0], -1)
-
-
-class RadialLinear(torch.autograd.Function):
-    """y = phi(z), z = rows(x) M^T, the linear map and the radial tanh in one autograd node.
-
-    M = `layer.row_matrix()` is built from the layer's parameters inside the node, and
-    `layer.row_gradients(dM)` turns its gradient back into theirs. `x` is (B, N_in); its rows are
-    (B N_in / M.shape[1], M.shape[1]), so M = w acts on the k component rows of an O(k) layer and a
-    dense M on whole examples. z is read as (B, k, n_out) and
-    phi applied to every block. Backward: the Jacobian of phi is J = s I + g z z^T, s = tanh(r)/r,
-    g = s'(r)/r = (1 - tanh^2 r - s)/r^2, so dz = s dy + g z (z . dy); g cancels at small r, but
-    enters only as g r^2 |dy|, so the gradient keeps full relative precision. Saving the Python
-    overhead of a dozen autograd nodes per layer makes deep narrow MLPs train about 1.2x faster on CPU.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, layer: nn.Module, k: int, *parameters: torch.Tensor) -> torch.Tensor:
-        matrix = layer.row_matrix()
-        rows = x.reshape(-1, matrix.shape[1])
-        z = (rows @ matrix.T).view(x.shape[0], k, -1)
-        r2 = squared_block_norms(z)
-        r = r2.sqrt()
-        s = torch.tanh(r).div_(r)
-        ctx.save_for_backward(rows, matrix, z, s, r2)
-        ctx.layer = layer
-        return (z * s).view(x.shape[0], -1)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        rows, matrix, z, s, r2 = ctx.saved_tensors
-        grad = grad.view(z.shape)
-        minus_g = (s * s).mul_(r2).add_(s).sub_(1).div_(r2)
-        dz = torch.addcmul(grad * s, z, minus_g.mul_((z * grad).sum(1, keepdim=True)), value=-1)
-        dz = dz.view(-1, matrix.shape[0])
-        return (dz @ matrix).view(z.shape[0], -1), None, None, *ctx.layer.row_gradients(dz.T @ rows)
-
-
-def radial_linear(x: torch.Tensor, layer: nn.Module, k: int) -> torch.Tensor:
-    """phi(layer(x)) for a 2-D batch `x` of k-major features, fused (`RadialLinear`) unless a
-    `torch.func` transform (jvp, vmap, jacrev) is active, which needs the plain ops: PyTorch's own
-    `autograd.Function.apply` asks the same question. Double backward through the fused node raises;
-    build the model with ``fused=False`` for Hessians."""
-    if x.dim() == 2 and not torch._C._are_functorch_transforms_active():
-        return RadialLinear.apply(x, layer, k, *layer.parameters())
-    return radial_tanh(layer(x), k)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from goldstone.core.errors import ConfigError
+from goldstone.core.hooks import capture
 from goldstone.models import DeepMLP, GenericLinear, OkLinear, RadialActivation, U1Linear
 from goldstone.groups import act, blocks, random_rotation
 from goldstone.testing import assert_equivariant, equivariance_error
@@ -24,10 +25,11 @@ def test_ok_linear_and_activation_are_equivariant(k, dtype):
     assert_equivariant(RadialActivation(k), 8 * k, "ok", k, dtype=dtype, atol=TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("group", ["u1", "ok"])
-def test_deep_trunk_is_equivariant(group):
-    model = DeepMLP(10, 3, group, k=4, width=32, depth=30, sigma_w=1.5).double()
-    assert_equivariant(model.trunk, 32, group, 4)
+def test_deep_trunk_is_equivariant(group, dtype):
+    model = DeepMLP(10, 3, group, k=4, width=32, depth=30, sigma_w=1.5).to(dtype)
+    assert_equivariant(model.trunk, 32, group, 4, dtype=dtype, atol=10 * TOLERANCE[dtype])
 
 
 def test_generic_layer_is_not_equivariant():
@@ -140,6 +142,33 @@ def test_fused_blocks_match_the_plain_ops(group, scale):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-14)
     block = fused.blocks[0]
     torch.autograd.gradcheck(block, (torch.randn(4, 16, dtype=torch.float64, requires_grad=True) * scale,))
+
+
+@pytest.mark.parametrize("group", ["u1", "ok", "generic"])
+def test_hooks_see_every_block_of_the_fused_stack(group):
+    """With a hook placed, the stack runs block by block; outputs and gradients are the same as
+    the whole stack's, and the hook sees each block's output."""
+    torch.manual_seed(1)
+    model = DeepMLP(6, 3, group, k=4, width=16, depth=4, sigma_w=1.3).double()
+    x = torch.randn(5, 6, dtype=torch.float64)
+    plain = DeepMLP(6, 3, group, k=4, width=16, depth=4, sigma_w=1.3, fused=False).double()
+    plain.load_state_dict(model.state_dict())
+    names = model.layer_hook_names()
+    results = []
+    for net, hooked in ((model, False), (model, True), (plain, True)):
+        net.zero_grad()
+        with capture(net, names if hooked else [], detach=False) as captured:
+            out = net(x)
+            seen = dict(captured)
+        out.pow(2).sum().backward()
+        results.append((out, [p.grad.clone() for p in net.parameters()], seen))
+    for out, grads, _ in results[1:]:
+        torch.testing.assert_close(out, results[0][0], rtol=1e-12, atol=1e-15)
+        for a, b in zip(grads, results[0][1]):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-14)
+    assert list(results[1][2]) == names
+    for name in names:
+        torch.testing.assert_close(results[1][2][name], results[2][2][name], rtol=1e-12, atol=1e-15)
 
 
 def test_fused_blocks_refuse_double_backward_and_step_aside_for_torch_func():
