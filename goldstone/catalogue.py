@@ -4,6 +4,7 @@ these equal to what the experiments and observables declare."""
 
 EXPERIMENTS = {
     "copy_task": ("variable-delay copy task: equivariant RNN/GRU cells vs RNN, GRU, LSTM", ()),
+    "conv_rnn_vortices": ("vortices in the phase of a U(1) 2-D conv RNN on the copy task: counts, tracks, lifetimes", ()),
     "deep_mlp": ("train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian", ()),
     "mlm_syntax": ("pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-", ("hf",)),
     "order_parameter": ("c* against sigma_W: random finite-width trunks vs mean-field quadrature", ()),

@@ -37,3 +37,19 @@ def winding_numbers(phase: torch.Tensor) -> torch.Tensor:
 def _jumps(phase: torch.Tensor, dim: int) -> torch.Tensor:
     """n(theta_next - theta) for every link along `dim`, as int8 (in {-1, 0, 1})."""
     return (phase.roll(-1, dim) - phase).add_(math.pi).mul_(1 / (2 * math.pi)).floor_().to(torch.int8)
+
+
+def gated_winding_numbers(field: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
+    """`winding_numbers` of the phase of a complex field (..., H, W), kept only on plaquettes whose
+    four corners have a mean amplitude of at least `threshold` x the frame's RMS amplitude: where
+    the field has all but vanished its phase is noise, and its charges would be spurious pairs.
+    A genuine vortex core (amplitude dipping towards zero at one point) keeps corners well above a
+    small threshold."""
+    if not field.is_complex():
+        raise GoldstoneError("field must be complex (a U(1) state z); got a real tensor")
+    if not 0 < threshold < 1:
+        raise GoldstoneError(f"vortex threshold must lie in (0, 1), got {threshold}")
+    amplitude = field.abs()
+    corners = (amplitude + amplitude.roll(-1, -1) + amplitude.roll(-1, -2) + amplitude.roll((-1, -1), (-1, -2))) / 4
+    rms = amplitude.square().mean((-2, -1), keepdim=True).sqrt()
+    return winding_numbers(torch.angle(field)) * (corners >= threshold * rms)

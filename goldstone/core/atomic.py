@@ -108,6 +108,13 @@ def write_figure(path: str | os.PathLike, figure: Any) -> None:
                        metadata={"Date": None} if path.suffix == ".svg" else None)
 
 
+def write_gif(path: str | os.PathLike, frames: list[Any], seconds_per_frame: float = 0.25) -> None:
+    """Save PIL images as a looping GIF atomically."""
+    with atomic_path(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=round(1000 * seconds_per_frame), loop=0)
+
+
 def check_output_file(path: str | os.PathLike, suffix: str, ours: Callable[[Path], bool], force: bool = False) -> Path:
     """Refuse, before any work starts, an output path that is a folder, lacks `suffix`, or holds a
     file that `ours` does not recognise as one goldstone wrote for this purpose (unless `force`)."""

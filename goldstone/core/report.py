@@ -1,5 +1,5 @@
-"""Self-contained HTML reports of a run or a sweep: figures embedded as base64 PNG, nothing
-fetched from a network, every piece of text from configs and data escaped.
+"""Self-contained HTML reports of a run or a sweep: figures embedded as base64 PNG (GIF for
+animations), nothing fetched from a network, every piece of text from configs and data escaped.
 
 A sweep's report draws its phase diagram: a heat map of a headline metric (mean over seeds)
 over two swept keys, one panel per value of the other keys, with the experiment's critical
@@ -39,9 +39,11 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4g}", border=0, na_rep="")
 
 
-def _figure(png: Path, caption: str) -> str:
-    data = base64.b64encode(png.read_bytes()).decode()
-    return (f'<figure><img alt="{html.escape(png.stem)}" src="data:image/png;base64,{data}">'
+def _figure(image: Path, caption: str) -> str:
+    """An embedded PNG or GIF with its caption."""
+    data = base64.b64encode(image.read_bytes()).decode()
+    kind = image.suffix.lstrip(".")
+    return (f'<figure><img alt="{html.escape(image.stem)}" src="data:image/{kind};base64,{data}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
@@ -65,7 +67,7 @@ def run_sections(folder: Path, level: int = 2) -> list[str]:
            _table(pd.DataFrame({"metric": [exp.label(m) for m in headline], "value": list(headline.values())})),
            "<h3>Config</h3>", _config_table(applicable(stored["config"], exp.config))]
     for fig in manifest["figures"]:
-        out.append(_figure(folder / "figures" / f"{fig['name']}.png", fig["caption"]))
+        out.append(_figure(folder / "figures" / fig.get("file", f"{fig['name']}.png"), fig["caption"]))
     for table in manifest["tables"]:
         out += [f"<h3>{html.escape(table['name'])}</h3><p>{html.escape(table['caption'])}</p>",
                 _table(run.table(table["name"]))]

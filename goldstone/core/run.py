@@ -1,7 +1,7 @@
 """Runs: one experiment, one config, one folder.
 
 A run folder holds ``config.json`` (config, seed, package versions), ``metrics.parquet`` (long
-form), ``arrays/*.safetensors``, ``figures/*.png|svg``, ``tables/*.parquet``,
+form), ``arrays/*.safetensors``, ``figures/*.png|svg|gif``, ``tables/*.parquet``,
 ``checkpoints/step_*/`` and, written last, ``DONE``. Every file is written atomically; a run
 killed at any moment continues from its newest checkpoint with ``resume=True`` and ends with
 the same metrics, bit for bit on CPU.
@@ -15,7 +15,7 @@ import platform
 import random
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from goldstone.core.atomic import write_figure, write_json, write_parquet, write_safetensors, write_text
+from goldstone.core.atomic import write_figure, write_gif, write_json, write_parquet, write_safetensors, write_text
 from goldstone.core.checkpoint import load_checkpoint, save_checkpoint
 from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.device import resolve_device
@@ -162,6 +162,23 @@ class RunContext:
             write_figure(self.folder / "figures" / f"{name}.{suffix}", figure)
         plt.close(figure)
         self._manifest["figures"].append({"name": name, "caption": caption})
+
+    def animation(self, name: str, figure: Any, update: Callable[[int], None], frames: int, caption: str,
+                  seconds_per_frame: float = 0.25) -> None:
+        """Save a looping GIF of `figure`, redrawn by `update(i)` for each of `frames` frames, with a
+        caption for the report (which shows it like a figure)."""
+        import matplotlib.pyplot as plt
+        from PIL import Image
+
+        images = []
+        for i in range(frames):
+            update(i)
+            figure.canvas.draw()
+            rgba = Image.frombuffer("RGBA", figure.canvas.get_width_height(), figure.canvas.buffer_rgba())
+            images.append(rgba.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE))
+        plt.close(figure)
+        write_gif(self.folder / "figures" / f"{name}.gif", images, seconds_per_frame)
+        self._manifest["figures"].append({"name": name, "caption": caption, "file": f"{name}.gif"})
 
     def table(self, name: str, frame: pd.DataFrame, caption: str) -> None:
         """A theory-vs-measurement (or any) table, shown in the report."""

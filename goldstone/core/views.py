@@ -1,7 +1,7 @@
 """Read-only views of run and sweep folders and the names of what they hold.
 
 A run folder holds ``config.json`` (config, seed, device, package versions), ``metrics.parquet``
-(long form), ``arrays/*.safetensors``, ``figures/*.png|svg``, ``tables/*.parquet``,
+(long form), ``arrays/*.safetensors``, ``figures/*.png|svg|gif``, ``tables/*.parquet``,
 ``checkpoints/step_*/``, ``progress.json`` while it trains and, written last, ``DONE``. A sweep
 folder holds ``sweep.json``, one run per point under ``points/``, ``results.parquet`` and
 ``summary.parquet``.

@@ -12,6 +12,7 @@ sequences copied perfectly on a fixed evaluation set, and the parameter count.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import matplotlib
 
@@ -24,7 +25,7 @@ from torch import nn
 from goldstone.core.config import param
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
-from goldstone.data.copy_task import IGNORE, copy_accuracy, copy_batch
+from goldstone.data.copy_task import IGNORE, CopyBatch, copy_accuracy, copy_batch
 from goldstone.models.group_config import GROUPS, GroupConfig
 from goldstone.models.recurrent import CELLS, EquivariantRNN, parameter_count
 from goldstone.training.loop import make_optimizer, train_loop
@@ -34,13 +35,9 @@ EQUIVARIANT = {"architecture": ("equivariant",)}
 
 
 @dataclasses.dataclass
-class CopyTaskConfig(GroupConfig):
-    architecture: str = param("equivariant", "the recurrent network: our equivariant cell, or PyTorch's RNN / "
-                              "GRU / LSTM (tanh, no symmetry)", choices=ARCHITECTURES)
-    group: str = param("u1", "symmetry of the recurrent map", choices=GROUPS, when=EQUIVARIANT)
-    width: int = param(64, "hidden width N (real units)", ge=2)
-    cell: str = param("rnn", "equivariant cell: simple RNN or gated (GRU-like)", choices=CELLS, when=EQUIVARIANT)
-    sigma_w: float = param(1.0, "recurrent weight scale sigma_W", ge=1e-3, le=100, when=EQUIVARIANT)
+class CopySchedule:
+    """The task and training keys of every copy-task experiment."""
+
     max_delay: int = param(25, "longest delay T_max (drawn uniformly in 1..T_max per sequence)", ge=1, le=10_000)
     alphabet: int = param(8, "symbols to copy from", ge=2, le=1000)
     length: int = param(10, "symbols per sequence", ge=1, le=1000)
@@ -50,6 +47,16 @@ class CopyTaskConfig(GroupConfig):
     eval_every: int = param(100, "steps between evaluations", ge=1)
     eval_size: int = param(512, "fixed evaluation sequences", ge=1)
     checkpoint_every: int = param(250, "steps between checkpoints", ge=1)
+
+
+@dataclasses.dataclass
+class CopyTaskConfig(CopySchedule, GroupConfig):
+    architecture: str = param("equivariant", "the recurrent network: our equivariant cell, or PyTorch's RNN / "
+                              "GRU / LSTM (tanh, no symmetry)", choices=ARCHITECTURES)
+    group: str = param("u1", "symmetry of the recurrent map", choices=GROUPS, when=EQUIVARIANT)
+    width: int = param(64, "hidden width N (real units)", ge=2)
+    cell: str = param("rnn", "equivariant cell: simple RNN or gated (GRU-like)", choices=CELLS, when=EQUIVARIANT)
+    sigma_w: float = param(1.0, "recurrent weight scale sigma_W", ge=1e-3, le=100, when=EQUIVARIANT)
 
     def validate(self) -> None:
         if self.architecture == "equivariant":  # PyTorch's cells take any width
@@ -83,9 +90,11 @@ class CopyModel(nn.Module):
 
 def model_name(cfg: CopyTaskConfig) -> str:
     if cfg.architecture != "equivariant":
-        return {"torch_rnn": "RNN", "torch_gru": "GRU", "torch_lstm": "LSTM"}[cfg.architecture]
-    group = {"u1": "U(1)", "ok": f"O({cfg.block})", "generic": "generic"}[cfg.group]
-    return f"{group} {'GRU' if cfg.cell == 'gru' else 'RNN'}"
+        name = {"torch_rnn": "RNN", "torch_gru": "GRU", "torch_lstm": "LSTM"}[cfg.architecture]
+    else:
+        group = {"u1": "U(1)", "ok": f"O({cfg.block})", "generic": "generic"}[cfg.group]
+        name = f"{group} {'GRU' if cfg.cell == 'gru' else 'RNN'}"
+    return f"{name}, N = {cfg.width}"
 
 
 LABELS = {"architecture": "network", "group": "symmetry group", "cell": "cell", "sigma_w": "weight scale σ_W",
@@ -98,12 +107,23 @@ LABELS = {"architecture": "network", "group": "symmetry group", "cell": "cell", 
             critical={"sigma_w": 1.0}, curve=("eval", "success"), labels=LABELS)
 def train(ctx: RunContext) -> None:
     cfg: CopyTaskConfig = ctx.config
-    model = CopyModel(cfg).to(ctx.device)
+    train_copy(ctx, cfg, CopyModel(cfg), model_name(cfg))
+
+
+def held_out_batch(cfg: CopySchedule, seed: int) -> CopyBatch:
+    """The fixed evaluation sequences of a run."""
+    return copy_batch(cfg.eval_size, cfg.max_delay, cfg.alphabet, cfg.length, torch.Generator().manual_seed(2**31 + seed))
+
+
+def train_copy(ctx: RunContext, cfg: CopySchedule, model: nn.Module, name: str,
+               measurements: list[tuple[Callable[[int], bool], Callable[[int], None]]] = ()) -> None:
+    """Train `model` (token one-hots (B, T, alphabet + 1) -> logits (B, T, alphabet)) on the copy
+    task with Adam, logging the loss, the held-out accuracies and `measurements` (schedule, fn)."""
+    model = model.to(ctx.device)
     parameters = parameter_count(model)
     ctx.headline("parameters", parameters)
     optimizer = make_optimizer(model, "adam", lr=cfg.lr)
-    held_out = copy_batch(cfg.eval_size, cfg.max_delay, cfg.alphabet, cfg.length,
-                          torch.Generator().manual_seed(2**31 + ctx.seed))
+    held_out = held_out_batch(cfg, ctx.seed)
 
     def evaluate(step: int) -> None:
         model.eval()
@@ -122,12 +142,12 @@ def train(ctx: RunContext) -> None:
         return loss
 
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, checkpoint=cfg.checkpoint_every,
-               measurements=[(lambda s: s % cfg.eval_every == 0 or s == cfg.steps, evaluate)],
-               description=f"{model_name(cfg)}, T_max = {cfg.max_delay}")
-    summarise(ctx, cfg, parameters)
+               measurements=[(lambda s: s % cfg.eval_every == 0 or s == cfg.steps, evaluate), *measurements],
+               description=f"{name}, T_max = {cfg.max_delay}")
+    summarise(ctx, cfg, name, parameters)
 
 
-def summarise(ctx: RunContext, cfg: CopyTaskConfig, parameters: int) -> None:
+def summarise(ctx: RunContext, cfg: CopySchedule, name: str, parameters: int) -> None:
     m = ctx.metrics
     success = m[(m.observable == "eval") & (m.metric == "success")]
     symbols = m[(m.observable == "eval") & (m.metric == "symbol_accuracy")]
@@ -144,6 +164,6 @@ def summarise(ctx: RunContext, cfg: CopyTaskConfig, parameters: int) -> None:
     ax2.axhline(1 / cfg.alphabet, color="grey", ls=":", label="chance (symbols)")
     ax2.set(xlabel="training step", ylabel="share (held-out sequences)", ylim=(0, 1.02))
     ax2.legend(loc="center right")
-    fig.suptitle(f"{model_name(cfg)}, N = {cfg.width}, T_max = {cfg.max_delay}, {parameters} parameters")
-    ctx.figure("training", fig, f"Copy task, T_max = {cfg.max_delay}: {model_name(cfg)} copies "
+    fig.suptitle(f"{name}, T_max = {cfg.max_delay}, {parameters} parameters")
+    ctx.figure("training", fig, f"Copy task, T_max = {cfg.max_delay}: {name} copies "
                                 f"{success.value.iloc[-1]:.0%} of held-out sequences at the end.")

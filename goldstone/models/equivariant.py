@@ -110,7 +110,7 @@ class U1Linear(RowMatrixLayer):
     def row_matrices(layers: list[U1Linear]) -> list[torch.Tensor]:
         """The dense matrices of all `layers`, assembled in one go."""
         w1, w2 = (torch.stack([getattr(layer, name) for layer in layers]) for name in ("w1", "w2"))
-        return list(_assemble(w1, w2).unbind())
+        return list(u1_matrix(w1, w2).unbind())
 
     @staticmethod
     def parameter_gradients(layers: list[U1Linear], grads: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -123,11 +123,12 @@ class U1Linear(RowMatrixLayer):
 
     def dense_weight(self) -> torch.Tensor:
         """The assembled (out, in) real matrix [[w1, w2], [-w2, w1]] (k-major layout)."""
-        return _assemble(self.w1, self.w2)
+        return u1_matrix(self.w1, self.w2)
 
 
-def _assemble(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
-    """[[w1, w2], [-w2, w1]] from (..., m, n) halves."""
+def u1_matrix(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """The real (..., 2m, 2n) matrix [[w1, w2], [-w2, w1]] of the complex map w1 - i w2 on
+    (Re z, Im z), from its (..., m, n) halves."""
     return torch.cat((torch.cat((w1, w2), -1), torch.cat((-w2, w1), -1)), -2)
 
 

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from goldstone.analysis.vortices import winding_numbers
+from goldstone.analysis.vortex_tracks import track_vortices
+from goldstone.analysis.vortices import gated_winding_numbers, winding_numbers
 from goldstone.core.errors import GoldstoneError
 
 SIZE = 32
@@ -59,3 +60,64 @@ def test_bad_input_is_one_clear_error():
         winding_numbers(torch.zeros(5))
     with pytest.raises(GoldstoneError, match="torch.angle"):
         winding_numbers(torch.zeros(4, 4, dtype=torch.complex64))
+
+
+def test_the_amplitude_gate_drops_charges_where_the_field_vanishes():
+    """A +-pair in a field of amplitude one keeps its charges; the same pattern where the field is
+    a thousandth of the frame's RMS amplitude (phase noise in a dead region) is dropped."""
+    pair = vortex(8.5, 8.5) - vortex(8.5, 20.5)
+    amplitude = torch.ones(SIZE, SIZE, dtype=torch.float64)
+    amplitude[4:13, 14:26] = 1e-3  # the antivortex sits in a region where the field has vanished
+    field = torch.polar(amplitude, pair)
+    gated = gated_winding_numbers(field, threshold=0.1)
+    assert gated[8, 8] == 1 and gated[8, 20] == 0
+    torch.testing.assert_close(gated, winding_numbers(pair) * (gated != 0))
+    rotated = gated_winding_numbers(field * complex(math.cos(2.0), math.sin(2.0)))
+    assert torch.equal(rotated, gated)
+    with pytest.raises(GoldstoneError, match="threshold must lie in"):
+        gated_winding_numbers(field, threshold=1.0)
+    with pytest.raises(GoldstoneError, match="must be complex"):
+        gated_winding_numbers(pair)
+
+
+def moving_frames(steps: int = 10) -> torch.Tensor:
+    """Charges (T, H, W): a +1 vortex stepping one plaquette along x each frame (wrapping round the
+    torus), and a +-pair created at frame 3 two plaquettes apart that annihilates after frame 6."""
+    frames = torch.zeros(steps, SIZE, SIZE, dtype=torch.int8)
+    for t in range(steps):
+        frames[t, 5, (30 + t) % SIZE] = 1
+        if 3 <= t <= 6:
+            frames[t, 20, 10], frames[t, 20, 12] = 1, -1
+    return frames
+
+
+def test_tracks_link_a_moving_vortex_and_count_pair_creation_and_annihilation():
+    tracks = track_vortices(moving_frames())
+    assert tracks.counts.tolist() == [1, 1, 1, 3, 3, 3, 3, 1, 1, 1]
+    assert tracks.births.tolist() == [0, 0, 0, 2, 0, 0, 0, 0, 0, 0]
+    assert tracks.deaths.tolist() == [0, 0, 0, 0, 0, 0, 2, 0, 0, 0]
+    assert sorted(tracks.lifetimes.tolist()) == [4, 4, 10]  # the mover crossed the seam in one track
+    assert tracks.censored.tolist() == [True, False, False]
+    assert tracks.mean_lifetime() == 4.0
+
+
+def test_tracks_keep_lattices_and_charges_apart():
+    """Two lattices (leading axis) with vortices at the same place never link across; a vortex whose
+    charge flips in place is a death and a birth, and one that jumps too far starts a new track."""
+    frames = moving_frames(6)
+    other = torch.zeros_like(frames)
+    other[:3, 5, 31], other[3:, 5, 31] = 1, -1
+    jumper = torch.zeros_like(frames)
+    jumper[:3, 0, 0], jumper[3:, 16, 16] = 1, 1
+    tracks = track_vortices(torch.stack((frames, other, jumper)))
+    assert tracks.counts[0] == 3
+    assert sorted(tracks.lifetimes.tolist()) == [3] * 6 + [6]
+    assert tracks.births.tolist() == [0, 0, 0, 4, 0, 0]
+    assert sorted(track_vortices(frames, max_step=0.5).lifetimes.tolist()) == [1] * 6 + [3, 3]
+
+
+def test_tracking_bad_input_is_one_clear_error():
+    with pytest.raises(GoldstoneError, match=r"\(\.\.\., T, H, W\)"):
+        track_vortices(torch.zeros(4, 4, dtype=torch.int8))
+    with pytest.raises(GoldstoneError, match="max_step"):
+        track_vortices(moving_frames(), max_step=0)
