@@ -8,7 +8,6 @@ import goldstone
 from goldstone.analysis.vortices import gated_winding_numbers
 from goldstone.core.errors import ConfigError
 from goldstone.core.report import write_report
-from goldstone.experiments.conv_rnn_vortices import ConvVorticesConfig
 
 TINY = {"channels": 2, "size": 6, "max_delay": 4, "length": 3, "alphabet": 3, "steps": 4, "eval_every": 2,
         "checkpoint_every": 2, "eval_size": 8, "probe_size": 4, "batch_size": 4}
