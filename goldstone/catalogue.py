@@ -8,6 +8,7 @@ EXPERIMENTS = {
     "deep_mlp": ("train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian", ()),
     "mlm_syntax": ("pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-", ("hf",)),
     "order_parameter": ("c* against sigma_W: random finite-width trunks vs mean-field quadrature", ()),
+    "seq_pixels": ("(permuted) sequential pixels: equivariant RNN/GRU cells vs RNN, GRU, LSTM", ()),
     "single_node": ("what each head, node subset and node of a transformer has learned", ("hf",)),
 }
 

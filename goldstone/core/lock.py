@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from goldstone.core.errors import RunFolderError
+from goldstone.core.errors import GoldstoneError, RunFolderError
 
 LOCK = ".goldstone.lock"
 
@@ -34,14 +34,14 @@ def check_output_folder(folder: Path) -> None:
 
 @contextlib.contextmanager
 def claimed_folder(folder: Path) -> Iterator[None]:
-    """Check `folder` as an output folder and hold its lock; a `RunFolderError` inside the context
-    (a refusal) removes the folder again if this call made it and nothing was written there."""
+    """Check `folder` as an output folder and hold its lock; a `GoldstoneError` inside the context
+    (a refusal, bad input) removes the folder again if this call made it and nothing was written there."""
     check_output_folder(folder)
     created = not folder.exists()
     try:
         with folder_lock(folder):
             yield
-    except RunFolderError:
+    except GoldstoneError:
         if created and not foreign_entries(folder):
             shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -28,7 +28,7 @@ from goldstone.core.atomic import write_figure, write_gif, write_json, write_par
 from goldstone.core.checkpoint import load_checkpoint, save_checkpoint
 from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.device import resolve_device
-from goldstone.core.errors import ConfigError, RunFolderError
+from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
 from goldstone.core.extras import require_extra
 from goldstone.core.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import library_bars_off, progress
@@ -267,12 +267,18 @@ def _execute(exp: Experiment, overrides: dict[str, Any] | None, config_file: str
         if _prepare_folder(folder, identity, resume):
             return Run(folder)
         remove_leftovers(folder)
-        if not (folder / CONFIG).exists():
+        fresh = not (folder / CONFIG).exists()
+        if fresh:
             write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions()})
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
         ctx = RunContext(folder, experiment, config, seed, torch_device, quiet)
-        exp.fn(ctx)
+        try:
+            exp.fn(ctx)
+        except GoldstoneError:
+            if fresh and not ctx._checkpoints():  # bad input found by the experiment: leave no run behind
+                (folder / CONFIG).unlink()
+            raise
         ctx.finish()
     return Run(folder)

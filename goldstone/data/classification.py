@@ -74,8 +74,19 @@ def load_idx_dataset(name: str, folder: str | Path) -> Dataset:
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"key 'data_dir': {folder} is not a folder")
-    arrays = [read_idx(find_idx(folder, stem)) for stem in
-              ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    found = [find_idx(folder, stem) for stem in stems]
+    arrays = []
+    for paths in (found[:2], found[2:]):
+        x, y = (read_idx(path) for path in paths)
+        if x.ndim != 3:
+            raise ConfigError(f"{paths[0]}: images must be (n, rows, columns), got shape {x.shape}")
+        if y.shape != x.shape[:1]:
+            raise ConfigError(f"{paths[1]}: labels must be ({len(x)},), one per image of {paths[0].name}, "
+                              f"got shape {y.shape}")
+        arrays += [x, y]
+    if arrays[0].shape[1:] != arrays[2].shape[1:]:
+        raise ConfigError(f"{folder}: train images are {arrays[0].shape[1:]} but test images {arrays[2].shape[1:]}")
     return _standardise(name, *arrays)
 
 

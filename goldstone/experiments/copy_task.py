@@ -26,12 +26,9 @@ from goldstone.core.config import param
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.data.copy_task import IGNORE, CopyBatch, copy_accuracy, copy_batch
-from goldstone.models.group_config import GROUPS, GroupConfig
-from goldstone.models.recurrent import CELLS, EquivariantRNN, parameter_count
+from goldstone.models.recurrent import parameter_count
+from goldstone.models.recurrent_config import RecurrentConfig
 from goldstone.training.loop import make_optimizer, train_loop
-
-ARCHITECTURES = ("equivariant", "torch_rnn", "torch_gru", "torch_lstm")
-EQUIVARIANT = {"architecture": ("equivariant",)}
 
 
 @dataclasses.dataclass
@@ -50,51 +47,21 @@ class CopySchedule:
 
 
 @dataclasses.dataclass
-class CopyTaskConfig(CopySchedule, GroupConfig):
-    architecture: str = param("equivariant", "the recurrent network: our equivariant cell, or PyTorch's RNN / "
-                              "GRU / LSTM (tanh, no symmetry)", choices=ARCHITECTURES)
-    group: str = param("u1", "symmetry of the recurrent map", choices=GROUPS, when=EQUIVARIANT)
-    width: int = param(64, "hidden width N (real units)", ge=2)
-    cell: str = param("rnn", "equivariant cell: simple RNN or gated (GRU-like)", choices=CELLS, when=EQUIVARIANT)
-    sigma_w: float = param(1.0, "recurrent weight scale sigma_W", ge=1e-3, le=100, when=EQUIVARIANT)
-
-    def validate(self) -> None:
-        if self.architecture == "equivariant":  # PyTorch's cells take any width
-            super().validate()
-
-
-class Baseline(nn.Module):
-    """PyTorch's RNN / GRU / LSTM (batch-first) returning its states like `EquivariantRNN`."""
-
-    def __init__(self, kind: str, input_size: int, hidden: int):
-        super().__init__()
-        self.rnn = {"torch_rnn": nn.RNN, "torch_gru": nn.GRU, "torch_lstm": nn.LSTM}[kind](
-            input_size, hidden, batch_first=True)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        states, _ = self.rnn(x)
-        return states, states[:, -1]
+class CopyTaskConfig(CopySchedule, RecurrentConfig):
+    """The copy task with our cell or a PyTorch baseline."""
 
 
 class CopyModel(nn.Module):
+    """A recurrent network and a linear readout at every step: logits (B, T, alphabet)."""
+
     def __init__(self, cfg: CopyTaskConfig):
         super().__init__()
         inputs = cfg.alphabet + 1
-        self.recurrent = (EquivariantRNN(inputs, cfg.width, cfg.group, cfg.k, cfg.cell, cfg.sigma_w)
-                          if cfg.architecture == "equivariant" else Baseline(cfg.architecture, inputs, cfg.width))
-        self.readout = nn.Linear(cfg.width, cfg.alphabet)
+        self.recurrent = cfg.recurrent_network(inputs, cfg.alphabet)
+        self.readout = nn.Linear(cfg.hidden_width(inputs, cfg.alphabet), cfg.alphabet)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.recurrent(x)[0])
-
-
-def model_name(cfg: CopyTaskConfig) -> str:
-    if cfg.architecture != "equivariant":
-        name = {"torch_rnn": "RNN", "torch_gru": "GRU", "torch_lstm": "LSTM"}[cfg.architecture]
-    else:
-        group = {"u1": "U(1)", "ok": f"O({cfg.block})", "generic": "generic"}[cfg.group]
-        name = f"{group} {'GRU' if cfg.cell == 'gru' else 'RNN'}"
-    return f"{name}, N = {cfg.width}"
 
 
 LABELS = {"architecture": "network", "group": "symmetry group", "cell": "cell", "sigma_w": "weight scale σ_W",
@@ -107,7 +74,7 @@ LABELS = {"architecture": "network", "group": "symmetry group", "cell": "cell", 
             critical={"sigma_w": 1.0}, curve=("eval", "success"), labels=LABELS)
 def train(ctx: RunContext) -> None:
     cfg: CopyTaskConfig = ctx.config
-    train_copy(ctx, cfg, CopyModel(cfg), model_name(cfg))
+    train_copy(ctx, cfg, CopyModel(cfg), cfg.network_name(cfg.alphabet + 1, cfg.alphabet))
 
 
 def held_out_batch(cfg: CopySchedule, seed: int) -> CopyBatch:

@@ -79,6 +79,40 @@ class EquivariantRNN(nn.Module):
         return torch.stack(states, 1), h
 
 
+TORCH_CELLS = {"torch_rnn": nn.RNN, "torch_gru": nn.GRU, "torch_lstm": nn.LSTM}
+"""PyTorch's recurrent layers (tanh, no symmetry), the baselines; gates per unit: 1, 3, 4."""
+_GATES = {"torch_rnn": 1, "torch_gru": 3, "torch_lstm": 4}
+
+
+class TorchRecurrent(nn.Module):
+    """PyTorch's RNN / GRU / LSTM (batch-first) returning (states, last state) like `EquivariantRNN`."""
+
+    def __init__(self, kind: str, input_size: int, hidden: int):
+        super().__init__()
+        self.rnn = TORCH_CELLS[kind](input_size, hidden, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        states, _ = self.rnn(x)
+        return states, states[:, -1]
+
+
+def torch_parameter_count(kind: str, input_size: int, hidden: int, outputs: int) -> int:
+    """Parameters of `TorchRecurrent(kind, input_size, hidden)` and a biased linear readout to
+    `outputs`: gates x (hidden (input_size + hidden) + 2 hidden) + (hidden + 1) outputs."""
+    return _GATES[kind] * hidden * (input_size + hidden + 2) + (hidden + 1) * outputs
+
+
+def equal_parameter_width(kind: str, input_size: int, outputs: int, target: int) -> int:
+    """The hidden width at which PyTorch's `kind` with its readout has the parameter count nearest
+    to `target` (the paper's comparisons at equal parameters)."""
+    gates = _GATES[kind]
+    # count(h) = gates h^2 + (gates (input_size + 2) + outputs) h + outputs: the positive root, then its neighbours
+    b = gates * (input_size + 2) + outputs
+    root = (-b + (b * b + 4 * gates * max(target - outputs, 0)) ** 0.5) / (2 * gates)
+    candidates = {max(1, int(root) + d) for d in (-1, 0, 1, 2)}
+    return min(sorted(candidates), key=lambda h: abs(torch_parameter_count(kind, input_size, h, outputs) - target))
+
+
 def parameter_count(model: nn.Module) -> int:
     """Trainable parameters (the number the paper's comparisons quote)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -50,6 +50,17 @@ def test_idx_errors_name_the_file(tmp_path):
         load_dataset("mnist", str(tmp_path))
 
 
+@pytest.mark.parametrize("stem,array,message", [
+    ("train-images-idx3-ubyte", np.zeros((20, 784)), r"train-images-idx3-ubyte: images must be \(n, rows, columns\)"),
+    ("t10k-labels-idx1-ubyte", np.zeros(9), r"t10k-labels-idx1-ubyte: labels must be \(10,\)"),
+    ("t10k-images-idx3-ubyte", np.zeros((10, 14, 14)), r"train images are \(28, 28\) but test images \(14, 14\)")])
+def test_idx_files_of_the_wrong_shape_are_named(tmp_path, stem, array, message):
+    write_mnist_like(tmp_path)
+    (tmp_path / stem).write_bytes(idx_bytes(array))
+    with pytest.raises(GoldstoneError, match=message):
+        load_dataset("mnist", str(tmp_path))
+
+
 def test_digits_split_is_fixed_and_standardised():
     a, b = load_dataset("digits"), load_dataset("digits")
     assert torch.equal(a.x_test, b.x_test) and len(a.x_train) + len(a.x_test) == 1797

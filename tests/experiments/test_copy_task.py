@@ -1,5 +1,7 @@
 """The copy-task experiment: tiny runs of an equivariant cell and a PyTorch baseline."""
 
+import dataclasses
+
 import pytest
 
 import goldstone
@@ -31,3 +33,19 @@ def test_a_pytorch_baseline_takes_any_width():
     CopyTaskConfig(architecture="torch_gru", width=9).validate()
     with pytest.raises(ConfigError, match="not divisible"):
         CopyTaskConfig(width=9).validate()
+
+
+@pytest.mark.parametrize("kind", ["torch_rnn", "torch_gru", "torch_lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_baselines_at_equal_parameters_come_within_one_unit_of_our_count(kind, cell):
+    """The baseline's width is the one whose parameter count is nearest ours: closer than the
+    counts one unit wider or narrower would be."""
+    ours = CopyTaskConfig(group="u1", cell=cell, width=64)
+    theirs = CopyTaskConfig(architecture=kind, baseline_width="equal_parameters", group="u1", cell=cell, width=64)
+    target = parameter_count(CopyModel(ours))
+    width = theirs.hidden_width(9, 8)
+    counts = {w: parameter_count(CopyModel(dataclasses.replace(theirs, baseline_width="equal_width", width=w)))
+              for w in (width - 1, width, width + 1)}
+    assert counts[width] == parameter_count(CopyModel(theirs))
+    assert abs(counts[width] - target) <= min(abs(counts[width - 1] - target), abs(counts[width + 1] - target))
+    assert theirs.network_name(9, 8).endswith(f"N = {width}")

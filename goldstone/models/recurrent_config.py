@@ -1,0 +1,59 @@
+"""The config keys of every experiment that trains a recurrent network: our equivariant cell or a
+PyTorch baseline, and the baseline's width (the same as ours, or the same parameter count)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch import nn
+
+from goldstone.core.config import param
+from goldstone.models.group_config import GROUPS, GroupConfig
+from goldstone.models.recurrent import (CELLS, TORCH_CELLS, EquivariantRNN, TorchRecurrent, equal_parameter_width,
+                                        parameter_count)
+
+ARCHITECTURES = ("equivariant", *TORCH_CELLS)
+EQUIVARIANT = {"architecture": ("equivariant",)}
+BASELINE = {"architecture": tuple(TORCH_CELLS)}
+BASELINE_WIDTHS = ("equal_width", "equal_parameters")
+
+
+@dataclasses.dataclass
+class RecurrentConfig(GroupConfig):
+    architecture: str = param("equivariant", "the recurrent network: our equivariant cell, or PyTorch's RNN / "
+                              "GRU / LSTM (tanh, no symmetry)", choices=ARCHITECTURES)
+    group: str = param("u1", "symmetry of the recurrent map", choices=GROUPS, when=EQUIVARIANT)
+    width: int = param(64, "hidden width N (real units) of our cell", ge=2)
+    cell: str = param("rnn", "equivariant cell: simple RNN or gated (GRU-like)", choices=CELLS, when=EQUIVARIANT)
+    sigma_w: float = param(1.0, "recurrent weight scale sigma_W", ge=1e-3, le=100, when=EQUIVARIANT)
+    baseline_width: str = param("equal_width", "a PyTorch baseline's hidden width: key 'width', or the width that "
+                                "gives it the parameter count of our cell with these keys", choices=BASELINE_WIDTHS,
+                                when=BASELINE)
+
+    def validate(self) -> None:
+        if self.architecture == "equivariant" or self.baseline_width == "equal_parameters":
+            super().validate()  # PyTorch's cells take any width of their own
+
+    def hidden_width(self, input_size: int, outputs: int) -> int:
+        """The hidden width of the network this config builds (`recurrent_network`)."""
+        if self.architecture == "equivariant" or self.baseline_width == "equal_width":
+            return self.width
+        ours = EquivariantRNN(input_size, self.width, self.group, self.k, self.cell, self.sigma_w)
+        target = parameter_count(ours) + (self.width + 1) * outputs
+        return equal_parameter_width(self.architecture, input_size, outputs, target)
+
+    def recurrent_network(self, input_size: int, outputs: int) -> nn.Module:
+        """(B, T, input_size) -> (states (B, T, width), last state): ours or PyTorch's."""
+        width = self.hidden_width(input_size, outputs)
+        if self.architecture == "equivariant":
+            return EquivariantRNN(input_size, width, self.group, self.k, self.cell, self.sigma_w)
+        return TorchRecurrent(self.architecture, input_size, width)
+
+    def network_name(self, input_size: int, outputs: int) -> str:
+        """"U(1) GRU, N = 64", "GRU, N = 41", ..."""
+        if self.architecture != "equivariant":
+            name = {"torch_rnn": "RNN", "torch_gru": "GRU", "torch_lstm": "LSTM"}[self.architecture]
+        else:
+            group = {"u1": "U(1)", "ok": f"O({self.block})", "generic": "generic"}[self.group]
+            name = f"{group} {'GRU' if self.cell == 'gru' else 'RNN'}"
+        return f"{name}, N = {self.hidden_width(input_size, outputs)}"
