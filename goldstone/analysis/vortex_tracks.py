@@ -2,9 +2,10 @@
 
 A vortex at frame t + 1 continues a vortex at frame t when the two are each other's nearest
 vortex of the same charge, in the same lattice (sequence, channel), within `max_step` lattice
-units on the torus (mutual nearest neighbours, the usual rule of particle tracking). Vortices left
-unmatched start a track (a birth, on a torus normally a vortex-antivortex pair creation) or end
-one (a death: annihilation or a core leaving the gate). Each frame links all lattices at once.
+units on the torus (mutual nearest neighbours, the usual rule of particle tracking; equal
+distances go to the displacement first in (distance, dy, dx) order). Vortices left unmatched start
+a track (a birth, on a torus normally a vortex-antivortex pair creation) or end one (a death:
+annihilation or a core leaving the gate). Each frame links all plaquettes of all lattices at once.
 """
 
 from __future__ import annotations
@@ -32,51 +33,71 @@ class VortexTracks:
 
 def track_vortices(charges: torch.Tensor, max_step: float = 1.5) -> VortexTracks:
     """Link the vortices of `charges` (..., T, H, W) (integer, from `winding_numbers`) over T;
-    leading axes are separate lattices."""
+    leading axes are separate lattices.
+
+    Matching works on the lattice itself: the K displacements within `max_step`, nearest first,
+    are K shifted copies of a frame, so each vortex's nearest same-charge partner in the next
+    (previous) frame is the first shift that agrees with it, for all plaquettes and lattices at once.
+    """
     if charges.dim() < 3:
         raise GoldstoneError(f"charges must be (..., T, H, W), got shape {tuple(charges.shape)}")
-    if max_step <= 0:
-        raise GoldstoneError(f"max_step must be > 0, got {max_step}")
-    frames = charges.flatten(0, -4).transpose(0, 1) if charges.dim() > 3 else charges.unsqueeze(1)
-    size = torch.tensor(charges.shape[-2:], dtype=torch.float64)
+    if not 0 < max_step <= MAX_STEP:
+        raise GoldstoneError(f"max_step must lie in (0, {MAX_STEP}] lattice units, got {max_step}")
+    frames = charges.reshape(-1, *charges.shape[-3:]).transpose(0, 1)  # (T, lattices, H, W)
+    offsets = _displacements(max_step, charges.shape[-2:])
     steps = frames.shape[0]
-    counts, births, deaths = (torch.zeros(steps, dtype=torch.long) for _ in range(3))
-    ids: list[torch.Tensor] = []
-    previous, previous_ids, tracks = None, torch.zeros(0, dtype=torch.long), 0
-    for t in range(steps):
-        lattice, y, x = frames[t].nonzero(as_tuple=True)
-        current = (lattice, torch.stack((y, x), 1).double(), frames[t][lattice, y, x])
-        counts[t] = len(lattice)
-        current_ids = torch.full((len(lattice),), -1, dtype=torch.long)
-        if previous is not None and len(lattice) and len(previous[0]):
-            before, after = _mutual_nearest(previous, current, size, max_step)
-            current_ids[after] = previous_ids[before]
-            deaths[t - 1] = len(previous_ids) - len(before)
-        elif previous is not None:
-            deaths[t - 1] = len(previous_ids)
-        new = current_ids < 0
-        births[t] = int(new.sum()) if t else 0
-        current_ids[new] = torch.arange(tracks, tracks + int(new.sum()))
-        tracks += int(new.sum())
-        ids.append(current_ids)
-        previous, previous_ids = current, current_ids
-    every = torch.cat(ids)
-    lifetimes = torch.bincount(every, minlength=tracks)
+    counts = frames.ne(0).sum((1, 2, 3))
+    births, deaths = torch.zeros(steps, dtype=torch.long), torch.zeros(steps, dtype=torch.long)
+    ids = torch.full(frames.shape, -1, dtype=torch.long)
+    present = frames[0] != 0
+    ids[0][present] = torch.arange(int(present.sum()))
+    tracks = int(present.sum())
+    for t in range(1, steps):
+        matched, source = _mutual_nearest(frames[t - 1], frames[t], offsets)
+        ids[t][matched] = _shifted(ids[t - 1], offsets)[source[matched], matched]
+        new = (frames[t] != 0) & ~matched
+        births[t] = int(new.sum())
+        deaths[t - 1] = int(counts[t - 1]) - int(matched.sum())
+        ids[t][new] = torch.arange(tracks, tracks + births[t])
+        tracks += int(births[t])
+    lifetimes = torch.bincount(ids[ids >= 0], minlength=tracks)
     censored = torch.zeros(tracks, dtype=torch.bool)
-    censored[ids[0]] = True
-    censored[ids[-1]] = True
+    censored[ids[0][ids[0] >= 0]] = True
+    censored[ids[-1][ids[-1] >= 0]] = True
     return VortexTracks(counts, births, deaths, lifetimes, censored)
 
 
-def _mutual_nearest(previous, current, size: torch.Tensor, max_step: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices (into previous, into current) of the pairs that are each other's nearest allowed
-    partner: same lattice, same charge, periodic distance at most `max_step`."""
-    (lattice_a, pos_a, charge_a), (lattice_b, pos_b, charge_b) = previous, current
-    delta = (pos_a[:, None] - pos_b[None]).abs()
-    distance = torch.minimum(delta, size - delta).norm(dim=-1)
-    allowed = (lattice_a[:, None] == lattice_b[None]) & (charge_a[:, None] == charge_b[None]) & (distance <= max_step)
-    distance = distance.masked_fill(~allowed, float("inf"))
-    forward, backward = distance.argmin(1), distance.argmin(0)
-    before = torch.arange(len(lattice_a))
-    mutual = (backward[forward] == before) & allowed[before, forward]
-    return before[mutual], forward[mutual]
+MAX_STEP = 4.0
+"""The largest `max_step`: (2 x 4 + 1)^2 shifted copies of a frame at most."""
+
+
+def _displacements(max_step: float, size: torch.Size) -> list[tuple[int, int]]:
+    """Displacements (dy, dx) of length at most `max_step`, nearest first, one per distinct shift of
+    the (H, W) torus."""
+    reach = int(max_step)
+    candidates = sorted(((dy * dy + dx * dx, dy, dx) for dy in range(-reach, reach + 1)
+                         for dx in range(-reach, reach + 1) if dy * dy + dx * dx <= max_step * max_step))
+    distinct = {}
+    for _, dy, dx in candidates:
+        distinct.setdefault((dy % size[0], dx % size[1]), (dy, dx))
+    return list(distinct.values())
+
+
+def _shifted(grid: torch.Tensor, offsets: list[tuple[int, int]]) -> torch.Tensor:
+    """(K, lattices, H, W): copy k holds at plaquette p the value of `grid` at p - offsets[k]."""
+    return torch.stack([grid.roll(offset, (-2, -1)) for offset in offsets])
+
+
+def _mutual_nearest(before: torch.Tensor, after: torch.Tensor,
+                    offsets: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """For frame `after` (lattices, H, W): which vortices continue one of `before` (each the other's
+    nearest same-charge vortex within the displacements), and the index k of that displacement."""
+    forward = _shifted(before, offsets) == after  # k: before at p - offset_k has after's charge at p
+    backward = _shifted(after, [(-dy, -dx) for dy, dx in offsets]) == before  # k: after at p + offset_k
+    nearest_before = forward.int().argmax(0)  # first (nearest) agreeing displacement
+    has_before = forward.any(0) & (after != 0)
+    nearest_after = backward.int().argmax(0)
+    # mutual: the vortex at q = p - offset_k in `before` has offset_k as its own nearest step forward
+    back_at_source = _shifted(nearest_after, offsets).gather(0, nearest_before[None])[0]
+    matched = has_before & (back_at_source == nearest_before)
+    return matched, nearest_before

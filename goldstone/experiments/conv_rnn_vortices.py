@@ -44,7 +44,7 @@ class ConvVorticesConfig(CopySchedule):
     sigma_w: float = param(0.3, "scale sigma_W of the random kernel weights", ge=1e-3, le=100)
     threshold: float = param(0.1, "vortex gate: a plaquette counts where its corners' mean |z| is at least this "
                              "share of the frame's RMS |z|, in (0, 1)", gt=0)
-    max_step: float = param(1.5, "largest move (lattice units) of a vortex between time steps", gt=0, le=100)
+    max_step: float = param(1.5, "largest move (lattice units) of a vortex between time steps", gt=0, le=4)
     probe_size: int = param(32, "held-out sequences whose phase fields are analysed", ge=1)
     steps: int = param(600, "optimiser steps", ge=1)
     batch_size: int = param(64, "sequences per step", ge=1)

@@ -121,3 +121,41 @@ def test_tracking_bad_input_is_one_clear_error():
         track_vortices(torch.zeros(4, 4, dtype=torch.int8))
     with pytest.raises(GoldstoneError, match="max_step"):
         track_vortices(moving_frames(), max_step=0)
+
+
+def reference_tracks(frames: torch.Tensor, max_step: float) -> tuple[list[int], list[int], list[int]]:
+    """Mutual-nearest linking written out vortex by vortex: (sorted lifetimes, births, deaths)."""
+    lattices, steps, height, width = frames.shape
+    def step_between(a, b):  # shortest periodic displacement from a to b, and its sort key
+        dy, dx = ((b[0] - a[0] + height // 2) % height) - height // 2, ((b[1] - a[1] + width // 2) % width) - width // 2
+        return (dy * dy + dx * dx, dy, dx)
+    lifetimes, births, deaths = [], [0] * steps, [0] * steps
+    for lattice in range(lattices):
+        alive = {tuple(p): 1 for p in frames[lattice, 0].nonzero().tolist()}
+        for t in range(1, steps):
+            before = {tuple(p): int(frames[lattice, t - 1][tuple(p)]) for p in frames[lattice, t - 1].nonzero().tolist()}
+            after = {tuple(p): int(frames[lattice, t][tuple(p)]) for p in frames[lattice, t].nonzero().tolist()}
+            def nearest(p, charge, pool, forward):
+                keys = [(step_between(p, q) if forward else step_between(q, p), q) for q, c in pool.items()
+                        if c == charge and step_between(p, q)[0] <= max_step ** 2]
+                return min(keys)[1] if keys else None
+            links = {q: p for q, c in after.items() if (p := nearest(q, c, before, False)) is not None
+                     and nearest(p, before[p], after, True) == q}
+            survivors = {q: alive[p] + 1 for q, p in links.items()}
+            lifetimes += [alive[p] for p in before if p not in links.values()]
+            births[t] += len(after) - len(links)
+            deaths[t - 1] += len(before) - len(links)
+            alive = {**{q: 1 for q in after if q not in links}, **survivors}
+        lifetimes += list(alive.values())
+    return sorted(lifetimes), births, deaths
+
+
+@pytest.mark.parametrize("max_step", [1.0, 1.5, 2.3])
+def test_tracks_match_a_vortex_by_vortex_reference_on_random_charges(max_step):
+    generator = torch.Generator().manual_seed(int(10 * max_step))
+    frames = torch.randint(-1, 2, (3, 12, 9, 10), generator=generator, dtype=torch.int8)
+    frames *= torch.rand(frames.shape, generator=generator) < 0.15
+    tracks = track_vortices(frames, max_step)
+    lifetimes, births, deaths = reference_tracks(frames, max_step)
+    assert sorted(tracks.lifetimes.tolist()) == lifetimes
+    assert tracks.births.tolist() == births and tracks.deaths.tolist() == deaths
