@@ -66,9 +66,14 @@ class ConvCopyModel(nn.Module):
         self.recurrent = ConvRNN(cfg.alphabet + 1, cfg.channels, cfg.size, cfg.kernel_size, cfg.group, cfg.sigma_w,
                                  cfg.init)
         self.readout = nn.Linear(2 * cfg.channels * cfg.size ** 2, cfg.alphabet)
+        self.symmetry = (cfg.group, 2)
+
+    def states(self, x: torch.Tensor) -> torch.Tensor:
+        """Flat states (B, T, 2 C H W): real parts of the channels, then imaginary parts."""
+        return self.recurrent(x)[0].flatten(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.recurrent(x)[0].flatten(2))
+        return self.readout(self.states(x))
 
 
 LABELS = {"group": "recurrent kernel", "group=u1": "U(1)", "group=generic": "generic", "sigma_w": "weight scale σ_W",

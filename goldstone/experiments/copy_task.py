@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from goldstone.analysis.phase_retention import phase_retention
+from goldstone.analysis.protected_direction import protected_direction
 from goldstone.core.config import param
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
@@ -52,16 +54,24 @@ class CopyTaskConfig(CopySchedule, RecurrentConfig):
 
 
 class CopyModel(nn.Module):
-    """A recurrent network and a linear readout at every step: logits (B, T, alphabet)."""
+    """A recurrent network and a linear readout at every step: logits (B, T, alphabet).
+
+    `symmetry`: (group, k) of an equivariant recurrence, whose `blank_step` the delay measures use;
+    None for PyTorch's cells."""
 
     def __init__(self, cfg: CopyTaskConfig):
         super().__init__()
         inputs = cfg.alphabet + 1
         self.recurrent = cfg.recurrent_network(inputs, cfg.alphabet)
         self.readout = nn.Linear(cfg.hidden_width(inputs, cfg.alphabet), cfg.alphabet)
+        self.symmetry = (cfg.group, cfg.block) if cfg.architecture == "equivariant" else None
+
+    def states(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden states (B, T, N) at every step."""
+        return self.recurrent(x)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.recurrent(x)[0])
+        return self.readout(self.states(x))
 
 
 LABELS = {"architecture": "network", "group": "symmetry group", "cell": "cell", "sigma_w": "weight scale σ_W",
@@ -84,8 +94,10 @@ def held_out_batch(cfg: CopySchedule, seed: int) -> CopyBatch:
 
 def train_copy(ctx: RunContext, cfg: CopySchedule, model: nn.Module, name: str,
                measurements: list[tuple[Callable[[int], bool], Callable[[int], None]]] = ()) -> None:
-    """Train `model` (token one-hots (B, T, alphabet + 1) -> logits (B, T, alphabet)) on the copy
-    task with Adam, logging the loss, the held-out accuracies and `measurements` (schedule, fn)."""
+    """Train `model` (token one-hots (B, T, alphabet + 1) -> logits (B, T, alphabet) through
+    `model.states` and `model.readout`) on the copy task with Adam, logging the loss, the held-out
+    accuracies, what the delay keeps of the state (`log_delay_memory`) and `measurements`
+    (schedule, fn)."""
     model = model.to(ctx.device)
     parameters = parameter_count(model)
     ctx.headline("parameters", parameters)
@@ -95,10 +107,12 @@ def train_copy(ctx: RunContext, cfg: CopySchedule, model: nn.Module, name: str,
     def evaluate(step: int) -> None:
         model.eval()
         with torch.no_grad():
-            logits = model(held_out.inputs.to(ctx.device)).cpu()
-        symbols, sequences = copy_accuracy(logits, held_out.targets)
-        ctx.log(step, "eval", symbols, "symbol_accuracy")
-        ctx.log(step, "eval", sequences, "success")
+            states = model.states(held_out.inputs.to(ctx.device))
+            logits = model.readout(states).cpu()
+            symbols, sequences = copy_accuracy(logits, held_out.targets)
+            ctx.log(step, "eval", symbols, "symbol_accuracy")
+            ctx.log(step, "eval", sequences, "success")
+            log_delay_memory(ctx, step, cfg, model, states, held_out.delays.to(ctx.device))
 
     def loss_fn(step: int) -> torch.Tensor:
         batch = copy_batch(cfg.batch_size, cfg.max_delay, cfg.alphabet, cfg.length,
@@ -112,6 +126,28 @@ def train_copy(ctx: RunContext, cfg: CopySchedule, model: nn.Module, name: str,
                measurements=[(lambda s: s % cfg.eval_every == 0 or s == cfg.steps, evaluate), *measurements],
                description=f"{name}, T_max = {cfg.max_delay}")
     summarise(ctx, cfg, name, parameters)
+
+
+def log_delay_memory(ctx: RunContext, step: int, cfg: CopySchedule, model: nn.Module, states: torch.Tensor,
+                     delays: torch.Tensor) -> None:
+    """What the blank delay keeps of the state (`goldstone.analysis.phase_retention`), between the
+    state after the last symbol and after the last blank of each held-out sequence: mean
+    correlation and, for an equivariant recurrence, mean retention up to a group rotation, mean
+    |rotation| (U(1)), and the protected direction's ratio and gain over the longest delay."""
+    start = states[:, cfg.length - 1]
+    end = states[torch.arange(len(states), device=states.device), cfg.length + delays - 1]
+    memory = phase_retention(start, end, *(model.symmetry or ("generic", 1)))
+    ctx.log(step, "delay", float(memory.correlation.mean()), "correlation")
+    if model.symmetry is None:
+        return
+    group, k = model.symmetry
+    ctx.log(step, "delay", float(memory.retention.mean()), "retention")
+    if group == "u1":
+        ctx.log(step, "delay", float(memory.rotation.abs().mean()), "rotation")
+    ratio, gain = protected_direction(model.recurrent.blank_step, start, cfg.max_delay, k,
+                                      torch.Generator().manual_seed(0))  # one generator T per run
+    ctx.log(step, "delay", float(ratio.mean()), "protected_ratio")
+    ctx.log(step, "delay", float(gain.mean()), "protected_gain")
 
 
 def summarise(ctx: RunContext, cfg: CopySchedule, name: str, parameters: int) -> None:

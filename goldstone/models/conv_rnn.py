@@ -82,6 +82,11 @@ class ConvRNN(nn.Module):
         pre = F.conv2d(F.pad(z, (pad, pad, pad, pad), mode="circular"), kernel) + drive
         return radial_tanh(pre.flatten(1), 2).view_as(z)
 
+    def blank_step(self, h: torch.Tensor) -> torch.Tensor:
+        """One update of flat states (B, 2 C H W) under the zero (blank) input."""
+        z = h.view(-1, 2 * self.channels, self.size, self.size)
+        return self.step(z, torch.zeros_like(z)).flatten(1)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, steps = x.shape[:2]
         drives = self.input(x).view(batch, steps, 2 * self.channels, self.size, self.size)  # one GEMM

@@ -67,6 +67,11 @@ class EquivariantRNN(nn.Module):
         candidate = radial_tanh(apply_row_matrix((reset * hc).flatten(-2), matrix) + drive, self.k)
         return torch.lerp(hc, components(candidate, self.k), update).flatten(-2)
 
+    def blank_step(self, h: torch.Tensor) -> torch.Tensor:
+        """One update under the zero (blank) input: the map that commutes with the group."""
+        gate = h.new_zeros(h.shape[0], 2 * self.hidden // self.k) if self.cell == "gru" else None
+        return self.step(h, torch.zeros_like(h), gate)
+
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         drives = self.input(x)  # all steps in one GEMM
         gate_drives = self.gate_input(x) if self.cell == "gru" else None

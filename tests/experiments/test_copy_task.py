@@ -19,6 +19,16 @@ def test_tiny_copy_runs_log_loss_success_and_parameters(tmp_path, overrides):
     m = run.metrics
     assert set(m[m.observable == "eval"].metric) == {"symbol_accuracy", "success"}
     assert sorted(m[m.observable == "eval"].step.unique()) == [0, 3, 6]
+    delay = m[m.observable == "delay"]
+    if "architecture" in overrides:  # PyTorch's cells: no group to rotate by, no blank map
+        assert set(delay.metric) == {"correlation"}
+    else:
+        assert set(delay.metric) == {"correlation", "retention", "rotation", "protected_ratio", "protected_gain"}
+        ratio = delay[delay.metric == "protected_ratio"].value
+        assert ((ratio - 1).abs() < 1e-4).all()  # exact in theory; float32 here
+        retention = delay[delay.metric == "retention"].value.to_numpy()
+        correlation = delay[delay.metric == "correlation"].value.to_numpy()
+        assert (retention <= 1 + 1e-6).all() and (retention >= correlation - 1e-6).all()
     headline = run.manifest["headline"]
     assert headline["parameters"] == parameter_count(CopyModel(CopyTaskConfig(**TINY, **overrides)))
     assert 0 <= headline["final_success"] <= headline["final_symbol_accuracy"] <= 1

@@ -13,22 +13,13 @@ from goldstone.theory.neutral_modes import block_span, neutral_mode_count
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-12}
 
 
-def blank_step(model: EquivariantRNN):
-    """The recurrence under the blank input (x_t = 0): h -> F(h)."""
-    def step(h):
-        drive = h.new_zeros(h.shape)
-        gate = h.new_zeros(h.shape[0], 2 * model.hidden // model.k) if model.cell == "gru" else None
-        return model.step(h, drive, gate)
-    return step
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("group,k", [("u1", 2), ("ok", 3), ("ok", 4)])
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
 def test_blank_recurrence_is_equivariant(group, k, cell, dtype):
     model = EquivariantRNN(5, 24, group, k, cell, sigma_w=1.5).to(dtype)
     with torch.no_grad():
-        assert_equivariant(blank_step(model), 24, group, model.k, dtype=dtype, atol=TOLERANCE[dtype])
+        assert_equivariant(model.blank_step, 24, group, model.k, dtype=dtype, atol=TOLERANCE[dtype])
 
 
 def test_an_input_field_or_a_generic_recurrence_breaks_the_symmetry():
@@ -38,7 +29,7 @@ def test_an_input_field_or_a_generic_recurrence_breaks_the_symmetry():
     with torch.no_grad():
         assert equivariance_error(lambda h: model.step(h, drive, gate), 24, "u1") > 1e-3
         generic = EquivariantRNN(5, 24, "generic", 2, sigma_w=1.5).double()
-        assert equivariance_error(blank_step(generic), 24, "u1") > 1e-3
+        assert equivariance_error(generic.blank_step, 24, "u1") > 1e-3
 
 
 def test_sequence_module_matches_stepping_and_counts_parameters():
@@ -80,7 +71,7 @@ def test_lyapunov_spectrum_has_the_protected_zero_modes(group, k, cell, sigma_w)
     transient, 3 trajectories."""
     torch.manual_seed(0)
     model = EquivariantRNN(5, 24, group, k, cell, sigma_w).double()
-    step = blank_step(model)
+    step = model.blank_step
     h0 = torch.randn(3, 24, dtype=torch.float64)
     with torch.no_grad():
         exponents = lyapunov_spectrum(step, h0, 1000, transient=1000)
