@@ -48,6 +48,34 @@ def test_sequence_module_matches_stepping_and_counts_parameters():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+@pytest.mark.parametrize("group,k", [("u1", 2), ("ok", 3), ("generic", 4)])
+def test_the_fused_gated_sequence_matches_the_plain_steps_and_gradcheck(group, k):
+    """One autograd node for the whole gated sequence: the states and every gradient (inputs, h0,
+    recurrent, gate and input weights) equal the step-by-step plain ops, and gradcheck passes."""
+    torch.manual_seed(0)
+    model = EquivariantRNN(5, 12, group, k, "gru", sigma_w=1.5).double()
+    x = torch.randn(4, 6, 5, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, 12, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(4, 6, 12, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        model.zero_grad()
+        if fused:
+            states = model(x, h0)[0]
+        else:
+            h, steps = h0, []
+            for t in range(6):
+                h = model.step(h, model.input(x[:, t]), model.gate_input(x[:, t]))
+                steps.append(h)
+            states = torch.stack(steps, 1)
+        grads = torch.autograd.grad((states * weights).sum(), [x, h0, *model.parameters()])
+        results.append((states, grads))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-14)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    torch.autograd.gradcheck(lambda x, h0: model(x, h0)[0], (x, h0))
+
+
 def test_bad_widths_and_cells():
     with pytest.raises(ConfigError, match="not divisible by the block size 4"):
         EquivariantRNN(3, 30, "ok", 4)

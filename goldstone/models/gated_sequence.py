@@ -1,0 +1,93 @@
+"""The gated equivariant recurrence over a whole sequence as one autograd node.
+
+For the gated cell of `goldstone.models.recurrent` a CPU step at width 64 is bound by the fixed
+cost of each tensor op and autograd node, as for the deep MLP (`radial_stack`): running all T
+steps in one `torch.autograd.Function` with a hand-written backward takes about a quarter of the
+ops autograd records (`benchmarks/bench_recurrent.py`). Per step, on components h (B, k, n):
+
+    a = |h| (block norms, (B, n)),  (u, r) = sigmoid(a A^T + b + B x_t),
+    c = phi(rows(r h) M^T + U x_t),  h' = h + u (c - h),
+
+phi the radial tanh; M the recurrent layer's row matrix. Backward, with J_phi = s I + q p p^T
+(p the pre-activation, s = tanh|p| / |p|, q = (1 - tanh^2|p| - s) / |p|^2):
+dc = u dh', du = sum_d (c - h) dh', dh = (1 - u) dh'; dp = s dc + q p (p . dc);
+dM += rows(dp)^T rows(r h); d(r h) = rows(dp) M; dr = sum_d h d(r h), dh += r d(r h);
+dg = (du, dr) g (1 - g); dA += dg^T a, db += sum dg; dh += (dg A / a) h.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+
+class GatedRadialSequence(torch.autograd.Function):
+    """States (B, T, N) of the gated cell from the input drives U x_t (B, T, N), the gates' input
+    drives B x_t (B, T, 2 n) and the initial state h0 (B, N)."""
+
+    @staticmethod
+    def forward(ctx, drives: torch.Tensor, gate_drives: torch.Tensor, h0: torch.Tensor, layer: nn.Module,
+                gate_weight: torch.Tensor, gate_bias: torch.Tensor, k: int, *parameters: torch.Tensor) -> torch.Tensor:
+        tiny = torch.finfo(drives.dtype).tiny
+        batch, steps, width = drives.shape
+        (matrix,) = type(layer).row_matrices([layer])
+        h = h0.view(batch, k, -1)
+        states, saved = [], []
+        for t in range(steps):
+            norm = (h * h).sum(1).clamp_min_(tiny).sqrt_()  # (B, n)
+            gates = torch.addmm(gate_bias, norm, gate_weight.t()).add_(gate_drives[:, t]).sigmoid_()
+            update, reset = gates.unsqueeze(1).chunk(2, dim=-1)
+            gated = reset * h
+            pre = torch.mm(gated.view(-1, matrix.shape[1]), matrix.t()).view(batch, -1).add_(drives[:, t]).view_as(h)
+            r2 = (pre * pre).sum(1, keepdim=True).clamp_min_(tiny)
+            tanh = r2.sqrt().tanh_()
+            scale = tanh * r2.rsqrt()
+            candidate = pre * scale
+            saved.append((h, norm, gates, gated, pre, r2, tanh, scale, candidate))
+            h = torch.lerp(h, candidate, update)
+            states.append(h)
+        ctx.saved, ctx.layer, ctx.k = saved, layer, k
+        ctx.matrix, ctx.gate_weight = matrix, gate_weight
+        return torch.stack(states, 1).view(batch, steps, width)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_states: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        matrix, gate_weight, layer = ctx.matrix, ctx.gate_weight, ctx.layer
+        batch, steps, width = grad_states.shape
+        grads = grad_states.view(batch, steps, ctx.k, -1)
+        d_drives = torch.empty_like(grad_states)
+        d_gate_drives = grad_states.new_empty(batch, steps, gate_weight.shape[0])
+        d_matrix, d_gate_weight = torch.zeros_like(matrix), torch.zeros_like(gate_weight)
+        dh = torch.zeros_like(grads[:, 0])
+        for t in reversed(range(steps)):
+            h, norm, gates, gated, pre, r2, tanh, scale, candidate = ctx.saved[t]
+            dh = dh + grads[:, t]
+            update, reset = gates.unsqueeze(1).chunk(2, dim=-1)
+            d_candidate = update * dh
+            d_update = ((candidate - h) * dh).sum(1)
+            dh = dh - d_candidate
+            coefficient = torch.addcmul(1 - scale, tanh, tanh, value=-1).div_(r2)
+            along = torch.linalg.vecdot(pre, d_candidate, dim=1).unsqueeze(1).mul_(coefficient)
+            d_pre = torch.addcmul(d_candidate * scale, pre, along)
+            d_drives[:, t] = d_pre.view(batch, -1)
+            rows = d_pre.view(-1, matrix.shape[0])
+            d_matrix.addmm_(rows.t(), gated.view(-1, matrix.shape[1]))
+            d_gated = torch.mm(rows, matrix).view_as(h)
+            d_reset = (d_gated * h).sum(1)
+            d_gates = torch.cat((d_update, d_reset), 1).mul_(gates * (1 - gates))
+            d_gate_drives[:, t] = d_gates
+            d_gate_weight.addmm_(d_gates.t(), norm)
+            dh = torch.addcmul(dh, reset, d_gated).addcmul_(h, (d_gates @ gate_weight / norm).unsqueeze(1))
+        d_gate_bias = d_gate_drives.sum((0, 1))
+        parameter_grads = type(layer).parameter_gradients([layer], [d_matrix])
+        return (d_drives, d_gate_drives, dh.reshape(batch, width), None, d_gate_weight, d_gate_bias, None,
+                *parameter_grads)
+
+
+def gated_radial_sequence(drives: torch.Tensor, gate_drives: torch.Tensor, h0: torch.Tensor, layer: nn.Module,
+                          gate_state: nn.Linear, k: int) -> torch.Tensor:
+    """`GatedRadialSequence` for `EquivariantRNN`'s gated cell (one autograd node for the sequence)."""
+    return GatedRadialSequence.apply(drives, gate_drives, h0, layer, gate_state.weight, gate_state.bias, k,
+                                     *layer.parameters())
