@@ -11,6 +11,7 @@ sequences copied perfectly on a fixed evaluation set, and the parameter count.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 
@@ -18,18 +19,21 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from goldstone.analysis.lyapunov import lyapunov_spectrum
 from goldstone.analysis.phase_retention import phase_retention
 from goldstone.analysis.protected_direction import protected_direction
 from goldstone.core.config import param
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.data.copy_task import IGNORE, CopyBatch, copy_accuracy, copy_batch
-from goldstone.models.recurrent import parameter_count
+from goldstone.models.recurrent import EquivariantRNN, parameter_count
 from goldstone.models.recurrent_config import RecurrentConfig
+from goldstone.theory.neutral_modes import block_span, neutral_mode_count
 from goldstone.training.loop import make_optimizer, train_loop
 
 
@@ -125,6 +129,8 @@ def train_copy(ctx: RunContext, cfg: CopySchedule, model: nn.Module, name: str,
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, checkpoint=cfg.checkpoint_every,
                measurements=[(lambda s: s % cfg.eval_every == 0 or s == cfg.steps, evaluate), *measurements],
                description=f"{name}, T_max = {cfg.max_delay}")
+    if isinstance(model.recurrent, EquivariantRNN) and model.symmetry[0] != "generic":
+        neutral_modes(ctx, model.recurrent, model.symmetry[0], held_out, cfg.length)
     summarise(ctx, cfg, name, parameters)
 
 
@@ -148,6 +154,35 @@ def log_delay_memory(ctx: RunContext, step: int, cfg: CopySchedule, model: nn.Mo
                                       torch.Generator().manual_seed(0))  # one generator T per run
     ctx.log(step, "delay", float(ratio.mean()), "protected_ratio")
     ctx.log(step, "delay", float(gain.mean()), "protected_gain")
+
+
+LYAPUNOV_STEPS, LYAPUNOV_TOLERANCE, LYAPUNOV_TRAJECTORIES = 500, 0.01, 4
+
+
+def neutral_modes(ctx: RunContext, recurrent: EquivariantRNN, group: str, held_out: CopyBatch, length: int) -> None:
+    """Lyapunov spectrum of the trained blank recurrence (QR method, float64) from the states after
+    the last symbol of a few held-out sequences, after a transient of as many steps: the exponents
+    within `LYAPUNOV_TOLERANCE` of zero against dim(G/H) for the span of each final state's blocks."""
+    recurrent = copy.deepcopy(recurrent).double().cpu().requires_grad_(False)
+    with torch.no_grad():
+        start = recurrent(held_out.inputs[:LYAPUNOV_TRAJECTORIES, :length].double())[1]
+    exponents = lyapunov_spectrum(recurrent.blank_step, start, LYAPUNOV_STEPS, transient=LYAPUNOV_STEPS)
+    with torch.no_grad():
+        h = start
+        for _ in range(2 * LYAPUNOV_STEPS):
+            h = recurrent.blank_step(h)
+    rows = []
+    for b in range(len(start)):
+        theory = neutral_mode_count(group, recurrent.k, block_span(h[b], recurrent.k))
+        rows.append({"trajectory": b, "near_zero": int((exponents[b].abs() < LYAPUNOV_TOLERANCE).sum()),
+                     "theory": theory, "largest": float(exponents[b, 0]),
+                     "next_after_theory": float(exponents[b, theory]) if theory < exponents.shape[1] else float("nan"),
+                     "final_norm": float(h[b].norm())})
+    table = pd.DataFrame(rows)
+    ctx.table("neutral_modes", table, f"Lyapunov exponents of the trained blank recurrence within "
+                                      f"{LYAPUNOV_TOLERANCE} of zero against dim(G/H) (QR method, "
+                                      f"{LYAPUNOV_STEPS} steps after a transient of as many).")
+    ctx.headline("neutral_modes_match", float((table.near_zero == table.theory).mean()))
 
 
 def summarise(ctx: RunContext, cfg: CopySchedule, name: str, parameters: int) -> None:

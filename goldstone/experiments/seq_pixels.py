@@ -37,7 +37,8 @@ PERMUTATION_SEED = 12345
 class SeqPixelsConfig(RecurrentConfig):
     dataset: str = param("digits", "images: sklearn's 8x8 digits (64 steps), MNIST-1D (40 steps), or MNIST / "
                          "Fashion-MNIST from IDX files in key data_dir (784 steps)", choices=DATASETS)
-    data_dir: str = param("", "folder with the IDX files of mnist / fashion_mnist (nothing is downloaded)")
+    data_dir: str = param("", "folder with the IDX files of mnist / fashion_mnist (nothing is downloaded)",
+                          when={"dataset": ("mnist", "fashion_mnist")})
     permute: bool = param(True, "feed the pixels in one fixed random order (psMNIST) instead of row by row")
     steps: int = param(2000, "optimiser steps", ge=1)
     batch_size: int = param(128, "images per step", ge=1)
