@@ -7,7 +7,8 @@ import torch
 from goldstone.analysis.lyapunov import lyapunov_spectrum
 from goldstone.core.errors import ConfigError
 from goldstone.models.recurrent import EquivariantRNN, parameter_count
-from goldstone.testing import assert_equivariant, equivariance_error
+from goldstone.groups import components
+from goldstone.testing import Invariant, assert_equivariant, equivariance_error
 from goldstone.theory.neutral_modes import block_span, neutral_mode_count
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-12}
@@ -20,6 +21,24 @@ def test_blank_recurrence_is_equivariant(group, k, cell, dtype):
     model = EquivariantRNN(5, 24, group, k, cell, sigma_w=1.5).to(dtype)
     with torch.no_grad():
         assert_equivariant(model.blank_step, 24, group, model.k, dtype=dtype, atol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("group,k", [("u1", 2), ("ok", 3)])
+def test_the_update_is_equivariant_in_state_and_drive_together(group, k, dtype):
+    """Several inputs with their own representations: rotating the state h and the input drive U x
+    together (the gates' drive invariant) rotates h'; the block norms, a second output, stay put."""
+    model = EquivariantRNN(5, 24, group, k, "gru", sigma_w=1.5).to(dtype)
+    n = 24 // model.k
+
+    def update(h, drive, gate_drive):
+        new = model.step(h, drive, gate_drive)
+        return new, components(new, model.k).norm(dim=-2)
+    assert_equivariant(update, [24, 24, Invariant(2 * n)], group, model.k, dtype=dtype, outputs=[True, False],
+                       atol=TOLERANCE[dtype])
+    with pytest.raises(AssertionError, match="not"):  # the drive left unrotated is a symmetry-breaking field
+        assert_equivariant(update, [24, Invariant(24), Invariant(2 * n)], group, model.k, dtype=dtype,
+                           outputs=[True, False], atol=TOLERANCE[dtype])
 
 
 def test_an_input_field_or_a_generic_recurrence_breaks_the_symmetry():
