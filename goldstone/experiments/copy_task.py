@@ -162,7 +162,9 @@ LYAPUNOV_STEPS, LYAPUNOV_TOLERANCE, LYAPUNOV_TRAJECTORIES = 500, 0.01, 4
 def neutral_modes(ctx: RunContext, recurrent: EquivariantRNN, group: str, held_out: CopyBatch, length: int) -> None:
     """Lyapunov spectrum of the trained blank recurrence (QR method, float64) from the states after
     the last symbol of a few held-out sequences, after a transient of as many steps: the exponents
-    within `LYAPUNOV_TOLERANCE` of zero against dim(G/H) for the span of each final state's blocks."""
+    within `LYAPUNOV_TOLERANCE` of zero against dim(G/H) for the span of each final state's blocks.
+    Theory fixes a lower bound: training may add slow directions of its own (memory), never remove
+    the protected ones; the headline is the share of trajectories with at least dim(G/H)."""
     recurrent = copy.deepcopy(recurrent).double().cpu().requires_grad_(False)
     with torch.no_grad():
         start = recurrent(held_out.inputs[:LYAPUNOV_TRAJECTORIES, :length].double())[1]
@@ -180,9 +182,9 @@ def neutral_modes(ctx: RunContext, recurrent: EquivariantRNN, group: str, held_o
                      "final_norm": float(h[b].norm())})
     table = pd.DataFrame(rows)
     ctx.table("neutral_modes", table, f"Lyapunov exponents of the trained blank recurrence within "
-                                      f"{LYAPUNOV_TOLERANCE} of zero against dim(G/H) (QR method, "
+                                      f"{LYAPUNOV_TOLERANCE} of zero against dim(G/H), their lower bound (QR method, "
                                       f"{LYAPUNOV_STEPS} steps after a transient of as many).")
-    ctx.headline("neutral_modes_match", float((table.near_zero == table.theory).mean()))
+    ctx.headline("neutral_modes_protected", float((table.near_zero >= table.theory).mean()))
 
 
 def summarise(ctx: RunContext, cfg: CopySchedule, name: str, parameters: int) -> None:

@@ -34,7 +34,7 @@ def test_tiny_copy_runs_log_loss_success_and_parameters(tmp_path, overrides):
     if "architecture" not in overrides:  # the trained blank recurrence's spectrum against dim(G/H)
         modes = run.table("neutral_modes")
         assert len(modes) == 4 and set(modes.theory) <= {0, 1}
-        assert 0 <= headline["neutral_modes_match"] <= 1
+        assert 0 <= headline["neutral_modes_protected"] <= 1
     assert 0 <= headline["final_success"] <= headline["final_symbol_accuracy"] <= 1
 
 
