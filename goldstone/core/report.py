@@ -3,7 +3,8 @@ animations), nothing fetched from a network, every piece of text from configs an
 
 A sweep's report draws its phase diagram: a heat map of a headline metric (mean over seeds)
 over two swept keys, one panel per value of the other keys, with the experiment's critical
-value drawn as a dashed line; with one swept key, a line with a band of +-1 std over seeds.
+value drawn as a dashed line; with one swept key, a line with a band of +-1 std over seeds
+(clipped to the range the seeds reached).
 """
 
 from __future__ import annotations
@@ -160,6 +161,13 @@ def _draw_theory(ax: Any, theory: Theory, xs: np.ndarray, params: list[dict[str,
     return handles
 
 
+def seed_band(stats: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """mean +- std over seeds, clipped to [min, max] of the seeds: a bimodal point (some seeds at
+    0, some at 1) would otherwise get a band reaching values no seed had, below 0 for instance."""
+    return (np.maximum(stats["mean"] - stats["std"], stats["min"]),
+            np.minimum(stats["mean"] + stats["std"], stats["max"]))
+
+
 def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Experiment, path: Path,
                   fixed: dict[str, Any] | None = None) -> str:
     """Draw the phase diagram PNG+SVG of `metric` over the swept `keys`; returns its caption.
@@ -196,13 +204,13 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
             params, members, colours = [], [], []
             for value in lines:
                 group = sel if value is None else sel[sel[line_key] == value]
-                stats = group.groupby(x_key).value.agg(["mean", "std"]).reset_index().fillna({"std": 0.0})
+                stats = (group.groupby(x_key).value.agg(["mean", "std", "min", "max"]).reset_index()
+                         .fillna({"std": 0.0}))
                 point = {**fixed, **dict(zip(facet_keys, facet)), **({line_key: value} if line_key else {})}
                 label = _value_text(exp, line_key, value, point) if line_key else exp.label(metric)
                 (line,) = ax.plot(stats[x_key], stats["mean"], "o-", ms=4, label=label)
                 if seeds > 1:
-                    ax.fill_between(stats[x_key], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
-                                    color=line.get_color(), alpha=0.2, lw=0)
+                    ax.fill_between(stats[x_key], *seed_band(stats), color=line.get_color(), alpha=0.2, lw=0)
                 handles.setdefault(label, line)
                 params.append(point)
                 members.append(label if line_key else "")

@@ -1,8 +1,11 @@
 import html
 import re
 
+import pandas as pd
+import pytest
+
 import goldstone
-from goldstone.core.report import write_report
+from goldstone.core.report import seed_band, write_report
 
 
 def test_report_is_self_contained_and_escaped(tmp_path, tiny_overrides):
@@ -50,3 +53,12 @@ def test_headline_table_has_std_columns_with_several_seeds(tmp_path, tiny_overri
     headline = re.search(r"<h3>Headline metrics</h3>(.*?)</table>", text, re.S).group(1)
     assert "final test accuracy (mean)</th>" in headline and "final test accuracy (std)</th>" in headline
     assert headline.count("<tr") == 2 and "mean ± std over 2 seeds" in text
+
+
+def test_seed_bands_stay_within_the_values_the_seeds_reached():
+    """Two seeds at 0 and one at 1: mean 1/3, std 0.58; the band is [0, 0.91], not [-0.24, 0.91]."""
+    values = pd.Series([0.0, 0.0, 1.0, 0.5, 0.5, 0.5])
+    stats = pd.DataFrame({"x": [1, 1, 1, 2, 2, 2], "value": values}).groupby("x").value.agg(
+        ["mean", "std", "min", "max"])
+    low, high = seed_band(stats)
+    assert low.tolist() == [0.0, 0.5] and high.tolist() == pytest.approx([1 / 3 + 0.57735, 0.5], abs=1e-5)
