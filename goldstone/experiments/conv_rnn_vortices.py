@@ -39,6 +39,8 @@ class ConvVorticesConfig(CopySchedule):
     channels: int = param(4, "complex channels C of the field", ge=1, le=64)
     size: int = param(16, "lattice side H = W (a torus)", ge=3, le=256)
     kernel_size: int = param(3, "side of the convolution kernel (odd)", ge=1, le=15)
+    input_grid: int = param(4, "the input writes a G x G field per channel, spread smoothly over the lattice "
+                            "(periodic bilinear); 0 writes every site independently", ge=0)
     init: str = param("identity", "recurrent kernel at initialisation: identity at the centre tap plus random "
                       "couplings of scale sigma_W, or random alone", choices=CONV_INITS)
     sigma_w: float = param(0.3, "scale sigma_W of the random kernel weights", ge=1e-3, le=100)
@@ -54,6 +56,8 @@ class ConvVorticesConfig(CopySchedule):
             raise ConfigError(f"key 'threshold'={self.threshold} must lie in (0, 1)")
         if self.kernel_size % 2 == 0 or self.kernel_size > self.size:
             raise ConfigError(f"key 'kernel_size'={self.kernel_size} must be odd and at most key 'size'={self.size}")
+        if self.input_grid > self.size:
+            raise ConfigError(f"key 'input_grid'={self.input_grid} exceeds key 'size'={self.size}")
         if self.probe_size > self.eval_size:
             raise ConfigError(f"key 'probe_size'={self.probe_size} exceeds key 'eval_size'={self.eval_size}")
 
@@ -64,7 +68,7 @@ class ConvCopyModel(nn.Module):
     def __init__(self, cfg: ConvVorticesConfig):
         super().__init__()
         self.recurrent = ConvRNN(cfg.alphabet + 1, cfg.channels, cfg.size, cfg.kernel_size, cfg.group, cfg.sigma_w,
-                                 cfg.init)
+                                 cfg.init, cfg.input_grid or None)
         self.readout = nn.Linear(2 * cfg.channels * cfg.size ** 2, cfg.alphabet)
         self.symmetry = (cfg.group, 2)
 

@@ -8,8 +8,10 @@ authors give no code, so the update is our documented choice (`docs/recurrent_go
 
 z_t: C complex channels on an H x W torus; K * z a complex convolution (circular padding),
 i.e. the real kernel [[A, B], [-B, A]] on (Re z, Im z), which commutes with z -> e^{i alpha} z;
-phi the radial tanh of every complex entry; E a general linear map from the input to the whole
-field without bias, so a zero input (the copy task's blank) keeps the recurrence symmetric.
+phi the radial tanh of every complex entry; E a general linear map from the input to the field
+without bias, so a zero input (the copy task's blank) keeps the recurrence symmetric. With
+`input_grid` = G, E writes a G x G field of each channel that periodic bilinear interpolation
+spreads over the lattice (smooth on the scale size / G); without, a value into every site.
 `group="generic"` gives a dense real kernel on the 2C real channels at the same gain.
 """
 
@@ -39,7 +41,7 @@ class ConvRNN(nn.Module):
     """
 
     def __init__(self, input_size: int, channels: int = 4, size: int = 16, kernel_size: int = 3,
-                 group: str = "u1", sigma_w: float = 1.0, init: str = "random"):
+                 group: str = "u1", sigma_w: float = 1.0, init: str = "random", input_grid: int | None = None):
         super().__init__()
         if group not in CONV_GROUPS:
             raise ConfigError(f"group must be one of {', '.join(CONV_GROUPS)} for a ConvRNN, got {group!r}")
@@ -47,6 +49,8 @@ class ConvRNN(nn.Module):
             raise ConfigError(f"init must be one of {', '.join(CONV_INITS)}, got {init!r}")
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ConfigError(f"kernel_size must be a positive odd number, got {kernel_size}")
+        if input_grid is not None and not 1 <= input_grid <= size:
+            raise ConfigError(f"input_grid must lie in [1, size={size}], got {input_grid}")
         if size < kernel_size:
             raise ConfigError(f"lattice size {size} is smaller than kernel_size {kernel_size}")
         self.channels, self.size, self.kernel_size = channels, size, kernel_size
@@ -56,7 +60,9 @@ class ConvRNN(nn.Module):
             self.kernel_re, self.kernel_im = nn.Parameter(torch.empty(shape)), nn.Parameter(torch.empty(shape))
         else:
             self.kernel_real = nn.Parameter(torch.empty(2 * channels, 2 * channels, kernel_size, kernel_size))
-        self.input = nn.Linear(input_size, 2 * channels * size * size, bias=False)
+        grid = input_grid or size
+        self.input = nn.Linear(input_size, 2 * channels * grid * grid, bias=False)
+        self.register_buffer("spread", None if input_grid is None else periodic_interpolation(grid, size))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -89,7 +95,10 @@ class ConvRNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, steps = x.shape[:2]
-        drives = self.input(x).view(batch, steps, 2 * self.channels, self.size, self.size)  # one GEMM
+        drives = self.input(x).unflatten(-1, (2 * self.channels, -1))  # one GEMM for all steps
+        if self.spread is not None:
+            drives = drives @ self.spread.T
+        drives = drives.view(batch, steps, 2 * self.channels, self.size, self.size)
         kernel = self.kernel()
         z = x.new_zeros(batch, 2 * self.channels, self.size, self.size)
         states = []
@@ -97,6 +106,20 @@ class ConvRNN(nn.Module):
             z = self.step(z, drives[:, t], kernel)
             states.append(z)
         return torch.stack(states, 1), z
+
+
+def periodic_interpolation(grid: int, size: int) -> torch.Tensor:
+    """The (size^2, grid^2) matrix of bilinear interpolation from a grid x grid torus to a
+    size x size one: sample y sits at coarse coordinate u = (y + 1/2) grid / size - 1/2 between
+    cells floor(u) and floor(u) + 1 (mod grid), weights 1 - frac(u) and frac(u); 2-D is the
+    Kronecker product of the two axes."""
+    u = (torch.arange(size, dtype=torch.float64) + 0.5) * grid / size - 0.5
+    low = u.floor()
+    axis = torch.zeros(size, grid, dtype=torch.float64)
+    rows = torch.arange(size)
+    axis.index_put_((rows, low.long() % grid), 1 - (u - low), accumulate=True)
+    axis.index_put_((rows, (low.long() + 1) % grid), u - low, accumulate=True)
+    return torch.kron(axis, axis).float()
 
 
 def phase_field(states: torch.Tensor) -> torch.Tensor:

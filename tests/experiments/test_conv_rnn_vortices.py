@@ -9,7 +9,7 @@ from goldstone.analysis.vortices import gated_winding_numbers
 from goldstone.core.errors import ConfigError
 from goldstone.core.report import write_report
 
-TINY = {"channels": 2, "size": 6, "max_delay": 4, "length": 3, "alphabet": 3, "steps": 4, "eval_every": 2,
+TINY = {"channels": 2, "size": 6, "input_grid": 3, "max_delay": 4, "length": 3, "alphabet": 3, "steps": 4, "eval_every": 2,
         "checkpoint_every": 2, "eval_size": 8, "probe_size": 4, "batch_size": 4}
 
 
@@ -32,7 +32,8 @@ def test_tiny_vortex_run_logs_statistics_and_writes_figures_and_a_gif(tmp_path):
 
 
 @pytest.mark.parametrize("key,value,message", [("threshold", 1.0, "threshold"), ("kernel_size", 4, "kernel_size"),
-                                               ("probe_size", 9, "probe_size"), ("group", "ok", "group")])
+                                               ("probe_size", 9, "probe_size"), ("group", "ok", "group"),
+                                               ("input_grid", 7, "input_grid")])
 def test_bad_keys_are_named(tmp_path, key, value, message):
     with pytest.raises(ConfigError, match=message):
         goldstone.run("conv_rnn_vortices", out=tmp_path / "bad", **{**TINY, key: value})

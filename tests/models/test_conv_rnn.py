@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from goldstone.core.errors import ConfigError
-from goldstone.models.conv_rnn import ConvRNN, phase_field
+from goldstone.models.conv_rnn import ConvRNN, periodic_interpolation, phase_field
 from goldstone.testing import assert_equivariant, equivariance_error
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-12}
@@ -64,3 +64,28 @@ def test_bad_shapes_are_refused():
         ConvRNN(3, size=2, kernel_size=3)
     with pytest.raises(ConfigError, match="u1, generic"):
         ConvRNN(3, group="ok")
+
+
+def test_periodic_interpolation_keeps_constants_wraps_round_and_is_the_identity_at_full_size():
+    spread = periodic_interpolation(4, 16).double()
+    assert spread.shape == (256, 16)
+    torch.testing.assert_close(spread.sum(1), torch.ones(256, dtype=torch.float64))
+    torch.testing.assert_close(periodic_interpolation(5, 5), torch.eye(25))
+    coarse = torch.zeros(4, 4, dtype=torch.float64)
+    coarse[0, 0] = 1.0  # one coarse cell: its bump reaches across the torus's seam
+    fine = (spread @ coarse.flatten()).view(16, 16)
+    assert fine[0, 0] > 0 and fine[15, 15] > 0 and fine[8, 8] == 0  # wraps round, stays local
+    assert (fine.diff(dim=1).abs().max() <= 0.25 + 1e-12)  # smooth: steps of at most 1 / (16 / 4)
+
+
+def test_a_coarse_input_grid_keeps_the_symmetry_and_feeds_smooth_drives():
+    torch.manual_seed(0)
+    model = ConvRNN(3, channels=2, size=8, input_grid=2, sigma_w=1.5).double()
+    x = torch.randn(2, 3, 3, dtype=torch.float64)
+    states, _ = model(x)
+    drive = (model.input(x[:, 0]).unflatten(-1, (4, -1)) @ model.spread.double().T).view(2, 4, 8, 8)
+    torch.testing.assert_close(states[:, 0], model.step(torch.zeros_like(drive), drive))
+    with torch.no_grad():
+        assert_equivariant(model.blank_step, 2 * 2 * 64, "u1")
+    with pytest.raises(ConfigError, match="input_grid"):
+        ConvRNN(3, size=8, input_grid=9)
