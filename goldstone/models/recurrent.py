@@ -14,8 +14,8 @@ equations are our documented choices (`docs/recurrent_goldstone.md`):
   map h_{t-1} -> h_t commutes with the group whenever x_t = 0.
 
 Features are k-major (`goldstone.groups`). The input projection U x_t of all steps is one GEMM
-before the loop; the gated cell runs the whole sequence as one autograd node
-(`goldstone.models.gated_sequence`), `step` one update with the plain ops (for `torch.func`).
+before the loop; `forward` runs the whole sequence as one autograd node
+(`goldstone.models.fused_sequence`), `step` one update with the plain ops (for `torch.func`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from goldstone.core.errors import ConfigError
 from goldstone.groups import components
 from goldstone.models.deep_mlp import make_linear
 from goldstone.models.equivariant import apply_row_matrix, radial_tanh, squared_block_norms
-from goldstone.models.gated_sequence import gated_radial_sequence
+from goldstone.models.fused_sequence import gated_radial_sequence, radial_sequence
 from goldstone.models.group_config import block_size
 
 CELLS = ("rnn", "gru")
@@ -77,8 +77,9 @@ class EquivariantRNN(nn.Module):
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         drives = self.input(x)  # all steps in one GEMM
         h = h0 if h0 is not None else x.new_zeros(x.shape[0], self.hidden)
-        if self.cell == "gru" and not torch._C._are_functorch_transforms_active():
-            states = gated_radial_sequence(drives, self.gate_input(x), h, self.recurrent, self.gate_state, self.k)
+        if not torch._C._are_functorch_transforms_active():
+            states = (gated_radial_sequence(drives, self.gate_input(x), h, self.recurrent, self.gate_state, self.k)
+                      if self.cell == "gru" else radial_sequence(drives, h, self.recurrent, self.k))
             return states, states[:, -1]
         gate_drives = self.gate_input(x) if self.cell == "gru" else None
         matrix = self.recurrent.row_matrix()

@@ -67,12 +67,13 @@ def test_sequence_module_matches_stepping_and_counts_parameters():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
 @pytest.mark.parametrize("group,k", [("u1", 2), ("ok", 3), ("generic", 4)])
-def test_the_fused_gated_sequence_matches_the_plain_steps_and_gradcheck(group, k):
-    """One autograd node for the whole gated sequence: the states and every gradient (inputs, h0,
+def test_the_fused_sequence_matches_the_plain_steps_and_gradcheck(group, k, cell):
+    """One autograd node for the whole sequence: the states and every gradient (inputs, h0,
     recurrent, gate and input weights) equal the step-by-step plain ops, and gradcheck passes."""
     torch.manual_seed(0)
-    model = EquivariantRNN(5, 12, group, k, "gru", sigma_w=1.5).double()
+    model = EquivariantRNN(5, 12, group, k, cell, sigma_w=1.5).double()
     x = torch.randn(4, 6, 5, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(4, 12, dtype=torch.float64, requires_grad=True)
     weights = torch.randn(4, 6, 12, dtype=torch.float64)
@@ -84,7 +85,7 @@ def test_the_fused_gated_sequence_matches_the_plain_steps_and_gradcheck(group, k
         else:
             h, steps = h0, []
             for t in range(6):
-                h = model.step(h, model.input(x[:, t]), model.gate_input(x[:, t]))
+                h = model.step(h, model.input(x[:, t]), model.gate_input(x[:, t]) if cell == "gru" else None)
                 steps.append(h)
             states = torch.stack(steps, 1)
         grads = torch.autograd.grad((states * weights).sum(), [x, h0, *model.parameters()])

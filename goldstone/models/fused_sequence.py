@@ -1,16 +1,20 @@
-"""The gated equivariant recurrence over a whole sequence as one autograd node.
+"""The equivariant recurrences over a whole sequence, each as one autograd node.
 
-For the gated cell of `goldstone.models.recurrent` a CPU step at width 64 is bound by the fixed
-cost of each tensor op and autograd node, as for the deep MLP (`radial_stack`): running all T
-steps in one `torch.autograd.Function` with a hand-written backward takes about a quarter of the
-ops autograd records (`benchmarks/bench_recurrent.py`). Per step, on components h (B, k, n):
+For the cells of `goldstone.models.recurrent` a CPU step at width 64 is bound by the fixed cost of
+each tensor op and autograd node, as for the deep MLP (`radial_stack`): running all T steps in one
+`torch.autograd.Function` with a hand-written backward takes a fraction of the ops autograd
+records (`benchmarks/bench_recurrent.py`). phi is the radial tanh, M the recurrent layer's row
+matrix, and its Jacobian J_phi = s I + q p p^T at the pre-activation p (s = tanh|p| / |p|,
+q = (1 - tanh^2|p| - s) / |p|^2), so dp = s dy + q p (p . dy).
+
+Simple cell, h' = phi(rows(h) M^T + U x_t): dp from dh', dM += rows(dp)^T rows(h), dh = rows(dp) M.
+
+Gated cell, on components h (B, k, n):
 
     a = |h| (block norms, (B, n)),  (u, r) = sigmoid(a A^T + b + B x_t),
-    c = phi(rows(r h) M^T + U x_t),  h' = h + u (c - h),
+    c = phi(rows(r h) M^T + U x_t),  h' = h + u (c - h);
 
-phi the radial tanh; M the recurrent layer's row matrix. Backward, with J_phi = s I + q p p^T
-(p the pre-activation, s = tanh|p| / |p|, q = (1 - tanh^2|p| - s) / |p|^2):
-dc = u dh', du = sum_d (c - h) dh', dh = (1 - u) dh'; dp = s dc + q p (p . dc);
+backward: dc = u dh', du = sum_d (c - h) dh', dh = (1 - u) dh'; dp from dc;
 dM += rows(dp)^T rows(r h); d(r h) = rows(dp) M; dr = sum_d h d(r h), dh += r d(r h);
 dg = (du, dr) g (1 - g); dA += dg^T a, db += sum dg; dh += (dg A / a) h.
 """
@@ -20,6 +24,59 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+
+def _radial(pre: torch.Tensor, tiny: float) -> tuple[torch.Tensor, ...]:
+    """phi(p) on components (B, k, n) with what its backward needs: (phi(p), |p|^2, tanh|p|, s)."""
+    r2 = (pre * pre).sum(1, keepdim=True).clamp_min_(tiny)
+    tanh = r2.sqrt().tanh_()
+    scale = tanh * r2.rsqrt()
+    return pre * scale, r2, tanh, scale
+
+
+def _radial_backward(grad: torch.Tensor, pre: torch.Tensor, r2: torch.Tensor, tanh: torch.Tensor,
+                     scale: torch.Tensor) -> torch.Tensor:
+    """dp = s dy + q p (p . dy) (module docstring)."""
+    coefficient = torch.addcmul(1 - scale, tanh, tanh, value=-1).div_(r2)
+    along = torch.linalg.vecdot(pre, grad, dim=1).unsqueeze(1).mul_(coefficient)
+    return torch.addcmul(grad * scale, pre, along)
+
+
+class RadialSequence(torch.autograd.Function):
+    """States (B, T, N) of the simple cell from the input drives U x_t (B, T, N) and h0 (B, N)."""
+
+    @staticmethod
+    def forward(ctx, drives: torch.Tensor, h0: torch.Tensor, layer: nn.Module, k: int,
+                *parameters: torch.Tensor) -> torch.Tensor:
+        tiny = torch.finfo(drives.dtype).tiny
+        batch, steps, width = drives.shape
+        (matrix,) = type(layer).row_matrices([layer])
+        h, states, saved = h0, [], []
+        for t in range(steps):
+            pre = torch.mm(h.reshape(-1, matrix.shape[1]), matrix.t()).view(batch, -1).add_(drives[:, t])
+            pre = pre.view(batch, k, -1)
+            new, r2, tanh, scale = _radial(pre, tiny)
+            saved.append((h, pre, r2, tanh, scale))
+            h = new.view(batch, width)
+            states.append(h)
+        ctx.saved, ctx.layer, ctx.matrix = saved, layer, matrix
+        return torch.stack(states, 1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_states: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        matrix, layer = ctx.matrix, ctx.layer
+        d_drives = torch.empty_like(grad_states)
+        d_matrix = torch.zeros_like(matrix)
+        dh = torch.zeros_like(grad_states[:, 0])
+        for t in reversed(range(grad_states.shape[1])):
+            h, pre, r2, tanh, scale = ctx.saved[t]
+            d_pre = _radial_backward((dh + grad_states[:, t]).view_as(pre), pre, r2, tanh, scale)
+            d_drives[:, t] = d_pre.view(len(pre), -1)
+            rows = d_pre.view(-1, matrix.shape[0])
+            d_matrix.addmm_(rows.t(), h.reshape(-1, matrix.shape[1]))
+            dh = torch.mm(rows, matrix).view_as(dh)
+        return (d_drives, dh, None, None, *type(layer).parameter_gradients([layer], [d_matrix]))
 
 
 class GatedRadialSequence(torch.autograd.Function):
@@ -40,10 +97,7 @@ class GatedRadialSequence(torch.autograd.Function):
             update, reset = gates.unsqueeze(1).chunk(2, dim=-1)
             gated = reset * h
             pre = torch.mm(gated.view(-1, matrix.shape[1]), matrix.t()).view(batch, -1).add_(drives[:, t]).view_as(h)
-            r2 = (pre * pre).sum(1, keepdim=True).clamp_min_(tiny)
-            tanh = r2.sqrt().tanh_()
-            scale = tanh * r2.rsqrt()
-            candidate = pre * scale
+            candidate, r2, tanh, scale = _radial(pre, tiny)
             saved.append((h, norm, gates, gated, pre, r2, tanh, scale, candidate))
             h = torch.lerp(h, candidate, update)
             states.append(h)
@@ -68,9 +122,7 @@ class GatedRadialSequence(torch.autograd.Function):
             d_candidate = update * dh
             d_update = ((candidate - h) * dh).sum(1)
             dh = dh - d_candidate
-            coefficient = torch.addcmul(1 - scale, tanh, tanh, value=-1).div_(r2)
-            along = torch.linalg.vecdot(pre, d_candidate, dim=1).unsqueeze(1).mul_(coefficient)
-            d_pre = torch.addcmul(d_candidate * scale, pre, along)
+            d_pre = _radial_backward(d_candidate, pre, r2, tanh, scale)
             d_drives[:, t] = d_pre.view(batch, -1)
             rows = d_pre.view(-1, matrix.shape[0])
             d_matrix.addmm_(rows.t(), gated.view(-1, matrix.shape[1]))
@@ -84,6 +136,11 @@ class GatedRadialSequence(torch.autograd.Function):
         parameter_grads = type(layer).parameter_gradients([layer], [d_matrix])
         return (d_drives, d_gate_drives, dh.reshape(batch, width), None, d_gate_weight, d_gate_bias, None,
                 *parameter_grads)
+
+
+def radial_sequence(drives: torch.Tensor, h0: torch.Tensor, layer: nn.Module, k: int) -> torch.Tensor:
+    """`RadialSequence` for `EquivariantRNN`'s simple cell (one autograd node for the sequence)."""
+    return RadialSequence.apply(drives, h0, layer, k, *layer.parameters())
 
 
 def gated_radial_sequence(drives: torch.Tensor, gate_drives: torch.Tensor, h0: torch.Tensor, layer: nn.Module,
