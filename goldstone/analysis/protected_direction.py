@@ -20,7 +20,8 @@ from goldstone.groups import act, generator_matrix
 def protected_direction(step: Callable[[torch.Tensor], torch.Tensor], h0: torch.Tensor, steps: int, k: int,
                         generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(ratio, gain) per state of `h0` (B, N) after `steps` applications of `step`, by one
-    forward-mode Jacobian-vector product along T h_0 (T from `generator_matrix`)."""
+    forward-mode Jacobian-vector product along T h_0 (T from `generator_matrix`); NaN where the
+    state has decayed to exactly zero (no direction to protect)."""
     t = generator_matrix(k, generator, dtype=h0.dtype).to(h0.device)
 
     def run(h: torch.Tensor) -> torch.Tensor:
@@ -30,6 +31,6 @@ def protected_direction(step: Callable[[torch.Tensor], torch.Tensor], h0: torch.
 
     tangent = act(t, h0)
     h_t, pushed = torch.func.jvp(run, (h0,), (tangent,))
-    expected = act(t, h_t)
-    ratio = pushed.norm(dim=-1) / expected.norm(dim=-1).clamp_min(torch.finfo(h0.dtype).tiny)
-    return ratio, expected.norm(dim=-1) / tangent.norm(dim=-1).clamp_min(torch.finfo(h0.dtype).tiny)
+    expected = act(t, h_t).norm(dim=-1)
+    nonzero = lambda norm: norm.masked_fill(norm == 0, float("nan"))  # noqa: E731  (no direction: NaN)
+    return pushed.norm(dim=-1) / nonzero(expected), expected / nonzero(tangent.norm(dim=-1))

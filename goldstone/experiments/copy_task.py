@@ -139,21 +139,22 @@ def log_delay_memory(ctx: RunContext, step: int, cfg: CopySchedule, model: nn.Mo
     """What the blank delay keeps of the state (`goldstone.analysis.phase_retention`), between the
     state after the last symbol and after the last blank of each held-out sequence: mean
     correlation and, for an equivariant recurrence, mean retention up to a group rotation, mean
-    |rotation| (U(1)), and the protected direction's ratio and gain over the longest delay."""
+    |rotation| (U(1)), and the protected direction's ratio and gain over the longest delay (means
+    over the sequences whose states have not decayed to exactly zero)."""
     start = states[:, cfg.length - 1]
     end = states[torch.arange(len(states), device=states.device), cfg.length + delays - 1]
     memory = phase_retention(start, end, *(model.symmetry or ("generic", 1)))
-    ctx.log(step, "delay", float(memory.correlation.mean()), "correlation")
+    ctx.log(step, "delay", float(memory.correlation.nanmean()), "correlation")
     if model.symmetry is None:
         return
     group, k = model.symmetry
-    ctx.log(step, "delay", float(memory.retention.mean()), "retention")
+    ctx.log(step, "delay", float(memory.retention.nanmean()), "retention")
     if group == "u1":
-        ctx.log(step, "delay", float(memory.rotation.abs().mean()), "rotation")
+        ctx.log(step, "delay", float(memory.rotation.abs().nanmean()), "rotation")
     ratio, gain = protected_direction(model.recurrent.blank_step, start, cfg.max_delay, k,
                                       torch.Generator().manual_seed(0))  # one generator T per run
-    ctx.log(step, "delay", float(ratio.mean()), "protected_ratio")
-    ctx.log(step, "delay", float(gain.mean()), "protected_gain")
+    ctx.log(step, "delay", float(ratio.nanmean()), "protected_ratio")
+    ctx.log(step, "delay", float(gain.nanmean()), "protected_gain")
 
 
 LYAPUNOV_STEPS, LYAPUNOV_TOLERANCE, LYAPUNOV_TRAJECTORIES = 500, 0.01, 4

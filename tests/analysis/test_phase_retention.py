@@ -29,6 +29,18 @@ def test_a_rotated_state_is_fully_retained_and_a_fresh_one_is_not(group, k):
     assert (fresh.retention < 0.9).all() and (fresh.retention >= fresh.correlation.abs() - 1e-12).all()
 
 
+def test_tiny_states_are_exact_in_float32_and_zero_states_are_nan():
+    """A state decayed to 1e-25 (its squared norm below float32's smallest normal) keeps exact
+    correlation and retention; a zero state has no direction: NaN, as its protected ratio."""
+    a = torch.randn(3, 8) * 1e-25
+    memory = phase_retention(a, 2 * a, "u1")
+    torch.testing.assert_close(memory.correlation, torch.ones(3))
+    torch.testing.assert_close(memory.retention, torch.ones(3))
+    assert phase_retention(torch.zeros(2, 8), torch.ones(2, 8), "ok", 4).retention.isnan().all()
+    ratio, gain = protected_direction(lambda h: 0.5 * h, torch.zeros(2, 8, dtype=torch.float64), 3, 2)
+    assert ratio.isnan().all() and gain.isnan().all()
+
+
 def test_retention_refuses_mismatched_states_and_unknown_groups():
     with pytest.raises(GoldstoneError, match="one shape"):
         phase_retention(torch.zeros(2, 4), torch.zeros(2, 6), "u1")
