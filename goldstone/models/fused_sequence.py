@@ -25,21 +25,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-
-def _radial(pre: torch.Tensor, tiny: float) -> tuple[torch.Tensor, ...]:
-    """phi(p) on components (B, k, n) with what its backward needs: (phi(p), |p|^2, tanh|p|, s)."""
-    r2 = (pre * pre).sum(1, keepdim=True).clamp_min_(tiny)
-    tanh = r2.sqrt().tanh_()
-    scale = tanh * r2.rsqrt()
-    return pre * scale, r2, tanh, scale
-
-
-def _radial_backward(grad: torch.Tensor, pre: torch.Tensor, r2: torch.Tensor, tanh: torch.Tensor,
-                     scale: torch.Tensor) -> torch.Tensor:
-    """dp = s dy + q p (p . dy) (module docstring)."""
-    coefficient = torch.addcmul(1 - scale, tanh, tanh, value=-1).div_(r2)
-    along = torch.linalg.vecdot(pre, grad, dim=1).unsqueeze(1).mul_(coefficient)
-    return torch.addcmul(grad * scale, pre, along)
+from goldstone.models.radial_stack import radial_backward, radial_forward
 
 
 class RadialSequence(torch.autograd.Function):
@@ -55,7 +41,7 @@ class RadialSequence(torch.autograd.Function):
         for t in range(steps):
             pre = torch.mm(h.reshape(-1, matrix.shape[1]), matrix.t()).view(batch, -1).add_(drives[:, t])
             pre = pre.view(batch, k, -1)
-            new, r2, tanh, scale = _radial(pre, tiny)
+            new, r2, tanh, scale = radial_forward(pre, tiny)
             saved.append((h, pre, r2, tanh, scale))
             h = new.view(batch, width)
             states.append(h)
@@ -71,7 +57,7 @@ class RadialSequence(torch.autograd.Function):
         dh = torch.zeros_like(grad_states[:, 0])
         for t in reversed(range(grad_states.shape[1])):
             h, pre, r2, tanh, scale = ctx.saved[t]
-            d_pre = _radial_backward((dh + grad_states[:, t]).view_as(pre), pre, r2, tanh, scale)
+            d_pre = radial_backward((dh + grad_states[:, t]).view_as(pre), pre, r2, tanh, scale)
             d_drives[:, t] = d_pre.view(len(pre), -1)
             rows = d_pre.view(-1, matrix.shape[0])
             d_matrix.addmm_(rows.t(), h.reshape(-1, matrix.shape[1]))
@@ -97,7 +83,7 @@ class GatedRadialSequence(torch.autograd.Function):
             update, reset = gates.unsqueeze(1).chunk(2, dim=-1)
             gated = reset * h
             pre = torch.mm(gated.view(-1, matrix.shape[1]), matrix.t()).view(batch, -1).add_(drives[:, t]).view_as(h)
-            candidate, r2, tanh, scale = _radial(pre, tiny)
+            candidate, r2, tanh, scale = radial_forward(pre, tiny)
             saved.append((h, norm, gates, gated, pre, r2, tanh, scale, candidate))
             h = torch.lerp(h, candidate, update)
             states.append(h)
@@ -122,7 +108,7 @@ class GatedRadialSequence(torch.autograd.Function):
             d_candidate = update * dh
             d_update = ((candidate - h) * dh).sum(1)
             dh = dh - d_candidate
-            d_pre = _radial_backward(d_candidate, pre, r2, tanh, scale)
+            d_pre = radial_backward(d_candidate, pre, r2, tanh, scale)
             d_drives[:, t] = d_pre.view(batch, -1)
             rows = d_pre.view(-1, matrix.shape[0])
             d_matrix.addmm_(rows.t(), gated.view(-1, matrix.shape[1]))

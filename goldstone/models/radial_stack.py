@@ -15,6 +15,22 @@ from torch.autograd.function import once_differentiable
 from goldstone.models.equivariant import RowMatrixLayer, radial_tanh
 
 
+def radial_forward(pre: torch.Tensor, tiny: float) -> tuple[torch.Tensor, ...]:
+    """phi(p) on components (B, k, n) with what its backward needs: (phi(p), |p|^2, tanh|p|, s)."""
+    r2 = (pre * pre).sum(1, keepdim=True).clamp_min_(tiny)
+    tanh = r2.sqrt().tanh_()
+    scale = tanh * r2.rsqrt()
+    return pre * scale, r2, tanh, scale
+
+
+def radial_backward(grad: torch.Tensor, pre: torch.Tensor, r2: torch.Tensor, tanh: torch.Tensor,
+                    scale: torch.Tensor) -> torch.Tensor:
+    """dp = s dy + q p (p . dy), the backward of `radial_forward` (see `RadialStack`)."""
+    coefficient = torch.addcmul(1 - scale, tanh, tanh, value=-1).div_(r2)
+    along = torch.linalg.vecdot(pre, grad, dim=1).unsqueeze(1).mul_(coefficient)
+    return torch.addcmul(grad * scale, pre, along)
+
+
 class RadialStack(torch.autograd.Function):
     """x^{l+1} = phi(z^l), z^l = rows(x^l) M_l^T, for the layers' row matrices M_l, in one node.
 
@@ -34,23 +50,17 @@ class RadialStack(torch.autograd.Function):
         for matrix in type(layers[0]).row_matrices(layers):
             rows = x.view(-1, matrix.shape[1])
             z = torch.mm(rows, matrix.t()).view(batch, k, -1)
-            r2 = (z * z).sum(1, keepdim=True).clamp_min_(tiny)
-            r = r2.sqrt()
-            t = torch.tanh(r)
-            s = t / r
-            x = (z * s).view(batch, -1)
-            ctx.saved.append((rows, matrix, z, s, t, r2))
+            y, r2, t, s = radial_forward(z, tiny)
+            x = y.view(batch, -1)
+            ctx.saved.append((rows, matrix, z, r2, t, s))
         return x
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         matrix_grads = []
-        for rows, matrix, z, s, t, r2 in reversed(ctx.saved):
-            grad = grad.view(z.shape)
-            c = torch.addcmul(1 - s, t, t, value=-1).div_(r2)
-            zdy = torch.linalg.vecdot(z, grad, dim=1).unsqueeze(1).mul_(c)
-            dz = torch.addcmul(grad * s, z, zdy).view(-1, matrix.shape[0])
+        for rows, matrix, z, r2, t, s in reversed(ctx.saved):
+            dz = radial_backward(grad.view(z.shape), z, r2, t, s).view(-1, matrix.shape[0])
             matrix_grads.append(dz.t() @ rows)
             grad = (dz @ matrix).view(z.shape[0], -1)
         layers = ctx.layers
