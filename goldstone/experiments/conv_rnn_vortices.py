@@ -92,7 +92,8 @@ LABELS = {"group": "recurrent kernel", "group=u1": "U(1)", "group=generic": "gen
 def train(ctx: RunContext) -> None:
     cfg: ConvVorticesConfig = ctx.config
     model = ConvCopyModel(cfg)
-    probe = held_out_batch(cfg, ctx.seed).inputs[:cfg.probe_size]
+    held_out = held_out_batch(cfg, ctx.seed)
+    probe = held_out.inputs[:cfg.probe_size]
     name = f"{'U(1)' if cfg.group == 'u1' else 'generic'} ConvRNN, {cfg.channels} x {cfg.size}^2"
 
     def charges_and_field() -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,7 +114,7 @@ def train(ctx: RunContext) -> None:
     sequences, channels, frames, height, width = charges.shape
     ctx.headline("vortex_density", tracks.counts.double().mean() / (sequences * channels * height * width))
     ctx.headline("mean_lifetime", tracks.mean_lifetime())
-    delay = int(held_out_batch(cfg, ctx.seed).delays[0])
+    delay = int(held_out.delays[0])
     moments = {"end of input": cfg.length - 1, "mid delay": cfg.length + delay // 2,
                "end of delay": cfg.length + delay - 1, "end of recall": cfg.length + delay + cfg.length}
     plot_fields(ctx, field[0], charges[0], moments, name)
