@@ -1,0 +1,210 @@
+"""Noether charges of parameter symmetry groups along training, with their theory.
+
+`NoetherCharges(groups)` is updated once per optimiser step, after ``loss.backward()`` and
+before ``optimizer.step()`` (`train_loop`'s `after_backward`, or `noether_trainer_callback`). Each
+update reduces every group at once (per-axis sums, float64, one sparse product; no ``.item()``):
+the charge q_A, c_A or s_A, the gradient energy |g_A|^2, the constraint <g, X_A>, and for SGD the
+update that the step applies: the momentum buffer v (read after the previous step), or
+d = g + lambda theta without momentum. `compute` stacks the steps and predicts every charge from
+its start with the exact discrete recursions and the continuous forms of
+`goldstone.theory.noether.recursions`. Optimisers without a closed form (Adam, AdamW, RMSprop, SGD
+with Nesterov) get the measured drift only, the theory marked not applicable with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from goldstone.core.errors import GoldstoneError
+from goldstone.core.observable import Observable, Probe
+from goldstone.core.result import Result, dims, meta
+from goldstone.theory.noether import recursions
+from goldstone.theory.noether.families import ChargeMap, SymmetryGroup
+
+HYPER = ("lr", "weight_decay", "momentum", "dampening")
+
+
+@dataclasses.dataclass
+class NoetherChargesResult(Result):
+    """Per step (axis 0: step 0 .. n) and group: the measured charge and its predictions."""
+    observable = "noether_charges"
+    charge: torch.Tensor = dims("step", "group")
+    exact: torch.Tensor = dims("step", "group")
+    continuous: torch.Tensor = dims("step", "group")
+    noether_charge: torch.Tensor = dims("step", "group")
+    noether_charge_exact: torch.Tensor = dims("step", "group")
+    energy: torch.Tensor = dims("step", "group")
+    gradient_energy: torch.Tensor = dims("step", "group")
+    constraint: torch.Tensor = dims("step", "group")
+    reference: torch.Tensor = dims("step", "group")
+    lr: torch.Tensor = dims("step", "group")
+    weight_decay: torch.Tensor = dims("step", "group")
+    momentum: torch.Tensor = dims("step", "group")
+    names: list[str] = meta()
+    kinds: list[str] = meta()
+    theory: list[str] = meta()
+
+    def axis_labels(self) -> dict[str, list[str]]:
+        return {"group": self.names}
+
+    def relative_error(self, prediction: str = "exact") -> torch.Tensor:
+        """|measured - predicted| / reference per step and group, the reference being |theta_A|^2
+        over both sides for q and c, and sum |theta_A| for s (signed charges can cancel)."""
+        return (self.charge - getattr(self, prediction)).abs() / self.reference.clamp_min(1e-300)
+
+
+class NoetherCharges(Observable):
+    """Charges of `groups` (from `detect_symmetries`) at every update; see the module docstring."""
+
+    name = "noether_charges"
+    summary = "Noether charges of symmetry groups every step, against exact and continuous SGD theory"
+    needs_forward = False
+
+    def __init__(self, groups: Sequence[SymmetryGroup]):
+        if not groups:
+            raise GoldstoneError("NoetherCharges: no symmetry groups to track (detect_symmetries found none)")
+        self.groups = list(groups)
+        self.quadratic = [g for g in self.groups if g.kind != "translation"]
+        self.linear = [g for g in self.groups if g.kind == "translation"]
+        self.add_state("_rows", [], "cat")
+        self._built: tuple[int, int] | None = None
+        self._problems: dict[str, str] = {}
+
+    def _build(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        params = dict(model.named_parameters())
+        missing = [p for g in self.groups for p in g.parameters if p not in params]
+        if missing:
+            raise GoldstoneError(f"NoetherCharges: the model has no parameter {missing[0]!r}")
+        shapes = {n: p.shape for n, p in params.items()}
+        device = next(iter(params.values())).device
+        self._quadratic_map = ChargeMap(self.quadratic, shapes, device)
+        self._linear_map = ChargeMap(self.linear, shapes, device)
+        index = {id(p): i for i, group in enumerate(optimizer.param_groups) for p in group["params"]}
+        outside = [n for g in self.groups for n in g.parameters if id(params[n]) not in index]
+        if outside:
+            raise GoldstoneError(f"NoetherCharges: parameter {outside[0]!r} is not optimised by the given optimizer")
+        ordered = self.quadratic + self.linear
+        self._param_group = [[index[id(params[n])] for n in g.parameters] for g in ordered]
+        self._first = torch.tensor([pg[0] for pg in self._param_group])
+        self._mixed = [len(set(pg)) > 1 for pg in self._param_group]
+        self._names = [n for n in params if any(n in g.parameters for g in self.groups)]
+        self._built = (id(model), id(optimizer))
+
+    def update(self, probe: Probe) -> None:
+        model, optimizer = probe.model, probe.optimizer
+        if optimizer is None:
+            raise GoldstoneError("NoetherCharges reads the optimiser: update with Probe(model, optimizer=...)")
+        if self._built != (id(model), id(optimizer)):
+            self._build(model, optimizer)
+        params = dict(model.named_parameters())
+        group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+        sgd = isinstance(optimizer, torch.optim.SGD)
+        quad: dict[str, torch.Tensor] = {}
+        lin: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            for name in self._names:
+                p = params[name]
+                theta = p.detach()
+                grad = p.grad.detach() if p.grad is not None else torch.full_like(theta, math.nan)
+                hyper = group_of[id(p)]
+                if sgd and hyper.get("momentum", 0) > 0:
+                    motion = optimizer.state.get(p, {}).get("momentum_buffer")
+                    motion = torch.zeros_like(theta) if motion is None else motion
+                elif sgd:
+                    motion = grad + hyper["weight_decay"] * theta
+                else:
+                    motion = torch.zeros_like(theta)
+                quad[name] = torch.stack([theta * theta, grad * grad, grad * theta, motion * motion, theta * motion])
+                lin[name] = torch.stack([theta, grad, motion, theta.abs()])
+            q_sums = self._quadratic_map.reduce_stacked(quad)
+            q_reference = self._quadratic_map.reduce_stacked({n: t[:1] for n, t in quad.items()}, signed=False)[:, 0]
+            l_sums = self._linear_map.reduce_stacked(lin)
+        hyper = torch.tensor([[float(g.get(k, 0.0) or 0.0) for k in HYPER] for g in optimizer.param_groups],
+                             dtype=torch.float64)
+        self._rows.append({"quadratic": q_sums, "quadratic_reference": q_reference, "linear": l_sums,
+                           "hyper": hyper})
+        if not sgd:
+            self._problems["all"] = (f"{type(optimizer).__name__} has no closed form: its preconditioner breaks the "
+                                     "orthogonality of the update to the generator; only the drift is measured")
+        elif any(g.get("nesterov") for g in optimizer.param_groups):
+            self._problems["all"] = "SGD with Nesterov momentum: the recursions here cover heavy-ball momentum only"
+
+    def _theory_notes(self, hyper: torch.Tensor) -> list[str]:
+        notes = []
+        for i, groups in enumerate(self._param_group):
+            rows = hyper[:, groups]  # (steps, members, HYPER)
+            if self._problems.get("all"):
+                notes.append("not applicable: " + self._problems["all"])
+            elif self._mixed[i] and not torch.equal(rows.amax(1), rows.amin(1)):
+                notes.append("not applicable: its parameters sit in optimiser groups with different lr, weight decay "
+                             "or momentum (e.g. no decay on biases); the recursion needs one value per group")
+            else:
+                notes.append("exact")
+        return notes
+
+    def compute(self) -> NoetherChargesResult:
+        rows = self._rows
+        quadratic = torch.stack([r["quadratic"] for r in rows]).cpu()  # (T, Gq, 5)
+        linear = torch.stack([r["linear"] for r in rows]).cpu()  # (T, Gl, 4)
+        hyper_groups = torch.stack([r["hyper"] for r in rows])  # (T, param groups, 4)
+        per_group = hyper_groups[:, self._first]  # (T, G, 4)
+        lr, wd, beta, delta = per_group.unbind(-1)
+        nq = len(self.quadratic)
+        charge = torch.cat([quadratic[..., 0], linear[..., 0]], 1)
+        gradient_energy = torch.cat([quadratic[..., 1], torch.full_like(linear[..., 1], math.nan)], 1)
+        constraint = torch.cat([quadratic[..., 2], linear[..., 1]], 1)
+        motion = torch.cat([quadratic[..., 3], linear[..., 2]], 1)
+        motion_charge = torch.cat([quadratic[..., 4], torch.full_like(linear[..., 2], math.nan)], 1)
+        reference = torch.cat([torch.stack([r["quadratic_reference"] for r in rows]).cpu(), linear[..., 3]], 1)
+        buffered = beta > 0
+        # energy[k] = V_{k+1}, the update step k applies; p[k] = p_{k+1} = <theta_k, v_{k+1}>
+        energy = torch.where(buffered[:-1], motion[1:], motion[:-1])
+        noether = torch.where(buffered[:-1], motion_charge[1:] + lr[:-1] * motion[1:], motion_charge[:-1])
+        energy = torch.cat([energy, torch.full_like(energy[:1], math.nan)])
+        noether = torch.cat([noether, torch.full_like(noether[:1], math.nan)])
+        steps = len(rows) - 1
+        theory = self._theory_notes(hyper_groups)
+        exact = torch.full_like(charge, math.nan)
+        continuous = torch.full_like(charge, math.nan)
+        noether_exact = torch.full_like(charge, math.nan)
+        ok = torch.tensor([t == "exact" for t in theory])
+        for columns in _hyper_classes(per_group[:-1], ok):
+            h = [x[:-1, columns[0]] for x in (lr, wd, beta, delta)]
+            quad_cols = columns[columns < nq]
+            lin_cols = columns[columns >= nq]
+            if len(quad_cols):
+                q, p = recursions.exact_quadratic(charge[0, quad_cols], energy[:steps, quad_cols], *h)
+                exact[:, quad_cols], noether_exact[:steps, quad_cols] = q, p
+                if float(h[2].max()) > 0:
+                    continuous[:, quad_cols] = recursions.continuous_momentum(
+                        charge[0, quad_cols], energy[:steps, quad_cols], *h)
+                else:
+                    continuous[:, quad_cols] = recursions.continuous_sgd_quadratic(
+                        charge[0, quad_cols], gradient_energy[:steps, quad_cols], h[0], h[1])
+            if len(lin_cols):
+                exact[:, lin_cols] = recursions.exact_translation(charge[0, lin_cols], steps, *h)
+                continuous[:, lin_cols] = (recursions.continuous_momentum(
+                    charge[0, lin_cols], energy[:steps, lin_cols], *h, translation=True) if float(h[2].max()) > 0
+                    else recursions.continuous_sgd_translation(charge[0, lin_cols], steps, h[0], h[1]))
+        ordered = self.quadratic + self.linear
+        return NoetherChargesResult(
+            charge=charge, exact=exact, continuous=continuous, noether_charge=noether, noether_charge_exact=noether_exact,
+            energy=energy, gradient_energy=gradient_energy, constraint=constraint, reference=reference, lr=lr,
+            weight_decay=wd, momentum=beta, names=[g.name for g in ordered], kinds=[g.kind for g in ordered],
+            theory=theory)
+
+
+def _hyper_classes(per_group: torch.Tensor, ok: torch.Tensor) -> list[torch.Tensor]:
+    """Columns of groups with the theory applicable, split into classes that share their
+    hyper-parameter schedule (so each class runs the recursions once, vectorised)."""
+    columns = torch.nonzero(ok).squeeze(1)
+    if not len(columns):
+        return []
+    schedules = per_group[:, columns].permute(1, 0, 2).reshape(len(columns), -1)
+    _, inverse = torch.unique(schedules, dim=0, return_inverse=True)
+    return [columns[inverse == c] for c in range(int(inverse.max()) + 1)]

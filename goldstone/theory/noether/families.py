@@ -1,0 +1,174 @@
+"""Parameter symmetry groups and their Noether charges, computed for many groups at once.
+
+A *family* is a set of groups of one kind that share their layout, e.g. "every output channel j
+of fc1 with bias j" (scale, one group per channel) or "unit j: row j of fc1 against column j of
+fc2" (rescale). Each member of a family is a parameter sliced along one axis: group j owns the
+entries ``[offset + j * block, offset + (j + 1) * block)`` of that axis (``block`` > 1 for the
+consumer columns of a flattened conv channel), entering with a sign (+1 for A1, -1 for A2).
+
+`ChargeMap` turns per-axis sums of a parameter-shaped quantity into one value per group with one
+sparse matrix product: the charges of "Symmetry and Broken Conservation Laws in Deep Learning
+Dynamics" (Kunin et al., 2021) are
+
+    translation  s_A = <theta_A, 1>,   scale  q_A = |theta_A|^2,
+    rescale      c_A = |theta_A1|^2 - |theta_A2|^2,
+
+and the same map gives the update energies |v_A|^2, the Noether charge <theta_A, v_A>, and the
+gradient constraint <g, X_A> of each group (X_A the generator: 1_A, theta_A, theta_A1 - theta_A2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+
+KINDS = ("translation", "scale", "rescale")
+QUADRATIC = ("scale", "rescale")
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One parameter of a family, sliced along `axis`; `count` groups of `block` entries from `offset`."""
+
+    parameter: str
+    axis: int
+    sign: int = 1
+    block: int = 1
+    offset: int = 0
+
+
+@dataclasses.dataclass
+class Family:
+    """`count` groups of one `kind` with a shared layout (see the module docstring)."""
+
+    kind: str
+    name: str
+    members: tuple[Member, ...]
+    count: int
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"family {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+
+    @property
+    def parameters(self) -> list[str]:
+        return list(dict.fromkeys(m.parameter for m in self.members))
+
+    def group_size(self, shapes: Mapping[str, torch.Size]) -> int:
+        """Entries of one group (members' slabs summed)."""
+        return sum(m.block * math.prod(shapes[m.parameter]) // shapes[m.parameter][m.axis] for m in self.members)
+
+    def transform(self, params: Mapping[str, torch.Tensor], amounts: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The members' parameters after the finite transformation with one amount per group:
+        translation theta_A + a_j 1; scale alpha_j theta_A; rescale alpha_j on A1, 1/alpha_j on A2."""
+        out: dict[str, torch.Tensor] = {}
+        for m in self.members:
+            base = out.get(m.parameter, params[m.parameter])
+            per_index = amounts.repeat_interleave(m.block).to(base)
+            shape = [1] * base.dim()
+            shape[m.axis] = -1
+            full_length = base.shape[m.axis]
+            pad = (m.offset, full_length - m.offset - per_index.numel())
+            if self.kind == "translation":
+                delta = torch.nn.functional.pad(per_index, pad)
+                out[m.parameter] = base + delta.view(shape)
+            else:
+                factor = torch.nn.functional.pad(per_index.log() * m.sign, pad).exp()
+                out[m.parameter] = base * factor.view(shape)
+        return out
+
+
+@dataclasses.dataclass
+class SymmetryGroup:
+    """One symmetry group A: group `index` of `family`. `quality` is the measured violation of
+    the symmetry (the largest |<g, X_A>| / (|g_A| |X_A|) over the detection batches, or the
+    finite-transformation loss change of its family if larger); `note` flags what the theory of a
+    group has to take into account (e.g. a bias with zero gradient)."""
+
+    family: Family
+    index: int
+    quality: float = math.nan
+
+    @property
+    def kind(self) -> str:
+        return self.family.kind
+
+    @property
+    def parameters(self) -> list[str]:
+        return self.family.parameters
+
+    @property
+    def name(self) -> str:
+        return self.family.name if self.family.count == 1 else f"{self.family.name}[{self.index}]"
+
+    @property
+    def note(self) -> str:
+        return self.family.note
+
+
+def group_families(groups: Sequence[SymmetryGroup]) -> list[tuple[Family, torch.Tensor]]:
+    """The distinct families of `groups` (in order of first appearance) with the indices used."""
+    found: dict[int, tuple[Family, list[int]]] = {}
+    for g in groups:
+        found.setdefault(id(g.family), (g.family, []))[1].append(g.index)
+    return [(family, torch.tensor(indices)) for family, indices in found.values()]
+
+
+def stack_sums(stack: torch.Tensor, axis: int) -> torch.Tensor:
+    """(C, n): for a stack of C parameter-shaped tensors (C, *shape), the sums over every
+    parameter axis but `axis` (n = shape[axis]), accumulated in float64."""
+    others = [d for d in range(1, stack.dim()) if d != axis + 1]
+    return stack.sum(dim=others, dtype=torch.float64) if others else stack.to(torch.float64)
+
+
+class ChargeMap:
+    """Per-group sums of parameter-shaped quantities, for the groups given (in that order).
+
+    ``reduce(lambda name: theta[name] ** 2)`` is sum_{i in A} sign_i theta_i^2 per group (q or c);
+    ``reduce(..., signed=False)`` drops the signs (|theta_A|^2 over both sides).
+    """
+
+    def __init__(self, groups: Sequence[SymmetryGroup], shapes: Mapping[str, torch.Size],
+                 device: torch.device | str = "cpu"):
+        self.groups = list(groups)
+        keys: dict[tuple[str, int], int] = {}
+        rows, cols, signs = [], [], []
+        start = 0
+        for family, indices in group_families(self.groups):
+            positions = torch.arange(start, start + len(indices))
+            start += len(indices)
+            for m in family.members:
+                key = (m.parameter, m.axis)
+                if key not in keys:
+                    keys[key] = sum(shapes[p][a] for p, a in keys)
+                within = torch.arange(m.block)
+                entries = (m.offset + indices[:, None] * m.block + within[None, :]).reshape(-1)
+                rows.append(positions.repeat_interleave(m.block))
+                cols.append(keys[key] + entries)
+                signs.append(torch.full((len(entries),), float(m.sign), dtype=torch.float64))
+        self.keys = list(keys)
+        width = sum(shapes[p][a] for p, a in self.keys)
+        index = torch.stack([torch.cat(rows), torch.cat(cols)]) if rows else torch.zeros(2, 0, dtype=torch.long)
+        values = torch.cat(signs) if signs else torch.zeros(0, dtype=torch.float64)
+        size = (len(self.groups), width)
+        self._signed = torch.sparse_coo_tensor(index, values, size, check_invariants=True).coalesce().to(device)
+        self._unsigned = torch.sparse_coo_tensor(index, values.abs(), size, check_invariants=True).coalesce().to(device)
+
+    def reduce(self, quantity: Callable[[str], torch.Tensor], signed: bool = True) -> torch.Tensor:
+        """One float64 value per group: the (signed) sum of ``quantity(name)`` over the group's entries."""
+        names = dict.fromkeys(name for name, _ in self.keys)
+        return self.reduce_stacked({n: quantity(n).unsqueeze(0) for n in names}, signed).squeeze(1)
+
+    def reduce_stacked(self, stacked: Mapping[str, torch.Tensor], signed: bool = True) -> torch.Tensor:
+        """(groups, C) float64: for each parameter a stack of C quantities (C, *shape), the (signed)
+        group sums of every one of them, with one sparse product for all."""
+        if not self.keys:
+            columns = len(next(iter(stacked.values()))) if stacked else 0
+            return torch.zeros(len(self.groups), columns, dtype=torch.float64)
+        flat = torch.cat([stack_sums(stacked[name], axis) for name, axis in self.keys], dim=1)
+        matrix = self._signed if signed else self._unsigned
+        return matrix @ flat.T

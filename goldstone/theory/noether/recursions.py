@@ -1,0 +1,147 @@
+"""How finite-step SGD breaks the conservation laws of parameter symmetries: exact discrete
+recursions, the continuous forms of "Symmetry and Broken Conservation Laws in Deep Learning
+Dynamics" (Kunin et al., ICLR 2021), and the BatchNorm-as-RMSProp picture of "Noether's
+Learning Dynamics: Role of Symmetry Breaking in Neural Networks" (Tanaka & Kunin, NeurIPS 2021).
+
+Conventions (PyTorch SGD): d_k = g_k + lambda theta_k, v_{k+1} = beta v_k + (1 - delta) d_k
+(v_1 = d_0), theta_{k+1} = theta_k - eta v_{k+1}. Per group, with the gradient constraint
+<g, X_A> = 0 holding for every mini-batch, the exact identities are
+
+    quadratic (scale q = |theta_A|^2, rescale c = |theta_A1|^2 - |theta_A2|^2):
+        p_{k+1} = beta_k (p_k - eta_{k-1} V_k) + (1 - delta) lambda_k q_k
+        q_{k+1} = q_k - 2 eta_k p_{k+1} + eta_k^2 V_{k+1}
+    translation (s = <theta_A, 1>):
+        u_{k+1} = beta_k u_k + (1 - delta) lambda_k s_k,   s_{k+1} = s_k - eta_k u_{k+1}
+
+with p_k = <theta_{k-1}, v_k> (the discrete Noether charge), V_k = |v_k|^2 (signed over A1, A2
+for rescale) and p_0 = V_0 = 0 (the (1 - delta) factor is 1 at the first step). With beta = 0 they
+reduce to q_{k+1} = (1 - eta lambda)^2 q_k + eta^2 |g_k|^2 and s_n = (1 - eta lambda)^n s_0.
+Every array is float64 with steps along axis 0 and groups along axis 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _per_step(value: torch.Tensor | float, steps: int) -> torch.Tensor:
+    value = torch.as_tensor(value, dtype=torch.float64)
+    return value.expand(steps) if value.dim() == 0 else value
+
+
+def exact_quadratic(q0: torch.Tensor, energy: torch.Tensor, lr, weight_decay, momentum=0.0, dampening=0.0
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted (q_0..q_n, p_1..p_n) from q_0 and the measured update energies V_1..V_n (`energy`,
+    shape (n, groups)); hyper-parameters per step (n,) or constant."""
+    n = energy.shape[0]
+    eta, lam, beta, delta = (_per_step(x, n) for x in (lr, weight_decay, momentum, dampening))
+    q, p = [q0.double()], []
+    previous_p = torch.zeros_like(q[0])
+    for k in range(n):
+        decay = lam[k] * (1 - delta[k] if k else 1.0)
+        carried = beta[k] * (previous_p - eta[k - 1] * energy[k - 1]) if k else 0.0
+        previous_p = carried + decay * q[-1]
+        p.append(previous_p)
+        q.append(q[-1] - 2 * eta[k] * previous_p + eta[k] ** 2 * energy[k])
+    return torch.stack(q), torch.stack(p) if p else torch.zeros(0, *q0.shape, dtype=torch.float64)
+
+
+def exact_translation(s0: torch.Tensor, steps: int, lr, weight_decay, momentum=0.0, dampening=0.0) -> torch.Tensor:
+    """Predicted s_0..s_n: data-independent (the gradient has no component along 1_A)."""
+    eta, lam, beta, delta = (_per_step(x, steps) for x in (lr, weight_decay, momentum, dampening))
+    s, u = [s0.double()], torch.zeros_like(s0, dtype=torch.float64)
+    for k in range(steps):
+        u = beta[k] * u + lam[k] * (1 - delta[k] if k else 1.0) * s[-1]
+        s.append(s[-1] - eta[k] * u)
+    return torch.stack(s)
+
+
+def continuous_sgd_quadratic(q0: torch.Tensor, gradient_energy: torch.Tensor, lr, weight_decay) -> torch.Tensor:
+    """Kunin et al.'s gradient-flow form for SGD with weight decay,
+    q(t) = e^{-2 lambda t} q(0) + eta int_0^t e^{-2 lambda (t - tau)} |g_A(tau)|^2 dtau, t = eta k,
+    evaluated on the steps with the measured |g_A,k|^2 (`gradient_energy`, (n, groups))."""
+    n = gradient_energy.shape[0]
+    eta, lam = (_per_step(x, n) for x in (lr, weight_decay))
+    q = [q0.double()]
+    for k in range(n):
+        q.append(torch.exp(-2 * lam[k] * eta[k]) * q[-1] + eta[k] ** 2 * gradient_energy[k])
+    return torch.stack(q)
+
+
+def continuous_sgd_translation(s0: torch.Tensor, steps: int, lr, weight_decay) -> torch.Tensor:
+    """s(t) = e^{-lambda t} s(0), t = sum of the learning rates so far."""
+    eta, lam = (_per_step(x, steps) for x in (lr, weight_decay))
+    exponent = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(lam * eta, 0)])
+    return torch.exp(-exponent)[:, None] * s0.double()[None, :]
+
+
+def _oscillator_step(h: float, gamma: float, omega2: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact one-step propagator (E, forcing column F) of x'' + 2 gamma x' + omega^2 x = f, f held
+    constant over the step (zero-order hold), for the state (x, x')."""
+    augmented = torch.tensor([[0.0, 1.0, 0.0], [-omega2, -2 * gamma, 1.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    step = torch.linalg.matrix_exp(augmented * h)
+    return step[:2, :2], step[:2, 2]
+
+
+def continuous_momentum(x0: torch.Tensor, forcing: torch.Tensor, lr, weight_decay, momentum, dampening=0.0,
+                        translation: bool = False) -> torch.Tensor:
+    """Kunin et al.'s damped-oscillator form for SGD with momentum beta > 0 (step h = eta (1 - delta)):
+    x'' + 2 gamma x' + omega^2 x = f with gamma = (1 - beta) / (h (1 + beta)) and omega^2 =
+    4 lambda / (h (1 + beta)) for q or c, f = 2 |v_A|^2 (`forcing` is |v_A,k+1|^2, (n, groups));
+    omega^2 = 2 lambda / (h (1 + beta)) and f = 0 for translation. x(0) = x0, x'(0) = 0. Integrated
+    exactly step by step (a 2x2 matrix exponential), so nothing overflows however long the run."""
+    n = forcing.shape[0]
+    eta, lam, beta, delta = (_per_step(x, n) for x in (lr, weight_decay, momentum, dampening))
+    state = torch.stack([x0.double(), torch.zeros_like(x0, dtype=torch.float64)])
+    out, cache = [state[0]], {}
+    for k in range(n):
+        h = float(eta[k] * (1 - delta[k]))
+        key = (h, float(lam[k]), float(beta[k]))
+        if key not in cache:
+            gamma = (1 - key[2]) / (h * (1 + key[2]))
+            omega2 = (2 if translation else 4) * key[1] / (h * (1 + key[2]))
+            cache[key] = _oscillator_step(h, gamma, omega2)
+        propagator, column = cache[key]
+        f = 0.0 if translation else 2 * forcing[k]
+        state = propagator @ state + column[:, None] * f
+        out.append(state[0])
+    return torch.stack(out)
+
+
+def nld_radius4(q0: torch.Tensor, gradient_energy: torch.Tensor, q: torch.Tensor, lr, weight_decay, momentum,
+                coherence: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """Noether's Learning Dynamics, Eq. 17 (inertia dropped): r^4(t) = e^{-4 k t / mu} r^4(0) +
+    (4 m / mu^3) int e^{-4 k (t - tau) / mu} kappa |g_hat|^2 dtau, with mass m = eta (1 + beta) / 2,
+    friction mu = 1 - beta, k = lambda and |g_hat|^2 = q |g|^2 the gradient at unit norm (`q`: the
+    measured q_k). The paper's closure has kappa = 1; under mini-batch noise the measured coherence
+    kappa = (1 - beta)^2 |v|^2 / |d|^2 (about (1 - beta) / (1 + beta)) corrects it. Returns r^4 = q^2."""
+    n = gradient_energy.shape[0]
+    eta, lam, beta = (_per_step(x, n) for x in (lr, weight_decay, momentum))
+    kappa = torch.as_tensor(coherence, dtype=torch.float64)
+    r4 = [q0.double() ** 2]
+    for k in range(n):
+        m, mu = eta[k] * (1 + beta[k]) / 2, 1 - beta[k]
+        rate = 4 * lam[k] / mu
+        decay = torch.exp(-rate * eta[k])
+        weight = (1 - decay) / rate if float(rate) > 0 else eta[k]
+        source = 4 * m / mu ** 3 * (kappa[k] if kappa.dim() else kappa) * q[k] * gradient_energy[k]
+        r4.append(decay * r4[-1] + weight * source)
+    return torch.stack(r4)
+
+
+def equilibrium_angular_step(lr: float, weight_decay: float, momentum: float = 0.0) -> float:
+    """The angular update per step of a scale-invariant group at equilibrium, sqrt(2 eta lambda /
+    (1 + beta)), independent of the data ("Spherical Motion Dynamics", Wan et al. 2021)."""
+    return math.sqrt(2 * lr * weight_decay / (1 + momentum))
+
+
+def angular_step(q_before: torch.Tensor, charge: torch.Tensor, energy: torch.Tensor,
+                 lr: torch.Tensor | float) -> torch.Tensor:
+    """The angle (radians) between theta_k and theta_{k+1} = theta_k - eta v_{k+1}, from
+    q_k, p_{k+1} = <theta_k, v_{k+1}> and V_{k+1}: atan2(eta |v_perp|, |theta_k| - eta p / |theta_k|)."""
+    radius = q_before.sqrt()
+    radial = charge / radius
+    perpendicular = (energy - radial ** 2).clamp_min(0).sqrt()
+    return torch.atan2(lr * perpendicular, radius - lr * radial)
