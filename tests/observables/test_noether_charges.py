@@ -1,0 +1,126 @@
+"""Measured Noether charges against the exact recursions (research notes' tolerances, section 5.3)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from goldstone.core.errors import GoldstoneError
+from goldstone.core.observable import Probe
+from goldstone.observables.noether_charges import NoetherCharges
+from goldstone.theory.noether import detect_symmetries, recursions
+
+
+def model_and_data(kind, dtype, eps=1e-12):
+    torch.manual_seed(0)
+    if kind == "bn":
+        model = nn.Sequential(nn.Linear(10, 16), nn.BatchNorm1d(16, eps=eps), nn.ReLU(), nn.Linear(16, 16),
+                              nn.BatchNorm1d(16, eps=eps), nn.ReLU(), nn.Linear(16, 5))
+    else:
+        model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 5))
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(512, 10, generator=g, dtype=dtype), torch.randint(0, 5, (512,), generator=g)
+    return model.to(dtype), x, y
+
+
+def train(model, x, y, optimizer, steps=200, schedule=None):
+    groups = detect_symmetries(model, [(x[:64], y[:64])], lambda out, t: F.cross_entropy(out, t))
+    charges = NoetherCharges(groups)
+    g = torch.Generator().manual_seed(2)
+    for step in range(steps):
+        if schedule is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = schedule(step)
+        idx = torch.randint(0, len(x), (64,), generator=g)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        charges.update(Probe(model, step=step, optimizer=optimizer))
+        optimizer.step()
+    charges.update(Probe(model, step=steps, optimizer=optimizer))
+    return charges.compute()
+
+
+def worst(result, kind, prediction="exact"):
+    columns = [i for i, k in enumerate(result.kinds) if k == kind]
+    return float(result.relative_error(prediction)[:, columns].max())
+
+
+@pytest.mark.parametrize("momentum,dampening", [(0.0, 0.0), (0.9, 0.0), (0.9, 0.3)])
+@pytest.mark.parametrize("kind", ["bn", "plain"])
+def test_exact_recursions_hold_to_1e_10_in_float64(kind, momentum, dampening):
+    model, x, y = model_and_data(kind, torch.float64)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=momentum, dampening=dampening, weight_decay=1e-3)
+    result = train(model, x, y, optimizer)
+    assert set(result.theory) == {"exact"}
+    for k in ("translation", "rescale") + (("scale",) if kind == "bn" else ()):
+        assert worst(result, k) < (1e-8 if k == "scale" else 1e-10), k
+    measured, predicted = result.noether_charge[:-1], result.noether_charge_exact[:-1]
+    assert torch.allclose(measured, predicted, rtol=1e-6, atol=1e-12, equal_nan=True)
+    assert torch.isfinite(measured[:, [k != "translation" for k in result.kinds]]).all()
+
+
+def test_exact_recursions_hold_in_float32_and_under_a_learning_rate_schedule():
+    model, x, y = model_and_data("bn", torch.float32)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    result = train(model, x, y, optimizer, schedule=lambda step: 0.1 if step < 100 else 0.02)
+    assert worst(result, "translation") < 1e-4 and worst(result, "rescale") < 1e-4
+    assert worst(result, "scale") < 1e-5
+    assert result.lr[0, 0] == 0.1 and result.lr[150, 0] == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_continuous_forms_within_two_percent(momentum):
+    model, x, y = model_and_data("bn", torch.float64)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=momentum, weight_decay=1e-3)
+    result = train(model, x, y, optimizer)
+    for k in ("translation", "scale", "rescale"):
+        assert worst(result, k, "continuous") < 0.02, k
+
+
+def test_default_batchnorm_eps_scale_within_two_percent():
+    model, x, y = model_and_data("bn", torch.float32, eps=1e-5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    assert worst(train(model, x, y, optimizer), "scale") < 0.02
+
+
+def test_nld_equation_17_without_momentum():
+    """Noether's Learning Dynamics, Eq. 17 at beta = 0 follows the measured r^4 = q^2 (notes: 2e-5)."""
+    model, x, y = model_and_data("bn", torch.float64)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-3)
+    result = train(model, x, y, optimizer, steps=300)
+    columns = [i for i, k in enumerate(result.kinds) if k == "scale"]
+    q = result.charge[:, columns]
+    r4 = recursions.nld_radius4(q[0], result.gradient_energy[:-1, columns], q, 0.1, 1e-3, 0.0)
+    assert float(((r4.sqrt() - q).abs() / q).max()) < 1e-2
+
+
+@pytest.mark.parametrize("make,reason", [
+    (lambda p: torch.optim.AdamW(p, lr=1e-3), "AdamW has no closed form"),
+    (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True), "Nesterov"),
+])
+def test_optimisers_without_closed_form_are_marked_not_applicable(make, reason):
+    model, x, y = model_and_data("plain", torch.float32)
+    result = train(model, x, y, make(model.parameters()), steps=20)
+    assert all(t.startswith("not applicable") and reason in t for t in result.theory)
+    assert torch.isnan(result.exact).all() and torch.isfinite(result.charge).all()
+
+
+def test_mixed_weight_decay_inside_a_group_is_flagged():
+    model, x, y = model_and_data("plain", torch.float32)
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    rest = [p for p in model.parameters() if p.dim() == 1]
+    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": 1e-3}, {"params": rest, "weight_decay": 0.0}],
+                                lr=0.1)
+    result = train(model, x, y, optimizer, steps=10)
+    flagged = {result.names[i] for i, t in enumerate(result.theory) if "different lr, weight decay" in t}
+    assert flagged == {n for n, k in zip(result.names, result.kinds) if k == "rescale"}  # W rows with biases
+
+
+def test_update_without_optimizer_is_refused():
+    model, x, y = model_and_data("plain", torch.float32)
+    groups = detect_symmetries(model, [(x[:64], y[:64])], lambda out, t: F.cross_entropy(out, t))
+    with pytest.raises(GoldstoneError, match="optimi"):
+        NoetherCharges(groups).update(Probe(model))
+    with pytest.raises(GoldstoneError, match="no symmetry groups"):
+        NoetherCharges([])
