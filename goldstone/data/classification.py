@@ -109,3 +109,10 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor
     epoch, j = divmod(step, per_epoch)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
     return perm[j * batch_size:(j + 1) * batch_size]
+
+
+def noisy_labels(labels: torch.Tensor, share: float, classes: int, seed: int) -> torch.Tensor:
+    """`labels` with a fixed random `share` of them replaced by uniformly drawn classes (from `seed`)."""
+    g = torch.Generator().manual_seed(seed)
+    replace = torch.rand(len(labels), generator=g) < share
+    return torch.where(replace, torch.randint(0, classes, labels.shape, generator=g), labels)

@@ -134,6 +134,18 @@ class NoetherCharges(Observable):
         elif any(g.get("nesterov") for g in optimizer.param_groups):
             self._problems["all"] = "SGD with Nesterov momentum: the recursions here cover heavy-ball momentum only"
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The rows so far, stacked (for checkpoints: a resumed run continues the same record)."""
+        keys = ("quadratic", "quadratic_reference", "linear", "hyper")
+        return {k: torch.stack([r[k] for r in self._rows]).cpu() for k in keys} if self._rows else {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.reset()
+        if state:
+            count = len(state["hyper"])
+            self._rows = [{k: v[i] for k, v in state.items()} for i in range(count)]
+            self._updates = count
+
     def _theory_notes(self, hyper: torch.Tensor) -> list[str]:
         notes = []
         for i, groups in enumerate(self._param_group):

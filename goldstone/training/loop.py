@@ -8,7 +8,8 @@ the last step, and shows a labelled progress bar. Resumed runs end bitwise ident
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -51,11 +52,15 @@ def warmup_schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim
 def train_loop(ctx: RunContext, model: nn.Module, optimizer: torch.optim.Optimizer, steps: int,
                loss_fn: Callable[[int], torch.Tensor], *, warmup: int = 0,
                measurements: Sequence[tuple[Schedule, Callable[[int], None]]] = (), checkpoint: Schedule = 100,
-               after_backward: Callable[[int], None] | None = None, description: str = "") -> None:
+               after_backward: Callable[[int], None] | None = None, description: str = "",
+               extra_state: Mapping[str, Any] | None = None) -> None:
     """Train `model` for `steps` steps of ``loss_fn(step)`` (see the module docstring); each
-    measurement ``(schedule, fn)`` gets ``fn(done)`` with the number of steps done."""
+    measurement ``(schedule, fn)`` gets ``fn(done)`` with the number of steps done. `extra_state`:
+    more objects with ``state_dict`` / ``load_state_dict`` saved in every checkpoint (e.g. an
+    observable accumulating every step)."""
     scheduler = warmup_schedule(optimizer, warmup) if warmup else None
-    state = {"model": model, "optimizer": optimizer, **({"schedule": scheduler} if scheduler else {})}
+    state = {"model": model, "optimizer": optimizer, **({"schedule": scheduler} if scheduler else {}),
+             **(extra_state or {})}
     start = ctx.restore(**state)
     due = [(parse_schedule(schedule, steps), fn) for schedule, fn in measurements]
     saves = parse_schedule(checkpoint, steps)
