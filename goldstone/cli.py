@@ -1,4 +1,4 @@
-"""The command line: ``goldstone list | show | run | sweep | report | uas | nodes | demo``."""
+"""The command line: ``goldstone list | show | run | sweep | report | uas | symmetries | nodes | demo``."""
 
 from __future__ import annotations
 
@@ -207,6 +207,50 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder hold
                   "best head is chosen on the even sentences and scored again on the odd ones (held-out UAS); the "
                   "baseline always predicts the word at one fixed offset (e.g. the next word). Layers and heads "
                   f"count from 0.\nfull table: {out}", highlight=False, markup=False)
+
+
+@app.command()
+def symmetries(model: Annotated[str, typer.Argument(help="Hugging Face model folder (config.json, weights, tokenizer) "
+                                                         "or 'minilm'")],
+               out: Annotated[Optional[Path], typer.Option(help="one row per group (parquet)")] = None,
+               force: Annotated[bool, typer.Option(help="replace --out even if goldstone did not write it")] = False,
+               text: Annotated[Optional[Path], typer.Option(help="text file, one sentence per line, for the check "
+                                                                 "(default: built-in sentences)")] = None,
+               tolerance: Annotated[float, typer.Option(help="largest violation accepted", min=0.0)] = 1e-3,
+               seed: int = 0) -> None:
+    """The translation, scale and rescale symmetries of a model, found and checked numerically."""
+    from goldstone.core.atomic import check_output_file, parquet_kind
+
+    try:
+        if out is not None:
+            check_output_file(out, ".parquet", lambda path: parquet_kind(path) == "symmetries", force)
+        from goldstone.analysis.model_symmetries import model_symmetries, symmetry_rows
+
+        found, loaded = model_symmetries(model, text, seed=seed, tolerance=tolerance)
+    except GoldstoneError as err:
+        _fail(err)
+    rows = symmetry_rows(found, loaded)
+    if out is not None:
+        from goldstone.core.atomic import write_parquet
+
+        write_parquet(out, rows, kind="symmetries")
+    table = Table("group", "kind", "parameters", "groups", "size", "quality",
+                  title=f"symmetries of {model} (proposed by {found.method}, checked numerically)")
+    for family, part in rows.groupby("family", sort=False):
+        names = part.parameters.iloc[0].split(", ")
+        shown = names[0] + (f" + {len(names) - 1} more" if len(names) > 1 else "")
+        table.add_row(family, part.kind.iloc[0], shown, str(len(part)), str(part["size"].iloc[0]),
+                      f"{part.quality.max():.1e}")
+    console.print(table)
+    for note in found.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    if found.rejected:
+        console.print(f"rejected: {len(found.rejected)} candidates ("
+                      + ", ".join(f"{c.family.name}: {c.violation:.1e}" for c in found.rejected[:6])
+                      + (", ..." if len(found.rejected) > 6 else "") + ")", highlight=False, markup=False)
+    console.print("quality: the largest violation measured, |<g, X_A>| / (|g_A| |X_A|) or the relative loss change "
+                  "under a finite transformation" + (f"\nfull table: {out}" if out is not None else ""),
+                  highlight=False, markup=False)
 
 
 @app.command()

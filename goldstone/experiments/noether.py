@@ -193,7 +193,7 @@ def summarise(ctx: RunContext, cfg: NoetherConfig, model: nn.Module, result: Noe
     accuracy = m[(m.observable == "test") & (m.metric == "accuracy")]
     ctx.headline("test_accuracy", accuracy.value.iloc[-1])
     kinds = [k for k in ("translation", "scale", "rescale") if k in result.kinds]
-    applicable = [t == "exact" for t in result.theory]
+    applicable = [t.startswith("exact") for t in result.theory]
     rows = []
     for kind in kinds:
         columns = [i for i, (k, ok) in enumerate(zip(result.kinds, applicable)) if k == kind and ok]

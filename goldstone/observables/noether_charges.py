@@ -27,6 +27,10 @@ from goldstone.theory.noether import recursions
 from goldstone.theory.noether.families import ChargeMap, SymmetryGroup
 
 HYPER = ("lr", "weight_decay", "momentum", "dampening")
+DRIVE = [0, 2, 3]
+"""The hyper-parameters (lr, momentum, dampening) a group's members must share for any recursion."""
+MEASURED_DECAY = ("exact, with the weight-decay term sum_i lambda_i |theta_i|^2 measured: the group's parameters "
+                  "decay at different rates (e.g. no decay on biases)")
 
 
 @dataclasses.dataclass
@@ -119,7 +123,8 @@ class NoetherCharges(Observable):
                     motion = grad + hyper["weight_decay"] * theta
                 else:
                     motion = torch.zeros_like(theta)
-                quad[name] = torch.stack([theta * theta, grad * grad, grad * theta, motion * motion, theta * motion])
+                quad[name] = torch.stack([theta * theta, grad * grad, grad * theta, motion * motion, theta * motion,
+                                          hyper.get("weight_decay", 0.0) * theta * theta])
                 lin[name] = torch.stack([theta, grad, motion, theta.abs()])
             q_sums = self._quadratic_map.reduce_stacked(quad)
             q_reference = self._quadratic_map.reduce_stacked({n: t[:1] for n, t in quad.items()}, signed=False)[:, 0]
@@ -152,16 +157,18 @@ class NoetherCharges(Observable):
             rows = hyper[:, groups]  # (steps, members, HYPER)
             if self._problems.get("all"):
                 notes.append("not applicable: " + self._problems["all"])
+            elif self._mixed[i] and not torch.equal(rows[..., DRIVE].amax(1), rows[..., DRIVE].amin(1)):
+                notes.append("not applicable: its parameters sit in optimiser groups with different lr, momentum or "
+                             "dampening, which breaks the orthogonality of the update to the generator")
             elif self._mixed[i] and not torch.equal(rows.amax(1), rows.amin(1)):
-                notes.append("not applicable: its parameters sit in optimiser groups with different lr, weight decay "
-                             "or momentum (e.g. no decay on biases); the recursion needs one value per group")
+                notes.append(MEASURED_DECAY)
             else:
                 notes.append("exact")
         return notes
 
     def compute(self) -> NoetherChargesResult:
         rows = self._rows
-        quadratic = torch.stack([r["quadratic"] for r in rows]).cpu()  # (T, Gq, 5)
+        quadratic = torch.stack([r["quadratic"] for r in rows]).cpu()  # (T, Gq, 6)
         linear = torch.stack([r["linear"] for r in rows]).cpu()  # (T, Gl, 4)
         hyper_groups = torch.stack([r["hyper"] for r in rows])  # (T, param groups, 4)
         per_group = hyper_groups[:, self._first]  # (T, G, 4)
@@ -184,18 +191,22 @@ class NoetherCharges(Observable):
         exact = torch.full_like(charge, math.nan)
         continuous = torch.full_like(charge, math.nan)
         noether_exact = torch.full_like(charge, math.nan)
-        ok = torch.tensor([t == "exact" for t in theory])
-        for columns in _hyper_classes(per_group[:-1], ok):
+        ok = torch.tensor([t.startswith("exact") for t in theory])
+        measured = torch.tensor([t == MEASURED_DECAY for t in theory])
+        decay_term = quadratic[:steps, :, 5]
+        for columns in _hyper_classes(per_group[:-1], ok, measured):
             h = [x[:-1, columns[0]] for x in (lr, wd, beta, delta)]
             quad_cols = columns[columns < nq]
             lin_cols = columns[columns >= nq]
             if len(quad_cols):
-                q, p = recursions.exact_quadratic(charge[0, quad_cols], energy[:steps, quad_cols], *h)
+                mixed = bool(measured[quad_cols[0]])
+                q, p = recursions.exact_quadratic(charge[0, quad_cols], energy[:steps, quad_cols], *h,
+                                                  decay_term=decay_term[:, quad_cols] if mixed else None)
                 exact[:, quad_cols], noether_exact[:steps, quad_cols] = q, p
-                if float(h[2].max()) > 0:
+                if not mixed and float(h[2].max()) > 0:
                     continuous[:, quad_cols] = recursions.continuous_momentum(
                         charge[0, quad_cols], energy[:steps, quad_cols], *h)
-                else:
+                elif not mixed:  # the continuous forms assume one lambda per group
                     continuous[:, quad_cols] = recursions.continuous_sgd_quadratic(
                         charge[0, quad_cols], gradient_energy[:steps, quad_cols], h[0], h[1])
             if len(lin_cols):
@@ -211,12 +222,13 @@ class NoetherCharges(Observable):
             theory=theory)
 
 
-def _hyper_classes(per_group: torch.Tensor, ok: torch.Tensor) -> list[torch.Tensor]:
+def _hyper_classes(per_group: torch.Tensor, ok: torch.Tensor, measured: torch.Tensor) -> list[torch.Tensor]:
     """Columns of groups with the theory applicable, split into classes that share their
-    hyper-parameter schedule (so each class runs the recursions once, vectorised)."""
+    hyper-parameter schedule and decay treatment (each class runs the recursions once, vectorised)."""
     columns = torch.nonzero(ok).squeeze(1)
     if not len(columns):
         return []
-    schedules = per_group[:, columns].permute(1, 0, 2).reshape(len(columns), -1)
+    schedules = torch.cat([per_group[:, columns].permute(1, 0, 2).reshape(len(columns), -1),
+                           measured[columns, None].double()], 1)
     _, inverse = torch.unique(schedules, dim=0, return_inverse=True)
     return [columns[inverse == c] for c in range(int(inverse.max()) + 1)]

@@ -106,15 +106,27 @@ def test_optimisers_without_closed_form_are_marked_not_applicable(make, reason):
     assert torch.isnan(result.exact).all() and torch.isfinite(result.charge).all()
 
 
-def test_mixed_weight_decay_inside_a_group_is_flagged():
-    model, x, y = model_and_data("plain", torch.float32)
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_mixed_weight_decay_inside_a_group_uses_the_measured_decay_term(momentum):
+    model, x, y = model_and_data("plain", torch.float64)
     decay = [p for p in model.parameters() if p.dim() > 1]
     rest = [p for p in model.parameters() if p.dim() == 1]
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": 1e-3}, {"params": rest, "weight_decay": 0.0}],
-                                lr=0.1)
+    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": 1e-2}, {"params": rest, "weight_decay": 0.0}],
+                                lr=0.1, momentum=momentum)
+    result = train(model, x, y, optimizer, steps=100)
+    measured = [i for i, t in enumerate(result.theory) if "measured" in t]
+    assert {result.names[i] for i in measured} == {n for n, k in zip(result.names, result.kinds) if k == "rescale"}
+    assert float(result.relative_error("exact")[:, measured].max()) < 1e-10
+    assert torch.isnan(result.continuous[:, measured]).all()
+
+
+def test_different_learning_rates_inside_a_group_are_not_applicable():
+    model, x, y = model_and_data("plain", torch.float32)
+    optimizer = torch.optim.SGD([{"params": [p for p in model.parameters() if p.dim() > 1]},
+                                 {"params": [p for p in model.parameters() if p.dim() == 1], "lr": 0.01}], lr=0.1)
     result = train(model, x, y, optimizer, steps=10)
-    flagged = {result.names[i] for i, t in enumerate(result.theory) if "different lr, weight decay" in t}
-    assert flagged == {n for n, k in zip(result.names, result.kinds) if k == "rescale"}  # W rows with biases
+    flagged = {result.names[i] for i, t in enumerate(result.theory) if t.startswith("not applicable")}
+    assert flagged == {n for n, k in zip(result.names, result.kinds) if k == "rescale"}
 
 
 def test_update_without_optimizer_is_refused():

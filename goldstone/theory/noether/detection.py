@@ -267,7 +267,7 @@ def propose_by_module_order(model: nn.Module) -> list[Family]:
         if head.bias is not None:
             families.append(Family("translation", f"{name}.bias", (Member(f"{name}.bias", 0, 1, head.out_features),),
                                    1))
-    return families + _hf_attention_families(model)
+    return _hf_attention_families(model) + families
 
 
 # -- numerical verification -----------------------------------------------------------------
@@ -288,6 +288,17 @@ def _loss(model, params, buffers, batch, loss_fn, seed: int) -> torch.Tensor:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return loss_fn(_call(model, params, buffers, inputs), targets)
+
+
+def _distinct(families: list[Family]) -> list[Family]:
+    """Families in order, without repeats of the same groups proposed by two rules."""
+    seen, out = set(), []
+    for family in families:
+        key = (family.kind, family.count, frozenset(family.members))
+        if key not in seen:
+            seen.add(key)
+            out.append(family)
+    return out
 
 
 def _flag_shared(families: list[Family], model: nn.Module, notes: list[str]) -> list[Family]:
@@ -313,9 +324,10 @@ def _flag_shared(families: list[Family], model: nn.Module, notes: list[str]) -> 
 
 
 def verify(model: nn.Module, families: list[Family], batches: list[Any], loss_fn: Callable[[Any, Any], torch.Tensor],
-           tolerance: float = 1e-3, seed: int = 0) -> tuple[list[SymmetryGroup], list[Candidate]]:
+           notes: list[str], tolerance: float = 1e-3, seed: int = 0) -> tuple[list[SymmetryGroup], list[Candidate]]:
     """Check each family on `batches` (see the module docstring); returns accepted groups and
-    rejected families with their violation."""
+    rejected families with their violation. Families with a parameter the loss does not use are
+    dropped with a note in `notes`."""
     params = {n: p.detach() for n, p in model.named_parameters()}
     buffers = {n: b.detach() for n, b in model.named_buffers()}
     shapes = {n: p.shape for n, p in params.items()}
@@ -324,10 +336,12 @@ def verify(model: nn.Module, families: list[Family], batches: list[Any], loss_fn
     cosine = torch.zeros(len(groups), dtype=torch.float64)
     invariance = torch.zeros(len(families), dtype=torch.float64)
     generator = torch.Generator().manual_seed(seed)
+    unused: set[str] = set()
     for batch in batches:
         live = {n: p.clone().requires_grad_(p.is_floating_point()) for n, p in params.items()}
         loss = _loss(model, live, buffers, batch, loss_fn, seed)
         grads = dict(zip(live, torch.autograd.grad(loss, list(live.values()), allow_unused=True)))
+        unused.update(n for n, g in grads.items() if g is None)
         grads = {n: g if g is not None else torch.zeros_like(params[n]) for n, g in grads.items()}
         cosine = torch.maximum(cosine, _orthogonality(groups, charges, params, grads))
         with torch.no_grad():
@@ -344,7 +358,11 @@ def verify(model: nn.Module, families: list[Family], batches: list[Any], loss_fn
         block = cosine[start:start + family.count]
         start += family.count
         worst = max(float(block.max()), float(invariance[i]))
-        if worst <= tolerance:
+        idle = [p for p in family.parameters if p in unused]
+        if idle:
+            notes.append(f"{family.name} ({family.kind}): {idle[0]} does not reach the loss, so any transformation "
+                         "of it is trivially a symmetry; not grouped")
+        elif worst <= tolerance:
             accepted += [SymmetryGroup(family, j, max(float(block[j]), float(invariance[i])))
                          for j in range(family.count)]
         else:
@@ -388,8 +406,8 @@ def detect_symmetries(model: nn.Module, batches: Any, loss_fn: Callable[[Any, An
                      "order and attention roles instead, each checked numerically")
         notes = [n for n in notes if n.startswith("torch.fx")]
         families, method = propose_by_module_order(model), "module order"
-    families = _flag_shared(families, model, notes)
-    accepted, rejected = verify(model, families, batches, loss_fn, tolerance, seed)
+    families = _flag_shared(_distinct(families), model, notes)
+    accepted, rejected = verify(model, families, batches, loss_fn, notes, tolerance, seed)
     if not accepted:
         notes.append(f"no symmetry of {type(model).__name__} holds within tolerance {tolerance:g}"
                      + (f" ({len(rejected)} candidates rejected)" if rejected else " (no candidates)"))

@@ -31,18 +31,21 @@ def _per_step(value: torch.Tensor | float, steps: int) -> torch.Tensor:
     return value.expand(steps) if value.dim() == 0 else value
 
 
-def exact_quadratic(q0: torch.Tensor, energy: torch.Tensor, lr, weight_decay, momentum=0.0, dampening=0.0
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+def exact_quadratic(q0: torch.Tensor, energy: torch.Tensor, lr, weight_decay, momentum=0.0, dampening=0.0,
+                    decay_term: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted (q_0..q_n, p_1..p_n) from q_0 and the measured update energies V_1..V_n (`energy`,
-    shape (n, groups)); hyper-parameters per step (n,) or constant."""
+    shape (n, groups)); hyper-parameters per step (n,) or constant. `decay_term` (n, groups):
+    the measured <theta_k, lambda theta_k> = sum_i lambda_i |theta_i,k|^2 (signed) replacing
+    lambda_k q_k, for groups whose parameters decay at different rates."""
     n = energy.shape[0]
     eta, lam, beta, delta = (_per_step(x, n) for x in (lr, weight_decay, momentum, dampening))
     q, p = [q0.double()], []
     previous_p = torch.zeros_like(q[0])
     for k in range(n):
-        decay = lam[k] * (1 - delta[k] if k else 1.0)
+        damping = 1 - delta[k] if k else 1.0
+        decay = lam[k] * q[-1] if decay_term is None else decay_term[k]
         carried = beta[k] * (previous_p - eta[k - 1] * energy[k - 1]) if k else 0.0
-        previous_p = carried + decay * q[-1]
+        previous_p = carried + damping * decay
         p.append(previous_p)
         q.append(q[-1] - 2 * eta[k] * previous_p + eta[k] ** 2 * energy[k])
     return torch.stack(q), torch.stack(p) if p else torch.zeros(0, *q0.shape, dtype=torch.float64)

@@ -1,0 +1,104 @@
+"""The symmetry table of a Hugging Face model folder (`goldstone symmetries`).
+
+The model is loaded with the head its config names: a sequence classifier is checked with
+cross-entropy on random labels, a masked LM with its MLM loss, a bare encoder (such as MiniLM)
+with a smooth loss of its last hidden states (the squared projection on a fixed random
+direction): the network's scale and rescale symmetries hold for any loss of its outputs, while
+translation needs the softmax head, so a bare encoder has none. The batches are a few built-in
+English sentences, or the lines of a text file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from goldstone.core.errors import GoldstoneError
+from goldstone.core.extras import optional_import
+from goldstone.models.pretrained import minilm_path
+from goldstone.theory.noether import Symmetries, detect_symmetries
+
+SENTENCES = ("The cat sat on the mat while the dog slept.", "Symmetry breaking shapes how networks learn.",
+             "She gave him the book that he had asked for.", "Prices rose sharply after the announcement.",
+             "Where did you put the keys yesterday?", "A small boat drifted slowly towards the harbour.",
+             "They will finish the report before Friday.", "Nobody expected the results to be so clear.")
+
+
+def _sentences(text_file: Path | None) -> list[str]:
+    if text_file is None:
+        return list(SENTENCES)
+    try:
+        lines = [line.strip() for line in Path(text_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise GoldstoneError(f"--text {text_file}: cannot read it as UTF-8 text ({err})") from err
+    if not lines:
+        raise GoldstoneError(f"--text {text_file}: no non-empty line")
+    return lines
+
+
+def load_for_symmetries(source: str | Path):
+    """(model, tokenizer, kind) for a folder or "minilm"; kind is classifier, masked_lm or encoder."""
+    transformers = optional_import("transformers", "hf", "goldstone symmetries on a Hugging Face model")
+    folder = minilm_path() if str(source) == "minilm" else Path(source)
+    if not (folder / "config.json").is_file():
+        raise GoldstoneError(f"{folder}: not a Hugging Face model folder (no config.json); give a folder saved with "
+                             "save_pretrained() or 'minilm'")
+    transformers.logging.set_verbosity_error()
+    config = transformers.AutoConfig.from_pretrained(str(folder))
+    architectures = config.architectures or []
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        kind, cls = "classifier", transformers.AutoModelForSequenceClassification
+    elif any(a.endswith("ForMaskedLM") for a in architectures):
+        kind, cls = "masked_lm", transformers.AutoModelForMaskedLM
+    else:
+        kind, cls = "encoder", transformers.AutoModel
+    try:
+        model = cls.from_pretrained(str(folder), attn_implementation="eager")
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError) as err:
+        raise GoldstoneError(f"{folder}: cannot load the model or its tokenizer ({str(err).splitlines()[0]})") from err
+    return model, tokenizer, kind
+
+
+def model_symmetries(source: str | Path, text_file: Path | None = None, batch_size: int = 4, seed: int = 0,
+                     tolerance: float = 1e-3) -> tuple[Symmetries, object]:
+    """Detect the symmetries of a Hugging Face model folder on a few batches of text."""
+    model, tokenizer, kind = load_for_symmetries(source)
+    model.train()
+    sentences = _sentences(text_file)
+    g = torch.Generator().manual_seed(seed)
+    batches = []
+    for start in range(0, min(len(sentences), 4 * batch_size), batch_size):
+        inputs = dict(tokenizer(sentences[start:start + batch_size], padding=True, truncation=True, max_length=64,
+                                return_tensors="pt"))
+        if kind == "classifier":
+            labels = torch.randint(0, model.config.num_labels, (len(inputs["input_ids"]),), generator=g)
+            batches.append((inputs, labels))
+        elif kind == "masked_lm":
+            batches.append((inputs, inputs["input_ids"].clone()))
+        else:
+            batches.append((inputs, None))
+    direction = torch.randn(model.config.hidden_size, generator=g)
+    direction = direction / direction.norm()
+
+    def loss_fn(outputs, targets):
+        if kind == "classifier":
+            return torch.nn.functional.cross_entropy(outputs.logits, targets)
+        if kind == "masked_lm":
+            logits = outputs.logits
+            return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return (outputs.last_hidden_state @ direction).pow(2).mean()
+
+    return detect_symmetries(model, batches, loss_fn, tolerance, seed), model
+
+
+def symmetry_rows(symmetries: Symmetries, model: torch.nn.Module) -> pd.DataFrame:
+    """One row per group: group, family, kind, index, parameters, size, quality, note."""
+    shapes = {n: p.shape for n, p in model.named_parameters()}
+    sizes = {id(f): f.group_size(shapes) for f in symmetries.families()}
+    return pd.DataFrame([{"group": g.name, "family": g.family.name, "kind": g.kind, "index": g.index,
+                          "parameters": ", ".join(g.parameters), "size": sizes[id(g.family)], "quality": g.quality,
+                          "note": g.note} for g in symmetries],
+                        columns=["group", "family", "kind", "index", "parameters", "size", "quality", "note"])
