@@ -46,6 +46,7 @@ def load_for_symmetries(source: str | Path):
         raise GoldstoneError(f"{folder}: not a Hugging Face model folder (no config.json); give a folder saved with "
                              "save_pretrained() or 'minilm'")
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     config = transformers.AutoConfig.from_pretrained(str(folder))
     architectures = config.architectures or []
     if any(a.endswith("ForSequenceClassification") for a in architectures):
@@ -64,8 +65,15 @@ def load_for_symmetries(source: str | Path):
 
 def model_symmetries(source: str | Path, text_file: Path | None = None, batch_size: int = 4, seed: int = 0,
                      tolerance: float = 1e-3) -> tuple[Symmetries, object]:
-    """Detect the symmetries of a Hugging Face model folder on a few batches of text."""
+    """Detect the symmetries of a Hugging Face model folder on a few batches of text; returns them
+    and the loaded model."""
     model, tokenizer, kind = load_for_symmetries(source)
+    return symmetries_of(model, tokenizer, kind, text_file, batch_size, seed, tolerance), model
+
+
+def symmetries_of(model, tokenizer, kind: str, text_file: Path | None = None, batch_size: int = 4, seed: int = 0,
+                  tolerance: float = 1e-3) -> Symmetries:
+    """`detect_symmetries` on a loaded Hugging Face model with the loss its `kind` implies."""
     model.train()
     sentences = _sentences(text_file)
     g = torch.Generator().manual_seed(seed)
@@ -91,7 +99,7 @@ def model_symmetries(source: str | Path, text_file: Path | None = None, batch_si
             return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
         return (outputs.last_hidden_state @ direction).pow(2).mean()
 
-    return detect_symmetries(model, batches, loss_fn, tolerance, seed), model
+    return detect_symmetries(model, batches, loss_fn, tolerance, seed)
 
 
 def symmetry_rows(symmetries: Symmetries, model: torch.nn.Module) -> pd.DataFrame:

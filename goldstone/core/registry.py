@@ -40,6 +40,8 @@ class Experiment:
     ``"key=value"`` (e.g. ``"group=u1": "U(1)"``)."""
     notes: str = ""
     """A paragraph every report of this experiment shows (conventions a reader must know)."""
+    metric: str | None = None
+    """The headline metric a sweep's phase diagram shows unless another is asked for."""
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name.replace("_", " "))
@@ -58,10 +60,10 @@ class Theory:
 
 def experiment(name: str, config: type, summary: str, critical: dict[str, float] | None = None,
                curve: tuple[str, str] | None = None, theory: Theory | None = None, extras: tuple[str, ...] = (),
-               labels: dict[str, str] | None = None, notes: str = "") -> Callable:
+               labels: dict[str, str] | None = None, notes: str = "", metric: str | None = None) -> Callable:
     def register(fn: Callable) -> Callable:
         EXPERIMENTS[name] = Experiment(name, config, fn, summary, dict(critical or {}), curve, theory, tuple(extras),
-                                       dict(labels or {}), notes)
+                                       dict(labels or {}), notes, metric)
         return fn
     return register
 

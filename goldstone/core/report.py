@@ -83,6 +83,12 @@ def _numeric(values: list) -> bool:
     return bool(values) and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
 
 
+def _spans_decades(values: list) -> bool:
+    """Positive numbers spanning two decades or more: drawn on a log axis."""
+    numbers = [float(v) for v in values]
+    return min(numbers) > 0 and max(numbers) >= 100 * min(numbers)
+
+
 def _value_text(exp: Experiment, key: str, value: Any, params: dict[str, Any] | None = None) -> str:
     """A value in words: the experiment's label for ``key=value``, formatted with `params` (so that
     ``"O({k})"`` reads O(4)), else the value itself."""
@@ -225,6 +231,8 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
                                   label=f"critical {exp.label(x_key)} = {exp.critical[x_key]:g}")
             handles.setdefault(critical.get_label(), critical)
         ax.set_xlabel(exp.label(x_key))
+        if not categorical and _spans_decades(_axis_values(rows[x_key])):
+            ax.set_xscale("log")
         if categorical:  # long category names: slanted, and the panel widens with their number
             ax.tick_params(axis="x", labelrotation=30)
             for tick in ax.get_xticklabels():
@@ -331,7 +339,7 @@ def sweep_sections(folder: Path, metric: str | None = None) -> list[str]:
            "<h3>Fixed settings</h3>", _config_table(fixed)]
     if summary.empty:
         return out + ["<p>No point has finished yet.</p>"]
-    metric = metric or summary.metric.iloc[0]
+    metric = metric or (exp.metric if exp.metric in set(summary.metric) else summary.metric.iloc[0])
     shown = {k: v for k, v in fixed.items() if k in exp.labels}
     caption = phase_diagram(summary, keys, metric, exp, folder / "figures" / "phase_diagram.png", shown)
     out.append(_figure(folder / "figures" / "phase_diagram.png", caption))

@@ -42,7 +42,7 @@ LABELS = {"lr": "learning rate η", "momentum": "momentum β", "constrain": "nor
 
 
 @experiment("ksb", KSBConfig, "kinetic symmetry breaking: BatchNorm MLP with free vs frozen weight norms (NLD Fig. 3)",
-            curve=("test", "accuracy"), labels=LABELS)
+            curve=("test", "accuracy"), labels=LABELS, metric="test_accuracy")
 def train(ctx: RunContext) -> None:
     cfg: KSBConfig = ctx.config
     data = prepared_data(cfg, ctx)

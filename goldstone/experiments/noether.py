@@ -141,7 +141,7 @@ LABELS = {"lr": "learning rate η", "weight_decay": "weight decay λ", "momentum
 
 
 @experiment("noether", NoetherConfig, "Noether charges of detected symmetry groups along SGD, against exact and "
-            "continuous theory", labels=LABELS)
+            "continuous theory", labels=LABELS, metric="continuous_error_scale")
 def train(ctx: RunContext) -> None:
     cfg: NoetherConfig = ctx.config
     data = prepared_data(cfg, ctx)
