@@ -56,6 +56,9 @@ class Theory:
     label: str
     fn: Callable[[Any, dict[str, Any]], Any]
     name: Callable[[dict[str, Any]], str | None] = lambda params: None
+    same_axis: bool = False
+    """Draw the curve on the measurement's own axis (it predicts the plotted metric itself)
+    instead of a right-hand axis of its own."""
 
 
 def experiment(name: str, config: type, summary: str, critical: dict[str, float] | None = None,

@@ -83,10 +83,10 @@ def _numeric(values: list) -> bool:
     return bool(values) and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
 
 
-def _spans_decades(values: list) -> bool:
-    """Positive numbers spanning two decades or more: drawn on a log axis."""
+def _spans_decades(values: list, ratio: float) -> bool:
+    """Positive numbers whose largest is `ratio` times the smallest or more: drawn on a log axis."""
     numbers = [float(v) for v in values]
-    return min(numbers) > 0 and max(numbers) >= 100 * min(numbers)
+    return min(numbers) > 0 and max(numbers) >= ratio * min(numbers)
 
 
 def _value_text(exp: Experiment, key: str, value: Any, params: dict[str, Any] | None = None) -> str:
@@ -151,7 +151,7 @@ def _draw_theory(ax: Any, theory: Theory, xs: np.ndarray, params: list[dict[str,
                  colours: list[str]) -> list:
     """The theory curve of every line, on a right-hand axis: dashed in the line's colour when each
     line has its own curve, else one black curve per distinct name, labelled with its lines."""
-    twin = ax.twinx()
+    twin = ax if theory.same_axis else ax.twinx()
     handles, named = [], {}
     for p, member, colour in zip(params, members, colours):
         named.setdefault(theory.name(p) or theory.label, (p, [], []))[1].append(member)
@@ -163,7 +163,8 @@ def _draw_theory(ax: Any, theory: Theory, xs: np.ndarray, params: list[dict[str,
         (line,) = twin.plot(dense, np.asarray(theory.fn(dense, p), dtype=float), color=colour[0] if own else "k",
                             ls="--" if own else style, lw=1.4, label=label)
         handles.append(line)
-    twin.set_ylabel(theory.label)
+    if not theory.same_axis:
+        twin.set_ylabel(theory.label)
     return handles
 
 
@@ -231,8 +232,11 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
                                   label=f"critical {exp.label(x_key)} = {exp.critical[x_key]:g}")
             handles.setdefault(critical.get_label(), critical)
         ax.set_xlabel(exp.label(x_key))
-        if not categorical and _spans_decades(_axis_values(rows[x_key])):
+        if not categorical and _spans_decades(_axis_values(rows[x_key]), 10):
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        if not heatmap and _spans_decades(list(rows.value), 100):
+            ax.set_yscale("log")
         if categorical:  # long category names: slanted, and the panel widens with their number
             ax.tick_params(axis="x", labelrotation=30)
             for tick in ax.get_xticklabels():
@@ -257,7 +261,8 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
     if x_key in exp.critical:
         caption += f"; dashed: the theory's critical {exp.label(x_key)} = {exp.critical[x_key]:g}"
     if exp.theory and exp.theory.key == x_key and not heatmap:
-        caption += f"; black: {exp.theory.label} (right axis)"
+        caption += (f"; dashed, in each line's colour: {exp.theory.label}" if exp.theory.same_axis
+                    else f"; black: {exp.theory.label} (right axis)")
     return caption + "."
 
 

@@ -26,7 +26,7 @@ from goldstone.core.config import param
 from goldstone.core.device import DTYPES, resolve_dtype
 from goldstone.core.errors import ConfigError
 from goldstone.core.observable import Probe
-from goldstone.core.registry import experiment
+from goldstone.core.registry import Theory, experiment
 from goldstone.core.run import RunContext
 from goldstone.data.classification import Dataset, batch_indices, load_dataset, noisy_labels
 from goldstone.models.relu_mlp import relu_mlp
@@ -132,7 +132,7 @@ def make_sgd(model: nn.Module, cfg: NoetherConfig) -> torch.optim.Optimizer:
     return optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-LABELS = {"lr": "learning rate η", "weight_decay": "weight decay λ", "momentum": "momentum β",
+LABELS = {"lr": "learning rate η", "weight_decay": "weight decay λ", "momentum": "momentum β", "steps": "steps n",
           "test_accuracy": "test accuracy", "exact_error_scale": "exact recursion, max relative error (scale)",
           "continuous_error_scale": "continuous form, max relative error (scale)",
           "continuous_error_rescale": "continuous form, max relative error (rescale)",
@@ -140,8 +140,17 @@ LABELS = {"lr": "learning rate η", "weight_decay": "weight decay λ", "momentum
           "angular_step_ratio": "angular step / √(2ηλ/(1+β))"}
 
 
+def discretisation_gap(lr, params: dict) -> object:
+    """n eta^2 lambda^2: the gap between (1 - eta lambda)^(2n) and e^(-2 eta lambda n), the
+    continuous forms' relative error without momentum."""
+    steps = float(params.get("steps", NoetherConfig.steps))
+    return steps * (lr * float(params.get("weight_decay", NoetherConfig.weight_decay))) ** 2
+
+
 @experiment("noether", NoetherConfig, "Noether charges of detected symmetry groups along SGD, against exact and "
-            "continuous theory", labels=LABELS, metric="continuous_error_scale")
+            "continuous theory", labels=LABELS, metric="continuous_error_scale",
+            theory=Theory("lr", "theory n η² λ²", discretisation_gap,
+                          lambda p: f"n η² λ², λ = {p.get('weight_decay', NoetherConfig.weight_decay)}", same_axis=True))
 def train(ctx: RunContext) -> None:
     cfg: NoetherConfig = ctx.config
     data = prepared_data(cfg, ctx)
