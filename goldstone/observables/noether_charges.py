@@ -58,7 +58,8 @@ class NoetherChargesResult(Result):
 
     def relative_error(self, prediction: str = "exact") -> torch.Tensor:
         """|measured - predicted| / reference per step and group, the reference being |theta_A|^2
-        over both sides for q and c, and sum |theta_A| for s (signed charges can cancel)."""
+        over both sides for q and c, and sqrt(|A|) |theta_A| >= sum |theta_A| >= |s| for s (signed
+        charges can cancel)."""
         return (self.charge - getattr(self, prediction)).abs() / self.reference.clamp_min(1e-300)
 
 
@@ -86,8 +87,8 @@ class NoetherCharges(Observable):
             raise GoldstoneError(f"NoetherCharges: the model has no parameter {missing[0]!r}")
         shapes = {n: p.shape for n, p in params.items()}
         device = next(iter(params.values())).device
-        self._quadratic_map = ChargeMap(self.quadratic, shapes, device)
-        self._linear_map = ChargeMap(self.linear, shapes, device)
+        self._map = ChargeMap(self.quadratic + self.linear, shapes, device)
+        self._entries = self._map.entries().cpu()
         index = {id(p): i for i, group in enumerate(optimizer.param_groups) for p in group["params"]}
         outside = [n for g in self.groups for n in g.parameters if id(params[n]) not in index]
         if outside:
@@ -108,31 +109,27 @@ class NoetherCharges(Observable):
         params = dict(model.named_parameters())
         group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
         sgd = isinstance(optimizer, torch.optim.SGD)
-        quad: dict[str, torch.Tensor] = {}
-        lin: dict[str, torch.Tensor] = {}
+        stacks: dict[str, tuple[torch.Tensor, ...]] = {}
+        decay: dict[str, float] = {}
         with torch.no_grad():
             for name in self._names:
                 p = params[name]
                 theta = p.detach()
                 grad = p.grad.detach() if p.grad is not None else torch.full_like(theta, math.nan)
                 hyper = group_of[id(p)]
+                decay[name] = float(hyper.get("weight_decay", 0.0) or 0.0)
                 if sgd and hyper.get("momentum", 0) > 0:
                     motion = optimizer.state.get(p, {}).get("momentum_buffer")
                     motion = torch.zeros_like(theta) if motion is None else motion
                 elif sgd:
-                    motion = grad + hyper["weight_decay"] * theta
+                    motion = torch.add(grad, theta, alpha=decay[name])
                 else:
                     motion = torch.zeros_like(theta)
-                quad[name] = torch.stack([theta * theta, grad * grad, grad * theta, motion * motion, theta * motion,
-                                          hyper.get("weight_decay", 0.0) * theta * theta])
-                lin[name] = torch.stack([theta, grad, motion, theta.abs()])
-            q_sums = self._quadratic_map.reduce_stacked(quad)
-            q_reference = self._quadratic_map.reduce_stacked({n: t[:1] for n, t in quad.items()}, signed=False)[:, 0]
-            l_sums = self._linear_map.reduce_stacked(lin)
+                stacks[name] = (theta, grad, motion)
+            sums = self._map.reduce_gram(stacks, decay)
         hyper = torch.tensor([[float(g.get(k, 0.0) or 0.0) for k in HYPER] for g in optimizer.param_groups],
                              dtype=torch.float64)
-        self._rows.append({"quadratic": q_sums, "quadratic_reference": q_reference, "linear": l_sums,
-                           "hyper": hyper})
+        self._rows.append({**sums, "hyper": hyper})
         if not sgd:
             self._problems["all"] = (f"{type(optimizer).__name__} has no closed form: its preconditioner breaks the "
                                      "orthogonality of the update to the generator; only the drift is measured")
@@ -141,7 +138,7 @@ class NoetherCharges(Observable):
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The rows so far, stacked (for checkpoints: a resumed run continues the same record)."""
-        keys = ("quadratic", "quadratic_reference", "linear", "hyper")
+        keys = ("gram", "sums", "decay", "norm", "hyper")
         return {k: torch.stack([r[k] for r in self._rows]).cpu() for k in keys} if self._rows else {}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
@@ -168,18 +165,21 @@ class NoetherCharges(Observable):
 
     def compute(self) -> NoetherChargesResult:
         rows = self._rows
-        quadratic = torch.stack([r["quadratic"] for r in rows]).cpu()  # (T, Gq, 6)
-        linear = torch.stack([r["linear"] for r in rows]).cpu()  # (T, Gl, 4)
+        gram = torch.stack([r["gram"] for r in rows]).cpu()  # (T, G, 3, 3) over (theta, g, v)
+        sums = torch.stack([r["sums"] for r in rows]).cpu()  # (T, G, 3)
+        norm = torch.stack([r["norm"] for r in rows]).cpu()  # (T, G)
         hyper_groups = torch.stack([r["hyper"] for r in rows])  # (T, param groups, 4)
         per_group = hyper_groups[:, self._first]  # (T, G, 4)
         lr, wd, beta, delta = per_group.unbind(-1)
         nq = len(self.quadratic)
-        charge = torch.cat([quadratic[..., 0], linear[..., 0]], 1)
-        gradient_energy = torch.cat([quadratic[..., 1], torch.full_like(linear[..., 1], math.nan)], 1)
-        constraint = torch.cat([quadratic[..., 2], linear[..., 1]], 1)
-        motion = torch.cat([quadratic[..., 3], linear[..., 2]], 1)
-        motion_charge = torch.cat([quadratic[..., 4], torch.full_like(linear[..., 2], math.nan)], 1)
-        reference = torch.cat([torch.stack([r["quadratic_reference"] for r in rows]).cpu(), linear[..., 3]], 1)
+        quadratic = torch.arange(len(self.groups)) < nq
+        nan = torch.full_like(norm, math.nan)
+        charge = torch.where(quadratic, gram[..., 0, 0], sums[..., 0])
+        gradient_energy = torch.where(quadratic, gram[..., 1, 1], nan)
+        constraint = torch.where(quadratic, gram[..., 0, 1], sums[..., 1])
+        motion = torch.where(quadratic, gram[..., 2, 2], sums[..., 2])
+        motion_charge = torch.where(quadratic, gram[..., 0, 2], nan)
+        reference = torch.where(quadratic, norm, (norm * self._entries).sqrt())
         buffered = beta > 0
         # energy[k] = V_{k+1}, the update step k applies; p[k] = p_{k+1} = <theta_k, v_{k+1}>
         energy = torch.where(buffered[:-1], motion[1:], motion[:-1])
@@ -193,7 +193,7 @@ class NoetherCharges(Observable):
         noether_exact = torch.full_like(charge, math.nan)
         ok = torch.tensor([t.startswith("exact") for t in theory])
         measured = torch.tensor([t == MEASURED_DECAY for t in theory])
-        decay_term = quadratic[:steps, :, 5]
+        decay_term = torch.stack([r["decay"] for r in rows]).cpu()[:steps]
         for columns in _hyper_classes(per_group[:-1], ok, measured):
             h = [x[:-1, columns[0]] for x in (lr, wd, beta, delta)]
             quad_cols = columns[columns < nq]

@@ -119,10 +119,11 @@ def group_families(groups: Sequence[SymmetryGroup]) -> list[tuple[Family, torch.
 
 
 def stack_sums(stack: torch.Tensor, axis: int) -> torch.Tensor:
-    """(C, n): for a stack of C parameter-shaped tensors (C, *shape), the sums over every
-    parameter axis but `axis` (n = shape[axis]), accumulated in float64."""
+    """(C, n) float64: for a stack of C parameter-shaped tensors (C, *shape), the sums over every
+    parameter axis but `axis` (n = shape[axis]), in the stack's dtype (float32 at least)."""
+    stack = stack if stack.dtype in (torch.float32, torch.float64) else stack.float()
     others = [d for d in range(1, stack.dim()) if d != axis + 1]
-    return stack.sum(dim=others, dtype=torch.float64) if others else stack.to(torch.float64)
+    return (stack.sum(dim=others) if others else stack).to(torch.float64)
 
 
 class ChargeMap:
@@ -151,12 +152,50 @@ class ChargeMap:
                 cols.append(keys[key] + entries)
                 signs.append(torch.full((len(entries),), float(m.sign), dtype=torch.float64))
         self.keys = list(keys)
+        self._linear_keys = {(m.parameter, m.axis) for family, _ in group_families(self.groups)
+                             if family.kind == "translation" for m in family.members}
         width = sum(shapes[p][a] for p, a in self.keys)
         index = torch.stack([torch.cat(rows), torch.cat(cols)]) if rows else torch.zeros(2, 0, dtype=torch.long)
         values = torch.cat(signs) if signs else torch.zeros(0, dtype=torch.float64)
         size = (len(self.groups), width)
         self._signed = torch.sparse_coo_tensor(index, values, size, check_invariants=True).coalesce().to(device)
         self._unsigned = torch.sparse_coo_tensor(index, values.abs(), size, check_invariants=True).coalesce().to(device)
+
+    def reduce_gram(self, tensors: Mapping[str, Sequence[torch.Tensor]], decay: Mapping[str, float]
+                    ) -> dict[str, torch.Tensor]:
+        """Everything a step of the charges needs, for all groups at once. `tensors`: per parameter,
+        C tensors of its shape (e.g. theta, g, v); `decay`: per parameter its weight decay. Per
+        group (float64):
+
+        - ``gram`` (groups, C, C): signed sums of every product of two of the C tensors;
+        - ``sums`` (groups, C): signed sums of each tensor (translation groups only; else 0);
+        - ``decay`` (groups,): signed sum of lambda_i times the first tensor squared;
+        - ``norm`` (groups,): unsigned sum of the first tensor squared (both sides of a rescale group).
+
+        Per-slice sums run in the parameters' dtype (float32 at least), group sums in float64."""
+        products: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        parts = []
+        for name, axis in self.keys:
+            if name not in products:
+                stack = torch.stack(list(tensors[name]))
+                stack = stack if stack.dtype in (torch.float32, torch.float64) else stack.float()
+                products[name] = (stack.unsqueeze(0) * stack.unsqueeze(1), stack)
+            pairs, stack = products[name]
+            others = [d for d in range(1, stack.dim()) if d != axis + 1]
+            gram = (pairs.sum(dim=[d + 1 for d in others]) if others else pairs).flatten(0, 1).T  # (n, C*C)
+            linear = ((stack.sum(dim=others) if others else stack).T if (name, axis) in self._linear_keys
+                      else gram.new_zeros(gram.shape[0], stack.shape[0]))
+            parts.append(torch.cat([gram, linear, gram[:, :1] * decay[name]], 1))
+        flat = torch.cat(parts).to(torch.float64)
+        c = len(tensors[self.keys[0][0]])
+        signed = self._signed @ flat
+        return {"gram": signed[:, :c * c].reshape(-1, c, c), "sums": signed[:, c * c:c * c + c],
+                "decay": signed[:, -1], "norm": (self._unsigned @ flat[:, :1]).squeeze(1)}
+
+    def entries(self) -> torch.Tensor:
+        """The number of parameter entries in each group."""
+        return (self._unsigned @ torch.ones(self._unsigned.shape[1], 1, dtype=torch.float64,
+                                            device=self._unsigned.device)).squeeze(1)
 
     def reduce(self, quantity: Callable[[str], torch.Tensor], signed: bool = True) -> torch.Tensor:
         """One float64 value per group: the (signed) sum of ``quantity(name)`` over the group's entries."""
