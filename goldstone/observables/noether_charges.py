@@ -63,20 +63,34 @@ class NoetherChargesResult(Result):
         return (self.charge - getattr(self, prediction)).abs() / self.reference.clamp_min(1e-300)
 
 
+FULL_PAIRS = [(0, 0), (1, 1), (0, 1), (2, 2), (0, 2)]
+"""Products of (theta, g, v) summed at a full measurement: q, |g|^2, <g, theta>, |v|^2, <theta, v>."""
+
+
 class NoetherCharges(Observable):
-    """Charges of `groups` (from `detect_symmetries`) at every update; see the module docstring."""
+    """Charges of `groups` (from `detect_symmetries`); see the module docstring.
+
+    `every`: a full measurement (charges, |g|^2, the constraint, the Noether charge) every
+    `every` updates; in between only what drives the recursions, the update energy |v_A|^2 (and
+    the decay term of groups with mixed weight decay), which costs one product per parameter
+    instead of five. The exact recursions and the momentum forms run at every step either way;
+    the continuous form without momentum and NLD's Eq. 17 need |g|^2 at every step (every = 1).
+    """
 
     name = "noether_charges"
     summary = "Noether charges of symmetry groups every step, against exact and continuous SGD theory"
     needs_forward = False
 
-    def __init__(self, groups: Sequence[SymmetryGroup]):
+    def __init__(self, groups: Sequence[SymmetryGroup], every: int = 1):
         if not groups:
             raise GoldstoneError("NoetherCharges: no symmetry groups to track (detect_symmetries found none)")
-        self.groups = list(groups)
+        if every < 1:
+            raise GoldstoneError(f"NoetherCharges: every={every}; it must be >= 1")
+        self.groups, self.every = list(groups), every
         self.quadratic = [g for g in self.groups if g.kind != "translation"]
         self.linear = [g for g in self.groups if g.kind == "translation"]
         self.add_state("_rows", [], "cat")
+        self.add_state("_measured", [], "cat")
         self._built: tuple[int, int] | None = None
         self._problems: dict[str, str] = {}
 
@@ -109,27 +123,44 @@ class NoetherCharges(Observable):
         params = dict(model.named_parameters())
         group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
         sgd = isinstance(optimizer, torch.optim.SGD)
-        stacks: dict[str, tuple[torch.Tensor, ...]] = {}
+        full = self._updates % self.every == 0
+        mixed = any(self._mixed)
+        tensors: dict[str, tuple[torch.Tensor, ...]] = {}
         decay: dict[str, float] = {}
         with torch.no_grad():
             for name in self._names:
                 p = params[name]
                 theta = p.detach()
-                grad = p.grad.detach() if p.grad is not None else torch.full_like(theta, math.nan)
                 hyper = group_of[id(p)]
                 decay[name] = float(hyper.get("weight_decay", 0.0) or 0.0)
+                grad = p.grad.detach() if p.grad is not None else None
                 if sgd and hyper.get("momentum", 0) > 0:
                     motion = optimizer.state.get(p, {}).get("momentum_buffer")
                     motion = torch.zeros_like(theta) if motion is None else motion
-                elif sgd:
+                elif sgd and grad is not None:
                     motion = torch.add(grad, theta, alpha=decay[name])
                 else:
-                    motion = torch.zeros_like(theta)
-                stacks[name] = (theta, grad, motion)
-            sums = self._map.reduce_gram(stacks, decay)
+                    motion = torch.full_like(theta, math.nan) if sgd else torch.zeros_like(theta)
+                if full:
+                    tensors[name] = (theta, grad if grad is not None else torch.full_like(theta, math.nan), motion)
+                else:
+                    tensors[name] = (theta, motion) if mixed else (motion,)
+            if full:
+                sums = self._map.reduce_products(tensors, FULL_PAIRS, linear=True, norm=True,
+                                                 decay=decay if mixed else None)
+                drive = sums["products"][:, 3]
+                self._measured.append({"step": torch.tensor(self._updates), "products": sums["products"],
+                                       "sums": sums["sums"], "norm": sums["norm"]})
+            else:
+                sums = self._map.reduce_products(tensors, [(0, 0), (1, 1)] if mixed else [(0, 0)],
+                                                 decay=decay if mixed else None)
+                drive = sums["products"][:, -1]
         hyper = torch.tensor([[float(g.get(k, 0.0) or 0.0) for k in HYPER] for g in optimizer.param_groups],
                              dtype=torch.float64)
-        self._rows.append({**sums, "hyper": hyper})
+        row = {"drive": drive, "hyper": hyper}
+        if mixed:
+            row["decay"] = sums["decay"]
+        self._rows.append(row)
         if not sgd:
             self._problems["all"] = (f"{type(optimizer).__name__} has no closed form: its preconditioner breaks the "
                                      "orthogonality of the update to the generator; only the drift is measured")
@@ -137,49 +168,66 @@ class NoetherCharges(Observable):
             self._problems["all"] = "SGD with Nesterov momentum: the recursions here cover heavy-ball momentum only"
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The rows so far, stacked (for checkpoints: a resumed run continues the same record)."""
-        keys = ("gram", "sums", "decay", "norm", "hyper")
-        return {k: torch.stack([r[k] for r in self._rows]).cpu() for k in keys} if self._rows else {}
+        """The record so far, stacked (for checkpoints: a resumed run continues the same record)."""
+        if not self._rows:
+            return {}
+        state = {f"row.{k}": torch.stack([r[k] for r in self._rows]).cpu() for k in self._rows[0]}
+        state.update({f"measured.{k}": torch.stack([r[k] for r in self._measured]).cpu() for k in self._measured[0]})
+        return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.reset()
         if state:
-            count = len(state["hyper"])
-            self._rows = [{k: v[i] for k, v in state.items()} for i in range(count)]
-            self._updates = count
+            for prefix, target in (("row.", self._rows), ("measured.", self._measured)):
+                part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                target.extend({k: v[i] for k, v in part.items()} for i in range(len(next(iter(part.values())))))
+            self._updates = len(self._rows)
 
     def _theory_notes(self, hyper: torch.Tensor) -> list[str]:
-        notes = []
+        if self._problems.get("all"):
+            return ["not applicable: " + self._problems["all"]] * len(self._param_group)
+        notes, verdicts = [], {}
         for i, groups in enumerate(self._param_group):
-            rows = hyper[:, groups]  # (steps, members, HYPER)
-            if self._problems.get("all"):
-                notes.append("not applicable: " + self._problems["all"])
-            elif self._mixed[i] and not torch.equal(rows[..., DRIVE].amax(1), rows[..., DRIVE].amin(1)):
-                notes.append("not applicable: its parameters sit in optimiser groups with different lr, momentum or "
-                             "dampening, which breaks the orthogonality of the update to the generator")
-            elif self._mixed[i] and not torch.equal(rows.amax(1), rows.amin(1)):
-                notes.append(MEASURED_DECAY)
-            else:
+            if not self._mixed[i]:
                 notes.append("exact")
+                continue
+            key = tuple(sorted(set(groups)))
+            if key not in verdicts:
+                rows = hyper[:, list(key)]  # (steps, param groups, HYPER)
+                verdicts[key] = (
+                    "not applicable: its parameters sit in optimiser groups with different lr, momentum or "
+                    "dampening, which breaks the orthogonality of the update to the generator"
+                    if not torch.equal(rows[..., DRIVE].amax(1), rows[..., DRIVE].amin(1))
+                    else MEASURED_DECAY if not torch.equal(rows.amax(1), rows.amin(1)) else "exact")
+            notes.append(verdicts[key])
         return notes
 
     def compute(self) -> NoetherChargesResult:
         rows = self._rows
-        gram = torch.stack([r["gram"] for r in rows]).cpu()  # (T, G, 3, 3) over (theta, g, v)
-        sums = torch.stack([r["sums"] for r in rows]).cpu()  # (T, G, 3)
-        norm = torch.stack([r["norm"] for r in rows]).cpu()  # (T, G)
+        count = len(rows)
+        drive = torch.stack([r["drive"] for r in rows]).cpu()  # (T, G): |v|^2 read at each update
         hyper_groups = torch.stack([r["hyper"] for r in rows])  # (T, param groups, 4)
         per_group = hyper_groups[:, self._first]  # (T, G, 4)
         lr, wd, beta, delta = per_group.unbind(-1)
         nq = len(self.quadratic)
         quadratic = torch.arange(len(self.groups)) < nq
+        at = torch.stack([r["step"] for r in self._measured]).long()
+        products = torch.stack([r["products"] for r in self._measured]).cpu()  # (M, G, 5)
+        sums = torch.stack([r["sums"] for r in self._measured]).cpu()  # (M, G, 3)
+        norm = torch.stack([r["norm"] for r in self._measured]).cpu()
+
+        def spread(values: torch.Tensor) -> torch.Tensor:
+            out = torch.full((count, len(self.groups)), math.nan, dtype=torch.float64)
+            out[at] = values
+            return out
+
         nan = torch.full_like(norm, math.nan)
-        charge = torch.where(quadratic, gram[..., 0, 0], sums[..., 0])
-        gradient_energy = torch.where(quadratic, gram[..., 1, 1], nan)
-        constraint = torch.where(quadratic, gram[..., 0, 1], sums[..., 1])
-        motion = torch.where(quadratic, gram[..., 2, 2], sums[..., 2])
-        motion_charge = torch.where(quadratic, gram[..., 0, 2], nan)
-        reference = torch.where(quadratic, norm, (norm * self._entries).sqrt())
+        charge = spread(torch.where(quadratic, products[..., 0], sums[..., 0]))
+        gradient_energy = spread(torch.where(quadratic, products[..., 1], nan))
+        constraint = spread(torch.where(quadratic, products[..., 2], sums[..., 1]))
+        motion_charge = spread(torch.where(quadratic, products[..., 4], nan))
+        reference = spread(torch.where(quadratic, norm, (norm * self._entries).sqrt()))
+        motion = torch.where(quadratic, drive, torch.full_like(drive, math.nan))
         buffered = beta > 0
         # energy[k] = V_{k+1}, the update step k applies; p[k] = p_{k+1} = <theta_k, v_{k+1}>
         energy = torch.where(buffered[:-1], motion[1:], motion[:-1])
@@ -193,7 +241,7 @@ class NoetherCharges(Observable):
         noether_exact = torch.full_like(charge, math.nan)
         ok = torch.tensor([t.startswith("exact") for t in theory])
         measured = torch.tensor([t == MEASURED_DECAY for t in theory])
-        decay_term = torch.stack([r["decay"] for r in rows]).cpu()[:steps]
+        decay_term = torch.stack([r["decay"] for r in rows]).cpu()[:steps] if "decay" in rows[0] else None
         for columns in _hyper_classes(per_group[:-1], ok, measured):
             h = [x[:-1, columns[0]] for x in (lr, wd, beta, delta)]
             quad_cols = columns[columns < nq]

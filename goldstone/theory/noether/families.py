@@ -161,36 +161,47 @@ class ChargeMap:
         self._signed = torch.sparse_coo_tensor(index, values, size, check_invariants=True).coalesce().to(device)
         self._unsigned = torch.sparse_coo_tensor(index, values.abs(), size, check_invariants=True).coalesce().to(device)
 
-    def reduce_gram(self, tensors: Mapping[str, Sequence[torch.Tensor]], decay: Mapping[str, float]
-                    ) -> dict[str, torch.Tensor]:
-        """Everything a step of the charges needs, for all groups at once. `tensors`: per parameter,
-        C tensors of its shape (e.g. theta, g, v); `decay`: per parameter its weight decay. Per
-        group (float64):
+    def reduce_products(self, tensors: Mapping[str, Sequence[torch.Tensor]], pairs: Sequence[tuple[int, int]], *,
+                        linear: bool = False, decay: Mapping[str, float] | None = None, norm: bool = False
+                        ) -> dict[str, torch.Tensor]:
+        """Per-group sums of products of parameter-shaped tensors, for all groups with one sparse
+        product. `tensors`: per parameter, C tensors of its shape (e.g. theta, g, v); `pairs`:
+        which products (a, b) to sum. Returns (float64):
 
-        - ``gram`` (groups, C, C): signed sums of every product of two of the C tensors;
-        - ``sums`` (groups, C): signed sums of each tensor (translation groups only; else 0);
-        - ``decay`` (groups,): signed sum of lambda_i times the first tensor squared;
-        - ``norm`` (groups,): unsigned sum of the first tensor squared (both sides of a rescale group).
+        - ``products`` (groups, len(pairs)): signed sums of tensor a times tensor b;
+        - with `linear`, ``sums`` (groups, C): signed sums of each tensor (translation groups; 0 elsewhere);
+        - with `decay` (per parameter its weight decay), ``decay`` (groups,): signed sums of
+          lambda_i times the first pair's product;
+        - with `norm`, ``norm`` (groups,): unsigned sums of the first pair's product.
 
         Per-slice sums run in the parameters' dtype (float32 at least), group sums in float64."""
-        products: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        c = len(tensors[self.keys[0][0]])
+        products: dict[str, torch.Tensor] = {}
         parts = []
         for name, axis in self.keys:
+            values = [t if t.dtype in (torch.float32, torch.float64) else t.float() for t in tensors[name]]
             if name not in products:
-                stack = torch.stack(list(tensors[name]))
-                stack = stack if stack.dtype in (torch.float32, torch.float64) else stack.float()
-                products[name] = (stack.unsqueeze(0) * stack.unsqueeze(1), stack)
-            pairs, stack = products[name]
-            others = [d for d in range(1, stack.dim()) if d != axis + 1]
-            gram = (pairs.sum(dim=[d + 1 for d in others]) if others else pairs).flatten(0, 1).T  # (n, C*C)
-            linear = ((stack.sum(dim=others) if others else stack).T if (name, axis) in self._linear_keys
-                      else gram.new_zeros(gram.shape[0], stack.shape[0]))
-            parts.append(torch.cat([gram, linear, gram[:, :1] * decay[name]], 1))
+                products[name] = (torch.stack([values[a] * values[b] for a, b in pairs]) if len(pairs) > 1
+                                  else (values[pairs[0][0]] * values[pairs[0][1]]).unsqueeze(0))
+            others = [d for d in range(values[0].dim()) if d != axis]
+            moments = (products[name].sum(dim=[d + 1 for d in others]) if others else products[name]).T
+            columns = [moments]
+            if linear:
+                columns.append(torch.stack([v.sum(dim=others) if others else v for v in values], 1)
+                               if (name, axis) in self._linear_keys else moments.new_zeros(moments.shape[0], c))
+            if decay is not None:
+                columns.append(moments[:, :1] * decay[name])
+            parts.append(torch.cat(columns, 1))
         flat = torch.cat(parts).to(torch.float64)
-        c = len(tensors[self.keys[0][0]])
         signed = self._signed @ flat
-        return {"gram": signed[:, :c * c].reshape(-1, c, c), "sums": signed[:, c * c:c * c + c],
-                "decay": signed[:, -1], "norm": (self._unsigned @ flat[:, :1]).squeeze(1)}
+        out = {"products": signed[:, :len(pairs)]}
+        if linear:
+            out["sums"] = signed[:, len(pairs):len(pairs) + c]
+        if decay is not None:
+            out["decay"] = signed[:, -1]
+        if norm:
+            out["norm"] = (self._unsigned @ flat[:, :1]).squeeze(1)
+        return out
 
     def entries(self) -> torch.Tensor:
         """The number of parameter entries in each group."""
