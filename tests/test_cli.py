@@ -147,3 +147,59 @@ def test_nodes_warns_when_the_model_has_no_classification_head(tmp_path):
     result = invoke("nodes", str(model), "--data", str(data), "--out", str(tmp_path / "o"))
     assert "has no sequence-classification head" in result.output
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def tiny_classifier_folder(path):
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                                     intermediate_size=64, max_position_embeddings=64, num_labels=3,
+                                     architectures=["BertForSequenceClassification"])
+    transformers.BertForSequenceClassification(config).save_pretrained(path)
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = "[PAD] [UNK] [CLS] [SEP] [MASK] the cat sat on mat".split()
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                                                cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast.save_pretrained(path)
+    return path
+
+
+def test_symmetries_of_a_classifier_folder_writes_its_table(tmp_path):
+    import pandas as pd
+
+    folder = tiny_classifier_folder(tmp_path / "model")
+    out = tmp_path / "sym.parquet"
+    result = invoke("symmetries", str(folder), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "rescale" in result.output and "translation" in result.output
+    table = pd.read_parquet(out)
+    assert {"layer 0 query ↔ key", "layer 0 value ↔ output", "classifier columns", "classifier.bias"} <= set(table.family)
+    assert set(table.kind) == {"rescale", "translation"} and (table.quality < 1e-3).all()
+    assert invoke("symmetries", str(folder), "--out", str(out)).exit_code == 0  # its own file: replaced
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda tmp: [str(tmp / "nowhere")], "not a Hugging Face model folder"),
+    (lambda tmp: [str(tmp), "--out", str(tmp / "t.csv")], ".parquet"),
+    (lambda tmp: [str(tiny_classifier_folder(tmp / "m")), "--text", str(tmp / "none.txt")], "cannot read"),
+])
+def test_symmetries_bad_input_exits_2_with_one_line(tmp_path, make, message):
+    foreign = tmp_path / "foreign.parquet"
+    foreign.write_text("not ours")
+    result = invoke("symmetries", *make(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert foreign.read_text() == "not ours"
+
+
+def test_symmetries_does_not_overwrite_a_foreign_file(tmp_path):
+    folder = tiny_classifier_folder(tmp_path / "model")
+    foreign = tmp_path / "foreign.parquet"
+    foreign.write_text("not ours")
+    result = invoke("symmetries", str(folder), "--out", str(foreign))
+    assert result.exit_code == 2 and foreign.read_text() == "not ours"

@@ -2,11 +2,12 @@
 
 from goldstone.observables.head_uas import HeadUAS
 from goldstone.observables.jacobian import JacobianSpectrum, ProtectedJacobian
+from goldstone.observables.noether_charges import NoetherCharges
 from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.overlap import Overlap
 from goldstone.observables.parameters import ParameterObservable, WeightNorms
 from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
 from goldstone.observables.unit_performance import UnitActivations, UnitPerformance
 
-__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "OrderParameter", "Overlap", "ParameterObservable",
+__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
            "ProtectedJacobian", "UnitActivations", "UnitPerformance", "WeightNorms"]
