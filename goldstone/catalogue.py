@@ -18,6 +18,7 @@ OBSERVABLES = {
     "head_uas": "UAS of every attention head against gold dependency trees, per relation, with baselines",
     "jacobian_spectrum": "singular spectrum of J = dx^L/dx^0: mean spectrum, top value, effective rank",
     "minimal_pairs": "share of minimal pairs whose grammatical sentence has the higher pseudo-log-likelihood",
+    "neuron_census": "dead, identical and independent neurons, ranks, rotation order and balance per hidden layer",
     "noether_charges": "Noether charges of symmetry groups every step, against exact and continuous SGD theory",
     "order_parameter": "c^l: mean squared block norm per layer (mean-field order parameter)",
     "overlap": "q_ab^l for input pairs: magnitude, correlation |q|/sqrt(c_a c_b), phase (U(1))",

@@ -1,4 +1,4 @@
-"""The command line: ``goldstone list | show | run | sweep | report | uas | symmetries | nodes | demo``."""
+"""The command line: ``goldstone list | show | run | sweep | report | uas | symmetries | census | nodes | demo``."""
 
 from __future__ import annotations
 
@@ -251,6 +251,43 @@ def symmetries(model: Annotated[str, typer.Argument(help="Hugging Face model fol
     console.print("quality: the largest violation measured, |<g, X_A>| / (|g_A| |X_A|) or the relative loss change "
                   "under a finite transformation" + (f"\nfull table: {out}" if out is not None else ""),
                   highlight=False, markup=False)
+
+
+@app.command()
+def census(model: Annotated[str, typer.Argument(help="Hugging Face model folder (config.json, weights) or 'minilm'")],
+           out: Annotated[Optional[Path], typer.Option(help="one row per hidden layer (parquet)")] = None,
+           force: Annotated[bool, typer.Option(help="replace --out even if goldstone did not write it")] = False,
+           dead: Annotated[float, typer.Option(help="dead: |v_i| / max_j |v_j| below this, in (0, 1)")] = 0.1,
+           same: Annotated[float, typer.Option(help="identical: 2|v_i - v_j|^2 / (|v_i|^2 + |v_j|^2) below this, "
+                                                    "in (0, 1)")] = 0.1) -> None:
+    """Neuron census of every hidden layer: dead, identical and independent neurons, ranks, balance."""
+    from goldstone.core.atomic import check_output_file, parquet_kind
+
+    try:
+        if out is not None:
+            check_output_file(out, ".parquet", lambda path: parquet_kind(path) == "neuron_census", force)
+        from goldstone.analysis.model_symmetries import load_for_symmetries
+        from goldstone.observables.neuron_census import neuron_census
+
+        loaded, _, _ = load_for_symmetries(model)
+        table = neuron_census(loaded, dead=dead, same=same)
+    except GoldstoneError as err:
+        _fail(err)
+    if out is not None:
+        from goldstone.core.atomic import write_parquet
+
+        write_parquet(out, table, kind="neuron_census")
+    shown = Table("layer", "neurons", "dead", "independent", "greedy", "rank (num / eff / stable)", "rotation order",
+                  "balance", title=f"neuron census of {model} (dead < {dead:g}, identical < {same:g})")
+    for row in table.itertuples():
+        shown.add_row(row.layer, str(row.neurons), str(row.dead), str(row.independent), str(row.independent_greedy),
+                      f"{row.numerical_rank:.0f} / {row.effective_rank:.1f} / {row.stable_rank:.1f}",
+                      f"{row.rotation_order:.2e}", f"{row.balance:.3f}")
+    console.print(shown)
+    console.print("independent: groups of identical live neurons (connected components; greedy: the Stochastic "
+                  "Collapse count); rotation order: sigma_min / sigma_max of the neuron vectors (0: an unused hidden "
+                  "direction); balance: mean |c_i| / mean(|in_i|^2 + |out_i|^2)"
+                  + (f"\nfull table: {out}" if out is not None else ""), highlight=False, markup=False)
 
 
 @app.command()

@@ -2,6 +2,8 @@
 
 from goldstone.observables.head_uas import HeadUAS
 from goldstone.observables.jacobian import JacobianSpectrum, ProtectedJacobian
+from goldstone.observables.neural_collapse import neural_collapse
+from goldstone.observables.neuron_census import NeuronCensus, neuron_census
 from goldstone.observables.noether_charges import NoetherCharges
 from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.overlap import Overlap
@@ -9,5 +11,5 @@ from goldstone.observables.parameters import ParameterObservable, WeightNorms
 from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
 from goldstone.observables.unit_performance import UnitActivations, UnitPerformance
 
-__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
-           "ProtectedJacobian", "UnitActivations", "UnitPerformance", "WeightNorms"]
+__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "NeuronCensus", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
+           "ProtectedJacobian", "UnitActivations", "UnitPerformance", "WeightNorms", "neural_collapse", "neuron_census"]
