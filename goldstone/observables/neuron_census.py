@@ -72,28 +72,41 @@ def neuron_vectors(model: nn.Module, pair: LayerPair) -> tuple[torch.Tensor, tor
     return vectors, incoming.double(), outgoing.double().pow(2).sum(1)
 
 
-def identical_groups(vectors: torch.Tensor, same: float, odd: bool = False) -> tuple[torch.Tensor, int]:
-    """Group labels of the rows of `vectors` (connected components of D_ij < `same`, all pairs at
-    once) and the greedy count (each unassigned row in order absorbs the unassigned rows close to it)."""
-    from scipy.sparse import csr_matrix
+def closeness(vectors: torch.Tensor, same: float, odd: bool = False) -> torch.Tensor:
+    """(h, h) bool: D_ij = 2 |v_i - v_j|^2 / (|v_i|^2 + |v_j|^2) < `same` for all pairs at once,
+    i.e. 4 v_i.v_j > (2 - same)(|v_i|^2 + |v_j|^2), from one Gram matrix (with `odd`, v_j and -v_j
+    both count). In float32: the threshold needs no more, and the Gram matrix costs half."""
+    vectors = vectors.float()
+    squared = vectors.pow(2).sum(1)
+    scale = 4 / (2 - same)
+    if odd:
+        return (vectors @ vectors.T).abs_().mul_(scale).sub_(squared[None, :]) > squared[:, None]
+    return torch.addmm(-squared[None, :], vectors, vectors.T, alpha=scale) > squared[:, None]
+
+
+def identical_groups(vectors: torch.Tensor, same: float, odd: bool = False) -> torch.Tensor:
+    """Group labels of the rows of `vectors`: connected components of the graph D_ij < `same`
+    (transitive and independent of the order of the neurons)."""
+    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    squared = vectors.pow(2).sum(1)
-    inner = vectors @ vectors.T
-    if odd:
-        inner = inner.abs()
-    distance = 2 - 4 * inner / (squared[:, None] + squared[None, :]).clamp_min(1e-300)
-    close = (distance < same).cpu().numpy()
-    count, labels = connected_components(csr_matrix(close), directed=False)
-    unassigned = torch.ones(len(vectors), dtype=torch.bool)
-    close_t = torch.from_numpy(close)
-    greedy = 0
-    while bool(unassigned.any()):  # one pass per group, each a batched row of the distance matrix
+    rows, cols = closeness(vectors, same, odd).nonzero(as_tuple=True)
+    graph = coo_matrix((torch.ones(len(rows)).numpy(), (rows.cpu().numpy(), cols.cpu().numpy())),
+                       shape=(len(vectors), len(vectors)))
+    return torch.from_numpy(connected_components(graph, directed=False)[1])
+
+
+def greedy_count(close: torch.Tensor) -> int:
+    """The Stochastic Collapse count: each unassigned neuron, in index order, starts a group that
+    takes every unassigned neuron close to it (order-dependent, not transitive)."""
+    unassigned = torch.ones(len(close), dtype=torch.bool)
+    count = 0
+    while bool(unassigned.any()):  # one pass per group, each a batched row of the closeness matrix
         first = int(unassigned.nonzero()[0])
-        unassigned &= ~close_t[first]
+        unassigned &= ~close[first].cpu()
         unassigned[first] = False
-        greedy += 1
-    return torch.from_numpy(labels), greedy
+        count += 1
+    return count
 
 
 def ranks(matrix: torch.Tensor) -> dict[str, float]:
@@ -159,7 +172,8 @@ def neuron_census(model: nn.Module, batches: Iterable[Any] | None = None, dead: 
         norms = vectors.norm(dim=1)
         is_dead = norms < dead * norms.max().clamp_min(1e-300)
         live = vectors[~is_dead]
-        labels, greedy = identical_groups(live, same, pair.odd) if len(live) else (torch.zeros(0), 0)
+        labels = identical_groups(live, same, pair.odd) if len(live) else torch.zeros(0)
+        greedy = greedy_count(closeness(live, same, pair.odd)) if len(live) else 0
         w_in = _matrix(dict(model.named_modules())[pair.producer])
         sigma = torch.linalg.svdvals(vectors)
         charge = incoming - outgoing

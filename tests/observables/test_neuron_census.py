@@ -1,0 +1,106 @@
+"""Neuron census on hand-built models with known dead and duplicated neurons; NC metrics on exact cases."""
+
+import pytest
+import torch
+from torch import nn
+
+from goldstone.core.errors import GoldstoneError
+from goldstone.core.monitor import scan_checkpoints
+from goldstone.observables import NeuronCensus, neural_collapse, neuron_census
+from goldstone.observables.neuron_census import closeness, greedy_count, identical_groups, ranks
+
+
+def planted():
+    """ReLU layer: unit 3 dead, unit 5 a copy of unit 4, unit 9 a copy of 4 at twice the norm (not identical);
+    tanh layer: unit 7 = -unit 6 (identical under the odd activation)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 12), nn.Tanh(), nn.Linear(12, 5))
+    with torch.no_grad():
+        model[0].weight[3], model[0].bias[3], model[2].weight[:, 3] = 0, 0, 0
+        for target, factor in ((5, 1.0), (9, 2.0)):
+            model[0].weight[target] = factor * model[0].weight[4]
+            model[0].bias[target] = factor * model[0].bias[4]
+            model[2].weight[:, target] = factor * model[2].weight[:, 4]
+        model[2].weight[7], model[2].bias[7], model[4].weight[:, 7] = (-model[2].weight[6], -model[2].bias[6],
+                                                                       -model[4].weight[:, 6])
+    return model
+
+
+def test_census_finds_the_planted_dead_and_identical_neurons():
+    table = neuron_census(planted(), [torch.randn(256, 10)]).set_index("layer")
+    relu, tanh = table.loc["0 → 2"], table.loc["2 → 4"]
+    assert (relu.neurons, relu.dead, relu.independent, relu.independent_greedy) == (16, 1, 14, 14)
+    assert relu.dead_by_activation >= 1 and relu.activation == "ReLU"
+    assert (tanh.neurons, tanh.dead, tanh.independent) == (12, 0, 11)
+
+
+def test_batchnorm_between_is_part_of_the_neuron_and_conv_flatten_chains():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    table = neuron_census(model.eval(), [torch.randn(8, 1, 8, 8)])
+    assert list(table.layer) == ["0 → 4"] and table.neurons[0] == 4 and table.dead[0] == 0
+
+
+def test_union_find_groups_are_transitive_where_greedy_is_order_dependent():
+    # a chain a ~ b ~ c with a and c farther apart than the threshold: one component, two greedy groups
+    a = torch.tensor([[1.0, 0.0], [0.96, 0.28], [0.85, 0.53]], dtype=torch.float64)
+    assert identical_groups(a, same=0.1).unique().numel() == 1
+    assert greedy_count(closeness(a, same=0.1)) == 2
+
+
+def test_ranks_of_a_known_matrix():
+    matrix = torch.diag(torch.tensor([3.0, 2.0, 1.0, 0.0]))
+    r = ranks(matrix)
+    assert r["numerical_rank"] == 3 and r["stable_rank"] == pytest.approx(14 / 9)
+    p = torch.tensor([0.5, 1 / 3, 1 / 6])
+    assert r["effective_rank"] == pytest.approx(float(torch.exp(-(p * p.log()).sum())))
+
+
+def test_balance_is_zero_for_a_balanced_layer():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6, bias=False), nn.ReLU(), nn.Linear(6, 4, bias=False))
+    with torch.no_grad():  # |w_in,i| = |w_out,i| per unit
+        scale = model[2].weight.norm(dim=0) / model[0].weight.norm(dim=1)
+        model[0].weight.mul_(scale[:, None])
+    assert neuron_census(model, example=torch.randn(2, 4)).balance[0] < 1e-6
+
+
+def test_census_observable_over_checkpoints(tmp_path):
+    from safetensors.torch import save_file
+
+    model = planted()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "step_10.safetensors")
+    with torch.no_grad():
+        model[0].weight[4].zero_(), model[0].bias[4].zero_(), model[2].weight[:, 4].zero_()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "step_20.safetensors")
+    frame = scan_checkpoints(model, [tmp_path / "step_20.safetensors", tmp_path / "step_10.safetensors"],
+                             [NeuronCensus(example=torch.randn(2, 10))])
+    dead = frame[(frame.metric == "dead") & (frame.layer == "0 → 2")].set_index("step").value
+    assert dead.to_dict() == {10: 1.0, 20: 2.0}
+
+
+@pytest.mark.parametrize("kwargs,message", [({"dead": 1.5}, "threshold 'dead'=1.5 must lie in (0, 1)"),
+                                            ({"same": 0.0}, "threshold 'same'=0.0")])
+def test_thresholds_outside_the_unit_interval_are_refused(kwargs, message):
+    with pytest.raises(GoldstoneError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        neuron_census(planted(), example=torch.randn(2, 10), **kwargs)
+
+
+def test_a_model_without_layer_pairs_is_named():
+    with pytest.raises(GoldstoneError, match="no pair of Linear/Conv layers"):
+        neuron_census(nn.Sequential(nn.Linear(3, 2)), example=torch.randn(2, 3))
+
+
+def test_neural_collapse_of_a_simplex_and_of_noise():
+    k = 4
+    etf = torch.eye(k, dtype=torch.float64) - 1 / k
+    labels = torch.arange(k).repeat_interleave(6)
+    collapsed = neural_collapse(etf[labels], labels, weight=etf)
+    assert collapsed["nc1"] == 0 and collapsed["nc4"] == 0
+    assert collapsed["max_angle_means"] < 1e-12 and collapsed["nc3"] < 1e-12
+    noisy = neural_collapse(etf[labels] + torch.randn(len(labels), k, dtype=torch.float64), labels, weight=etf)
+    assert noisy["nc1"] > 0.1
+    with pytest.raises(GoldstoneError, match="at least two classes"):
+        neural_collapse(etf[:3], torch.zeros(3, dtype=torch.long))
+    with pytest.raises(GoldstoneError, match="class 2 has a single example"):
+        neural_collapse(etf[[0, 0, 1, 1, 2]], torch.tensor([0, 0, 1, 1, 2]))
