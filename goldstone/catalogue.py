@@ -10,6 +10,7 @@ EXPERIMENTS = {
     "ksb": ("kinetic symmetry breaking: BatchNorm MLP with free vs frozen weight norms (NLD Fig. 3)", ()),
     "mlm_syntax": ("pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-", ("hf",)),
     "order_parameter": ("c* against sigma_W: random finite-width trunks vs mean-field quadrature", ()),
+    "saddle_to_saddle": ("deep linear network: modes learned one by one (saddle to saddle), against theory", ()),
     "seq_pixels": ("(permuted) sequential pixels: equivariant RNN/GRU cells vs RNN, GRU, LSTM", ()),
     "single_node": ("what each head, node subset and node of a transformer has learned", ("hf",)),
 }
