@@ -175,6 +175,7 @@ def train(ctx: RunContext) -> None:
                               lambda s: ctx.log(s, "test", evaluate(model, data), "accuracy"))],
                after_backward=lambda step: charges.update(Probe(model, step=step, optimizer=optimizer)),
                extra_state={"charges": charges}, description=f"noether: {cfg.optimizer}, {cfg.dataset}")
+    optimizer.zero_grad(set_to_none=True)  # the last step's gradients are stale here (and absent after a resume)
     charges.update(Probe(model, step=cfg.steps, optimizer=optimizer))
     result = charges.compute()
     ctx.save_arrays("noether_charges", {k: v for k, v in result.metrics().items() if torch.is_tensor(v)})
