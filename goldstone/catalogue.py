@@ -13,6 +13,8 @@ EXPERIMENTS = {
     "saddle_to_saddle": ("deep linear network: modes learned one by one (saddle to saddle), against theory", ()),
     "seq_pixels": ("(permuted) sequential pixels: equivariant RNN/GRU cells vs RNN, GRU, LSTM", ()),
     "single_node": ("what each head, node subset and node of a transformer has learned", ("hf",)),
+    "weight_decay_transition": ("weight decay restores rotation symmetry: rank of a deep linear net vs lambda, "
+                                "against theory", ()),
 }
 
 OBSERVABLES = {

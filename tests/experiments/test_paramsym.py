@@ -1,0 +1,41 @@
+"""Parameter-symmetry experiments: saddle-to-saddle half-times and the weight-decay transition
+against theory, with the notes' tolerances (half-times 15%, staircase 1e-3)."""
+
+import pytest
+
+import goldstone
+from goldstone.core.errors import ConfigError
+
+
+def test_depth_two_half_times_within_15_percent(tmp_path):
+    run = goldstone.run("saddle_to_saddle", out=tmp_path / "r")
+    headline = run.manifest["headline"]
+    assert headline["modes_learned"] == 4 and headline["half_time_error"] < 0.15
+
+
+def test_depth_three_staircase(tmp_path):
+    run = goldstone.run("saddle_to_saddle", out=tmp_path / "r", depth=3, init_scale=0.01, steps=2000)
+    assert run.manifest["headline"]["modes_learned"] == 4 and run.manifest["headline"]["half_time_error"] < 0.2
+
+
+def test_weight_decay_staircase_at_depth_two(tmp_path):
+    run = goldstone.run("weight_decay_transition", out=tmp_path / "r", weight_decay=1.5)
+    headline = run.manifest["headline"]
+    assert headline["rank"] == 3 == headline["rank_global_minimum"] and headline["sigma_error"] < 1e-3
+
+
+def test_depth_three_hysteresis(tmp_path):
+    """Between the jump (0.397) and the spinodal (0.4725): a large init stays broken, a small one at 0."""
+    common = {"depth": 3, "weight_decay": 0.42, "singular_values": "1", "dim": 4, "width": 4}
+    large = goldstone.run("weight_decay_transition", out=tmp_path / "large", init_scale=0.5, **common)
+    small = goldstone.run("weight_decay_transition", out=tmp_path / "small", init_scale=0.01, **common)
+    assert large.manifest["headline"]["rank"] == 1 and small.manifest["headline"]["rank"] == 0
+    assert large.manifest["headline"]["rank_global_minimum"] == 0
+    assert max(large.manifest["headline"]["sigma_error"], small.manifest["headline"]["sigma_error"]) < 1e-3
+
+
+@pytest.mark.parametrize("value", ["8,x", "1,2", "-1"])
+def test_bad_singular_values_are_named(tmp_path, value):
+    with pytest.raises(ConfigError, match="singular_values"):
+        goldstone.run("saddle_to_saddle", out=tmp_path / "r", singular_values=value)
+    assert not (tmp_path / "r").exists()
