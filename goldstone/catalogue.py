@@ -6,6 +6,7 @@ EXPERIMENTS = {
     "copy_task": ("variable-delay copy task: equivariant RNN/GRU cells vs RNN, GRU, LSTM", ()),
     "conv_rnn_vortices": ("vortices in the phase of a U(1) 2-D conv RNN on the copy task: counts, tracks, lifetimes", ()),
     "deep_mlp": ("train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian", ()),
+    "neural_collapse": ("neural collapse NC1-NC4 of an MLP's last-layer features along training", ()),
     "noether": ("Noether charges of detected symmetry groups along SGD, against exact and continuous theory", ()),
     "ksb": ("kinetic symmetry breaking: BatchNorm MLP with free vs frozen weight norms (NLD Fig. 3)", ()),
     "mlm_syntax": ("pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-", ("hf",)),

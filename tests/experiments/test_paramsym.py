@@ -39,3 +39,11 @@ def test_bad_singular_values_are_named(tmp_path, value):
     with pytest.raises(ConfigError, match="singular_values"):
         goldstone.run("saddle_to_saddle", out=tmp_path / "r", singular_values=value)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_digits_mse_neural_collapse(tmp_path):
+    """The notes' reference: digits, MSE + weight decay: NC1 below 5e-3 and NC4 = 0 (here by step 800)."""
+    run = goldstone.run("neural_collapse", out=tmp_path / "r", steps=800, measure_every=400)
+    headline = run.manifest["headline"]
+    assert headline["train_error"] == 0 and headline["nc1"] < 5e-3 and headline["nc4"] == 0
