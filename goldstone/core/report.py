@@ -124,11 +124,15 @@ def _panels(count: int, width: float = 4.6, height: float = 3.6, sharey: bool = 
     return fig, axes.flat[:count]
 
 
-def _layout(keys: list[str], rows: pd.DataFrame, critical: dict[str, float]) -> tuple[str, str | None, list[str]]:
+def _layout(keys: list[str], rows: pd.DataFrame, critical: dict[str, float], theory_key: str | None = None
+            ) -> tuple[str, str | None, list[str]]:
     """(x key, line key or None, facet keys): x is numeric, preferably the key with a critical
-    value; lines are drawn per value of the key with the fewest values (a category first)."""
+    value, then the key the theory curve is drawn against, then the one with the most values;
+    lines are drawn per value of the key with the fewest values (a category first)."""
     numeric = [k for k in keys if _numeric(_axis_values(rows[k]))]
-    x_key = next((k for k in numeric if k in critical), numeric[0] if numeric else keys[0])
+    preferred = [k for k in numeric if k in critical] + [k for k in numeric if k == theory_key]
+    most = max(numeric, key=lambda k: rows[k].nunique()) if numeric else keys[0]
+    x_key = preferred[0] if preferred else most
     rest = sorted((k for k in keys if k != x_key), key=lambda k: (k in numeric, rows[k].nunique()))
     return x_key, (rest[0] if rest else None), rest[1:]
 
@@ -188,7 +192,7 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
     if rows.empty:
         raise GoldstoneError(f"no headline metric {metric!r} in this sweep (have: {sorted(summary.metric.unique())})")
     fixed = fixed or {}
-    x_key, line_key, facet_keys = _layout(keys, rows, exp.critical)
+    x_key, line_key, facet_keys = _layout(keys, rows, exp.critical, exp.theory.key if exp.theory else None)
     seeds = rows.seed.nunique() if "seed" in rows else 1
     over = f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed"
     facets = list(itertools.product(*(_axis_values(rows[k]) for k in facet_keys))) or [()]
@@ -274,7 +278,7 @@ def curves(results: pd.DataFrame, keys: list[str], exp: Experiment, path: Path,
     observable, metric = exp.curve
     fixed = fixed or {}
     rows = results[(results.observable == observable) & (results.metric == metric)]
-    x_key, line_key, facet_keys = _layout(keys, rows, exp.critical)
+    x_key, line_key, facet_keys = _layout(keys, rows, exp.critical, exp.theory.key if exp.theory else None)
     panel_keys = [*facet_keys, x_key]
     panels = list(itertools.product(*(_axis_values(rows[k]) for k in panel_keys)))
     columns = rows[x_key].nunique() if facet_keys else 3

@@ -76,7 +76,7 @@ def theory_rank(weight_decay, params: dict) -> object:
                      for lam in np.atleast_1d(weight_decay)], float)
 
 
-LABELS = {"weight_decay": "weight decay λ", "depth": "depth L", "init_scale": "init scale σ", "rank": "rank of W_L⋯W_1",
+LABELS = {"weight_decay": "weight decay λ", "depth": "depth L", "singular_values": "teacher singular values s", "init_scale": "init scale σ", "rank": "rank of W_L⋯W_1",
           "sigma_error": "max |σ_i − nearest stable stationary value|", "rank_global_minimum": "rank at the global minimum"}
 
 
