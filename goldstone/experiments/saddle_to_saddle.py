@@ -46,7 +46,9 @@ def singular_values(text: str, key: str = "singular_values") -> list[float]:
 
 
 @dataclasses.dataclass
-class SaddleConfig:
+class LinearTeacherConfig:
+    """A deep linear network trained by full-batch GD on a linear teacher (the keys of
+    `saddle_to_saddle` and `weight_decay_transition`)."""
     depth: int = param(2, "number L of weight matrices", ge=2, le=8)
     dim: int = param(20, "input and output dimension", ge=1)
     width: int = param(20, "hidden width", ge=1)
@@ -57,18 +59,19 @@ class SaddleConfig:
 
     def validate(self) -> None:
         values = singular_values(self.singular_values)
-        if len(values) > self.dim:
-            raise ConfigError(f"key 'singular_values': {len(values)} values for dim {self.dim}")
+        if len(values) > min(self.dim, self.width):
+            raise ConfigError(f"key 'singular_values': {len(values)} values for dim {self.dim}, width {self.width}")
+
 
 
 LABELS = {"depth": "depth L", "init_scale": "init scale σ", "half_time_error": "half-time, max |measured/theory - 1|",
           "half_time_product_spread": "spread of t_½·s over modes (std/mean)"}
 
 
-@experiment("saddle_to_saddle", SaddleConfig, "deep linear network: modes learned one by one (saddle to saddle), "
+@experiment("saddle_to_saddle", LinearTeacherConfig, "deep linear network: modes learned one by one (saddle to saddle), "
             "against theory", curve=("train", "loss"), labels=LABELS, metric="half_time_error")
 def train(ctx: RunContext) -> None:
-    cfg: SaddleConfig = ctx.config
+    cfg: LinearTeacherConfig = ctx.config
     s = singular_values(cfg.singular_values)
     generator = torch.Generator().manual_seed(ctx.seed)
     teacher, u, v = linear_teacher(cfg.dim, s, generator)
@@ -91,7 +94,7 @@ def train(ctx: RunContext) -> None:
     summarise(ctx, cfg, s)
 
 
-def summarise(ctx: RunContext, cfg: SaddleConfig, s: list[float]) -> None:
+def summarise(ctx: RunContext, cfg: LinearTeacherConfig, s: list[float]) -> None:
     m = ctx.metrics
     modes = m[m.observable == "mode"].pivot(index="step", columns="mode", values="value").sort_index()
     steps = modes.index.to_numpy()

@@ -23,10 +23,9 @@ import pandas as pd
 import torch
 
 from goldstone.core.config import param
-from goldstone.core.errors import ConfigError
 from goldstone.core.registry import Theory, experiment
 from goldstone.core.run import RunContext
-from goldstone.experiments.saddle_to_saddle import singular_values
+from goldstone.experiments.saddle_to_saddle import LinearTeacherConfig, singular_values
 from goldstone.models.deep_linear import DeepLinear, linear_teacher
 from goldstone.theory.linear_networks import broken_branch, regularised_singular_value
 from goldstone.training.loop import train_loop
@@ -36,20 +35,12 @@ RANK_FLOOR = 1e-3
 
 
 @dataclasses.dataclass
-class TransitionConfig:
-    depth: int = param(2, "number L of weight matrices", ge=2, le=8)
+class TransitionConfig(LinearTeacherConfig):
     dim: int = param(12, "input and output dimension", ge=1)
     width: int = param(12, "hidden width", ge=1)
-    singular_values: str = param("8,4,2,1", "teacher singular values s_i, decreasing")
     weight_decay: float = param(1.5, "weight decay lambda on every matrix (grad += lambda theta)", ge=0, le=100)
     init_scale: float = param(0.3, "std of every weight entry at initialisation", gt=0, le=10)
-    lr: float = param(0.02, "learning rate eta (full-batch GD)", gt=0, le=10)
     steps: int = param(6000, "GD steps", ge=1)
-
-    def validate(self) -> None:
-        values = singular_values(self.singular_values)
-        if len(values) > min(self.dim, self.width):
-            raise ConfigError(f"key 'singular_values': {len(values)} values for dim {self.dim}, width {self.width}")
 
 
 def theory_values(cfg: TransitionConfig) -> list[float]:
@@ -76,8 +67,8 @@ def theory_rank(weight_decay, params: dict) -> object:
                      for lam in np.atleast_1d(weight_decay)], float)
 
 
-LABELS = {"weight_decay": "weight decay λ", "depth": "depth L", "singular_values": "teacher singular values s", "init_scale": "init scale σ", "rank": "rank of W_L⋯W_1",
-          "sigma_error": "max |σ_i − nearest stable stationary value|", "rank_global_minimum": "rank at the global minimum"}
+LABELS = {"weight_decay": "weight decay λ", "depth": "depth L", "singular_values": "teacher singular values s",
+          "init_scale": "init scale σ", "rank": "rank of W_L⋯W_1", "sigma_error": "max |σ_i − nearest stable stationary value|", "rank_global_minimum": "rank at the global minimum"}
 
 
 @experiment("weight_decay_transition", TransitionConfig, "weight decay restores rotation symmetry: rank of a deep "

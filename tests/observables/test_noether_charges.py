@@ -23,9 +23,9 @@ def model_and_data(kind, dtype, eps=1e-12):
     return model.to(dtype), x, y
 
 
-def train(model, x, y, optimizer, steps=200, schedule=None):
+def train(model, x, y, optimizer, steps=200, schedule=None, every=1):
     groups = detect_symmetries(model, [(x[:64], y[:64])], lambda out, t: F.cross_entropy(out, t))
-    charges = NoetherCharges(groups)
+    charges = NoetherCharges(groups, every)
     g = torch.Generator().manual_seed(2)
     for step in range(steps):
         if schedule is not None:
@@ -142,18 +142,7 @@ def test_sparse_full_measurements_keep_the_exact_recursions():
     """every = 7: charges measured every 7th update, the recursions still driven at every step."""
     model, x, y = model_and_data("bn", torch.float64)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
-    groups = detect_symmetries(model, [(x[:64], y[:64])], lambda out, t: F.cross_entropy(out, t))
-    charges = NoetherCharges(groups, every=7)
-    g = torch.Generator().manual_seed(2)
-    for step in range(50):
-        idx = torch.randint(0, len(x), (64,), generator=g)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        charges.update(Probe(model, step=step, optimizer=optimizer))
-        optimizer.step()
-    charges.update(Probe(model, step=50, optimizer=optimizer))
-    result = charges.compute()
+    result = train(model, x, y, optimizer, steps=50, every=7)
     measured = ~torch.isnan(result.charge[:, 0])
     assert measured.nonzero().squeeze(1).tolist() == list(range(0, 51, 7))
     error = result.relative_error("exact")[measured]
