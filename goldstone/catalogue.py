@@ -12,8 +12,11 @@ EXPERIMENTS = {
     "mlm_syntax": ("pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-", ("hf",)),
     "order_parameter": ("c* against sigma_W: random finite-width trunks vs mean-field quadrature", ()),
     "saddle_to_saddle": ("deep linear network: modes learned one by one (saddle to saddle), against theory", ()),
+    "sgd_collapse": ("SGD noise collapses a scalar product net onto its symmetric state, against the stochastic "
+                     "criterion", ()),
     "seq_pixels": ("(permuted) sequential pixels: equivariant RNN/GRU cells vs RNN, GRU, LSTM", ()),
     "single_node": ("what each head, node subset and node of a transformer has learned", ("hf",)),
+    "syre": ("symmetric-init trap: identical neurons stay identical under GD; syre escapes", ()),
     "weight_decay_transition": ("weight decay restores rotation symmetry: rank of a deep linear net vs lambda, "
                                 "against theory", ()),
 }
