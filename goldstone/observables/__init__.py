@@ -1,5 +1,6 @@
 """Observables: each accumulates with update(), returns a typed Result from compute()."""
 
+from goldstone.observables.alignment import cross_layer_alignment, linear_cka, neuron_balance
 from goldstone.observables.head_uas import HeadUAS
 from goldstone.observables.jacobian import JacobianSpectrum, ProtectedJacobian
 from goldstone.observables.neural_collapse import neural_collapse
@@ -12,4 +13,5 @@ from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
 from goldstone.observables.unit_performance import UnitActivations, UnitPerformance
 
 __all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "NeuronCensus", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
-           "ProtectedJacobian", "UnitActivations", "UnitPerformance", "WeightNorms", "neural_collapse", "neuron_census"]
+           "ProtectedJacobian", "UnitActivations", "UnitPerformance", "WeightNorms", "cross_layer_alignment", "linear_cka", "neural_collapse",
+           "neuron_balance", "neuron_census"]
