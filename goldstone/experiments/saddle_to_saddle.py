@@ -115,6 +115,7 @@ def summarise(ctx: RunContext, cfg: LinearTeacherConfig, s: list[float]) -> None
         errors.append(abs(measured / theory - 1))
         products.append(measured * si)
         rows.append({"mode": i, "s": si, "half_time": measured, "theory": theory, "start": steps[start]})
+        ctx.headline(f"half_time_{i}", float(measured))
         later = steps[start:]
         ax2.plot(later, mode_strength((later - steps[start]) * cfg.lr, si, a[start], cfg.depth) / si, color="k",
                  ls="--", lw=0.8, label="theory (from 1%)" if i == 0 else None)

@@ -62,3 +62,26 @@ def test_mirror_structure_at_a_symmetric_point():
     assert float((columns.T @ grad).norm()) < 1e-12 and float(grad.norm()) > 1e-3
     hessian = torch.func.hessian(loss)(theta)
     assert float((projector @ hessian @ (identity - projector)).norm()) < 1e-12
+
+
+def test_per_neuron_balance_is_conserved_by_gd_and_decays_with_weight_decay():
+    """Research notes (E: ReLU MLP 10-64-1, unbalanced init, full-batch GD, lr 0.01): c_i stays put
+    without weight decay and follows exp(-2 eta lambda t) with it, to 1e-3."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 10, generator=g, dtype=torch.float64)
+    y = torch.randn(256, 1, generator=g, dtype=torch.float64)
+    ratios = {}
+    for decay in (0.0, 0.01):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1)).double()
+        with torch.no_grad():
+            model[0].weight.mul_(3.0)  # unbalanced: |in_i|^2 >> |out_i|^2
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=decay)
+        start = neuron_balance(model, example=x[:2])["0 → 2"]
+        for _ in range(1000):
+            optimizer.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+        ratios[decay] = neuron_balance(model, example=x[:2])["0 → 2"].sum() / start.sum()
+    assert abs(float(ratios[0.0]) - 1) < 1e-3
+    assert abs(float(ratios[0.01]) / torch.exp(torch.tensor(-2 * 0.01 * 0.01 * 1000.0)) - 1) < 1e-3
