@@ -112,6 +112,8 @@ class NoetherCharges(Observable):
         self._first = torch.tensor([pg[0] for pg in self._param_group])
         self._mixed = [len(set(pg)) > 1 for pg in self._param_group]
         self._names = [n for n in params if any(n in g.parameters for g in self.groups)]
+        self._params = {n: params[n] for n in self._names}
+        self._group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
         self._built = (id(model), id(optimizer))
 
     def update(self, probe: Probe) -> None:
@@ -120,8 +122,7 @@ class NoetherCharges(Observable):
             raise GoldstoneError("NoetherCharges reads the optimiser: update with Probe(model, optimizer=...)")
         if self._built != (id(model), id(optimizer)):
             self._build(model, optimizer)
-        params = dict(model.named_parameters())
-        group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+        params, group_of = self._params, self._group_of
         sgd = isinstance(optimizer, torch.optim.SGD)
         full = self._updates % self.every == 0
         mixed = any(self._mixed)
@@ -151,10 +152,11 @@ class NoetherCharges(Observable):
                 drive = sums["products"][:, 3]
                 self._measured.append({"step": torch.tensor(self._updates), "products": sums["products"],
                                        "sums": sums["sums"], "norm": sums["norm"]})
-            else:
-                sums = self._map.reduce_products(tensors, [(0, 0), (1, 1)] if mixed else [(0, 0)],
-                                                 decay=decay if mixed else None)
+            elif mixed:
+                sums = self._map.reduce_products(tensors, [(0, 0), (1, 1)], decay=decay)
                 drive = sums["products"][:, -1]
+            else:
+                drive = self._map.reduce_squares({name: t[0] for name, t in tensors.items()})
         hyper = torch.tensor([[float(g.get(k, 0.0) or 0.0) for k in HYPER] for g in optimizer.param_groups],
                              dtype=torch.float64)
         row = {"drive": drive, "hyper": hyper}

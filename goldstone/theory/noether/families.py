@@ -152,6 +152,7 @@ class ChargeMap:
                 cols.append(keys[key] + entries)
                 signs.append(torch.full((len(entries),), float(m.sign), dtype=torch.float64))
         self.keys = list(keys)
+        self._others = [[d for d in range(len(shapes[name])) if d != axis] for name, axis in self.keys]
         self._linear_keys = {(m.parameter, m.axis) for family, _ in group_families(self.groups)
                              if family.kind == "translation" for m in family.members}
         width = sum(shapes[p][a] for p, a in self.keys)
@@ -202,6 +203,14 @@ class ChargeMap:
         if norm:
             out["norm"] = (self._unsigned @ flat[:, :1]).squeeze(1)
         return out
+
+    def reduce_squares(self, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """(groups,) float64: the signed group sums of one tensor per parameter, squared; the
+        per-step fast path of `reduce_products` (one product per parameter, one sum per slice)."""
+        squares = {name: t * t for name, t in tensors.items()}
+        parts = [squares[name].sum(dim=others) if others else squares[name]
+                 for (name, _), others in zip(self.keys, self._others)]
+        return (self._signed @ torch.cat(parts).to(torch.float64).unsqueeze(1)).squeeze(1)
 
     def entries(self) -> torch.Tensor:
         """The number of parameter entries in each group."""

@@ -23,12 +23,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+# The recursions run step by step on float64 NumPy arrays of one value per group: a step is a few
+# vector operations, which NumPy does with less fixed cost per operation than torch.
 
-def _per_step(value: torch.Tensor | float, steps: int) -> torch.Tensor:
-    value = torch.as_tensor(value, dtype=torch.float64)
-    return value.expand(steps) if value.dim() == 0 else value
+
+def _array(value) -> np.ndarray:
+    return (value.detach().cpu().double().numpy() if torch.is_tensor(value)
+            else np.asarray(value, dtype=np.float64))
+
+
+def _per_step(value, steps: int) -> np.ndarray:
+    value = _array(value)
+    return np.broadcast_to(value, (steps,)) if value.ndim == 0 else value
 
 
 def exact_quadratic(q0: torch.Tensor, energy: torch.Tensor, lr, weight_decay, momentum=0.0, dampening=0.0,
@@ -37,54 +46,63 @@ def exact_quadratic(q0: torch.Tensor, energy: torch.Tensor, lr, weight_decay, mo
     shape (n, groups)); hyper-parameters per step (n,) or constant. `decay_term` (n, groups):
     the measured <theta_k, lambda theta_k> = sum_i lambda_i |theta_i,k|^2 (signed) replacing
     lambda_k q_k, for groups whose parameters decay at different rates."""
+    energy = _array(energy)
     n = energy.shape[0]
     eta, lam, beta, delta = (_per_step(x, n) for x in (lr, weight_decay, momentum, dampening))
-    q, p = [q0.double()], []
-    previous_p = torch.zeros_like(q[0])
+    decay_term = None if decay_term is None else _array(decay_term)
+    q = np.empty((n + 1,) + energy.shape[1:])
+    p = np.empty(energy.shape)
+    q[0] = _array(q0)
+    previous = np.zeros(energy.shape[1:])
     for k in range(n):
         damping = 1 - delta[k] if k else 1.0
-        decay = lam[k] * q[-1] if decay_term is None else decay_term[k]
-        carried = beta[k] * (previous_p - eta[k - 1] * energy[k - 1]) if k else 0.0
-        previous_p = carried + damping * decay
-        p.append(previous_p)
-        q.append(q[-1] - 2 * eta[k] * previous_p + eta[k] ** 2 * energy[k])
-    return torch.stack(q), torch.stack(p) if p else torch.zeros(0, *q0.shape, dtype=torch.float64)
+        decay = lam[k] * q[k] if decay_term is None else decay_term[k]
+        carried = beta[k] * (previous - eta[k - 1] * energy[k - 1]) if k else 0.0
+        previous = carried + damping * decay
+        p[k] = previous
+        q[k + 1] = q[k] - 2 * eta[k] * previous + eta[k] ** 2 * energy[k]
+    return torch.from_numpy(q), torch.from_numpy(p)
 
 
 def exact_translation(s0: torch.Tensor, steps: int, lr, weight_decay, momentum=0.0, dampening=0.0) -> torch.Tensor:
     """Predicted s_0..s_n: data-independent (the gradient has no component along 1_A)."""
     eta, lam, beta, delta = (_per_step(x, steps) for x in (lr, weight_decay, momentum, dampening))
-    s, u = [s0.double()], torch.zeros_like(s0, dtype=torch.float64)
+    start = _array(s0)
+    s = np.empty((steps + 1,) + start.shape)
+    s[0], u = start, np.zeros(start.shape)
     for k in range(steps):
-        u = beta[k] * u + lam[k] * (1 - delta[k] if k else 1.0) * s[-1]
-        s.append(s[-1] - eta[k] * u)
-    return torch.stack(s)
+        u = beta[k] * u + lam[k] * (1 - delta[k] if k else 1.0) * s[k]
+        s[k + 1] = s[k] - eta[k] * u
+    return torch.from_numpy(s)
 
 
 def continuous_sgd_quadratic(q0: torch.Tensor, gradient_energy: torch.Tensor, lr, weight_decay) -> torch.Tensor:
     """Kunin et al.'s gradient-flow form for SGD with weight decay,
     q(t) = e^{-2 lambda t} q(0) + eta int_0^t e^{-2 lambda (t - tau)} |g_A(tau)|^2 dtau, t = eta k,
     evaluated on the steps with the measured |g_A,k|^2 (`gradient_energy`, (n, groups))."""
-    n = gradient_energy.shape[0]
+    forcing = _array(gradient_energy)
+    n = forcing.shape[0]
     eta, lam = (_per_step(x, n) for x in (lr, weight_decay))
-    q = [q0.double()]
+    q = np.empty((n + 1,) + forcing.shape[1:])
+    q[0] = _array(q0)
     for k in range(n):
-        q.append(torch.exp(-2 * lam[k] * eta[k]) * q[-1] + eta[k] ** 2 * gradient_energy[k])
-    return torch.stack(q)
+        q[k + 1] = math.exp(-2 * lam[k] * eta[k]) * q[k] + eta[k] ** 2 * forcing[k]
+    return torch.from_numpy(q)
 
 
 def continuous_sgd_translation(s0: torch.Tensor, steps: int, lr, weight_decay) -> torch.Tensor:
     """s(t) = e^{-lambda t} s(0), t = sum of the learning rates so far."""
     eta, lam = (_per_step(x, steps) for x in (lr, weight_decay))
-    exponent = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(lam * eta, 0)])
-    return torch.exp(-exponent)[:, None] * s0.double()[None, :]
+    exponent = np.concatenate([[0.0], np.cumsum(lam * eta)])
+    return torch.from_numpy(np.exp(-exponent)[:, None] * _array(s0)[None, :])
 
 
-def _oscillator_step(h: float, gamma: float, omega2: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _oscillator_step(h: float, gamma: float, omega2: float) -> tuple[np.ndarray, np.ndarray]:
     """Exact one-step propagator (E, forcing column F) of x'' + 2 gamma x' + omega^2 x = f, f held
     constant over the step (zero-order hold), for the state (x, x')."""
-    augmented = torch.tensor([[0.0, 1.0, 0.0], [-omega2, -2 * gamma, 1.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
-    step = torch.linalg.matrix_exp(augmented * h)
+    from scipy.linalg import expm
+
+    step = expm(np.array([[0.0, 1.0, 0.0], [-omega2, -2 * gamma, 1.0], [0.0, 0.0, 0.0]]) * h)
     return step[:2, :2], step[:2, 2]
 
 
@@ -95,10 +113,14 @@ def continuous_momentum(x0: torch.Tensor, forcing: torch.Tensor, lr, weight_deca
     4 lambda / (h (1 + beta)) for q or c, f = 2 |v_A|^2 (`forcing` is |v_A,k+1|^2, (n, groups));
     omega^2 = 2 lambda / (h (1 + beta)) and f = 0 for translation. x(0) = x0, x'(0) = 0. Integrated
     exactly step by step (a 2x2 matrix exponential), so nothing overflows however long the run."""
+    forcing = _array(forcing)
     n = forcing.shape[0]
     eta, lam, beta, delta = (_per_step(x, n) for x in (lr, weight_decay, momentum, dampening))
-    state = torch.stack([x0.double(), torch.zeros_like(x0, dtype=torch.float64)])
-    out, cache = [state[0]], {}
+    start = _array(x0)
+    out = np.empty((n + 1,) + start.shape)
+    out[0] = start
+    position, velocity = start.copy(), np.zeros(start.shape)
+    cache: dict[tuple[float, float, float], tuple[np.ndarray, np.ndarray]] = {}
     for k in range(n):
         h = float(eta[k] * (1 - delta[k]))
         key = (h, float(lam[k]), float(beta[k]))
@@ -106,11 +128,12 @@ def continuous_momentum(x0: torch.Tensor, forcing: torch.Tensor, lr, weight_deca
             gamma = (1 - key[2]) / (h * (1 + key[2]))
             omega2 = (2 if translation else 4) * key[1] / (h * (1 + key[2]))
             cache[key] = _oscillator_step(h, gamma, omega2)
-        propagator, column = cache[key]
+        (e00, e01), (e10, e11) = cache[key][0]
+        c0, c1 = cache[key][1]
         f = 0.0 if translation else 2 * forcing[k]
-        state = propagator @ state + column[:, None] * f
-        out.append(state[0])
-    return torch.stack(out)
+        position, velocity = e00 * position + e01 * velocity + c0 * f, e10 * position + e11 * velocity + c1 * f
+        out[k + 1] = position
+    return torch.from_numpy(out)
 
 
 def nld_radius4(q0: torch.Tensor, gradient_energy: torch.Tensor, q: torch.Tensor, lr, weight_decay, momentum,
@@ -120,18 +143,20 @@ def nld_radius4(q0: torch.Tensor, gradient_energy: torch.Tensor, q: torch.Tensor
     friction mu = 1 - beta, k = lambda and |g_hat|^2 = q |g|^2 the gradient at unit norm (`q`: the
     measured q_k). The paper's closure has kappa = 1; under mini-batch noise the measured coherence
     kappa = (1 - beta)^2 |v|^2 / |d|^2 (about (1 - beta) / (1 + beta)) corrects it. Returns r^4 = q^2."""
-    n = gradient_energy.shape[0]
+    forcing, measured = _array(gradient_energy), _array(q)
+    n = forcing.shape[0]
     eta, lam, beta = (_per_step(x, n) for x in (lr, weight_decay, momentum))
-    kappa = torch.as_tensor(coherence, dtype=torch.float64)
-    r4 = [q0.double() ** 2]
+    kappa = _array(coherence)
+    r4 = np.empty((n + 1,) + forcing.shape[1:])
+    r4[0] = _array(q0) ** 2
     for k in range(n):
         m, mu = eta[k] * (1 + beta[k]) / 2, 1 - beta[k]
         rate = 4 * lam[k] / mu
-        decay = torch.exp(-rate * eta[k])
-        weight = (1 - decay) / rate if float(rate) > 0 else eta[k]
-        source = 4 * m / mu ** 3 * (kappa[k] if kappa.dim() else kappa) * q[k] * gradient_energy[k]
-        r4.append(decay * r4[-1] + weight * source)
-    return torch.stack(r4)
+        decay = math.exp(-rate * eta[k])
+        weight = (1 - decay) / rate if rate > 0 else eta[k]
+        source = 4 * m / mu ** 3 * (kappa[k] if kappa.ndim else kappa) * measured[k] * forcing[k]
+        r4[k + 1] = decay * r4[k] + weight * source
+    return torch.from_numpy(r4)
 
 
 def equilibrium_angular_step(lr: float, weight_decay: float, momentum: float = 0.0) -> float:
