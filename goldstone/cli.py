@@ -1,4 +1,4 @@
-"""The command line: ``goldstone list | show | run | sweep | report | uas | symmetries | census | nodes | demo``."""
+"""The command line: ``goldstone list | show | run | sweep | report | uas | symmetries | census | entanglement | nodes | demo``."""
 
 from __future__ import annotations
 
@@ -288,6 +288,40 @@ def census(model: Annotated[str, typer.Argument(help="Hugging Face model folder 
                   "Collapse count); rotation order: sigma_min / sigma_max of the neuron vectors (0: an unused hidden "
                   "direction); balance: mean |c_i| / mean(|in_i|^2 + |out_i|^2)"
                   + (f"\nfull table: {out}" if out is not None else ""), highlight=False, markup=False)
+
+
+@app.command()
+def entanglement(model: Annotated[str, typer.Argument(help="model folder (safetensors or a run folder) or 'minilm'")],
+                 reference: Annotated[Optional[str], typer.Option(help="profile W - W_ref against this folder "
+                                                                      "(e.g. the pre-trained model)")] = None,
+                 params: Annotated[Optional[list[str]], typer.Option(help="glob over parameter names (repeatable; "
+                                                                          "default: attention query and value)")] = None,
+                 out: Annotated[Path, typer.Option(help="profiles (parquet); the figure goes next to it (.png)")]
+                 = Path("entanglement.parquet"),
+                 force: Annotated[bool, typer.Option(help="replace --out even if goldstone did not write it")] = False
+                 ) -> None:
+    """Entanglement profiles of weight matrices (or of their change from a reference) against Page's curve."""
+    from goldstone.core.atomic import check_output_file, parquet_kind
+
+    try:
+        check_output_file(out, ".parquet", lambda path: parquet_kind(path) == "entanglement", force)
+        from goldstone.analysis.weight_entanglement import DEFAULT_PATTERNS, profile_figure, weight_profiles
+
+        frame = weight_profiles(model, reference, tuple(params) if params else DEFAULT_PATTERNS)
+    except GoldstoneError as err:
+        _fail(err)
+    from goldstone.core.atomic import write_parquet
+
+    write_parquet(out, frame, kind="entanglement")
+    figure = out.with_suffix(".png")
+    profile_figure(frame, figure, f"{model}" + (f" − {reference}" if reference else "") + ": entanglement profiles")
+    table = Table("parameter", "cuts", "centre S (nats)", "max S", "Page at the centre",
+                  title=f"entanglement profiles of {model}" + (f" minus {reference}" if reference else ""))
+    for name, rows in frame.groupby("parameter", sort=False):
+        centre = rows[rows.centre].iloc[0]
+        table.add_row(name, str(len(rows)), f"{centre.entropy:.3f}", f"{rows.entropy.max():.3f}", f"{centre.page:.3f}")
+    console.print(table)
+    console.print(f"full profiles: {out}\nfigure: {figure}", highlight=False, markup=False)
 
 
 @app.command()

@@ -203,3 +203,27 @@ def test_symmetries_does_not_overwrite_a_foreign_file(tmp_path):
     foreign.write_text("not ours")
     result = invoke("symmetries", str(folder), "--out", str(foreign))
     assert result.exit_code == 2 and foreign.read_text() == "not ours"
+
+
+def test_entanglement_of_a_model_folder_and_its_update(tmp_path):
+    import pandas as pd
+    import torch
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(0)
+    base = {"enc.layer.0.attention.self.query.weight": torch.randn(24, 24, generator=g),
+            "enc.layer.0.attention.self.value.weight": torch.randn(24, 24, generator=g)}
+    (tmp_path / "base").mkdir()
+    (tmp_path / "tuned").mkdir()
+    save_file(base, tmp_path / "base" / "model.safetensors")
+    low_rank = torch.randn(24, 2, generator=g) @ torch.randn(2, 24, generator=g)
+    save_file({k: v + low_rank for k, v in base.items()}, tmp_path / "tuned" / "model.safetensors")
+    out = tmp_path / "ent.parquet"
+    result = invoke("entanglement", str(tmp_path / "tuned"), "--reference", str(tmp_path / "base"), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    centre = frame[frame.centre]
+    assert len(centre) == 2 and (centre.entropy <= __import__("math").log(2) + 1e-9).all()  # a rank-2 update
+    assert (tmp_path / "ent.png").exists()
+    bad = invoke("entanglement", str(tmp_path / "tuned"), "--params", "*nothing*", "--out", str(tmp_path / "b.parquet"))
+    assert bad.exit_code == 2 and "matches no matrix" in bad.output and not (tmp_path / "b.parquet").exists()

@@ -1,0 +1,91 @@
+"""Entanglement profiles of a model's weight matrices, or of their change from a reference
+(`goldstone entanglement`): the matrices are read from the files (no model is built), profiled
+all at once per shape, and set against Page's curve for a random state on the same sites."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from goldstone.core.errors import GoldstoneError
+from goldstone.core.weights import read_weights
+from goldstone.models.pretrained import minilm_path
+from goldstone.theory.entanglement import entanglement_profile, page_curve, prime_factors
+
+DEFAULT_PATTERNS = ("*attention.self.query.weight", "*attention.self.value.weight")
+"""MiniLM / BERT's W_Q and W_V, the paper's matrices."""
+
+
+def _folder(source: str | Path) -> Path:
+    return minilm_path() if str(source) == "minilm" else Path(source)
+
+
+def weight_profiles(source: str | Path, reference: str | Path | None = None,
+                    patterns: tuple[str, ...] = DEFAULT_PATTERNS) -> pd.DataFrame:
+    """One row per (parameter, cut): parameter, cut (1 .. n-1), log2_left (log2 of the left
+    dimension), entropy (nats), page (Page's mean for a random state on the same sites), and
+    whether the row|column cut it is (`centre`). With `reference`, the matrices are W - W_ref."""
+    weights = read_weights(_folder(source))
+    names = [n for n in weights if weights[n].dim() == 2 and any(fnmatch.fnmatch(n, p) for p in patterns)]
+    if not names:
+        raise GoldstoneError(f"--params {', '.join(patterns)} matches no matrix in {source}; some names: "
+                             f"{', '.join(list(weights)[:4])}")
+    if reference is not None:
+        base = read_weights(_folder(reference))
+        missing = [n for n in names if n not in base]
+        if missing:
+            raise GoldstoneError(f"the reference {reference} has no parameter {missing[0]!r}")
+        wrong = [n for n in names if base[n].shape != weights[n].shape]
+        if wrong:
+            raise GoldstoneError(f"parameter {wrong[0]!r} is {tuple(weights[wrong[0]].shape)} in {source} but "
+                                 f"{tuple(base[wrong[0]].shape)} in the reference {reference}")
+        matrices = {n: weights[n].double() - base[n].double() for n in names}
+    else:
+        matrices = {n: weights[n].double() for n in names}
+    rows = []
+    by_shape: dict[tuple[int, int], list[str]] = {}
+    for n in names:
+        by_shape.setdefault(tuple(matrices[n].shape), []).append(n)
+    for shape, group in by_shape.items():
+        profiles = entanglement_profile(torch.stack([matrices[n] for n in group]))
+        dims = prime_factors(shape[0]) + prime_factors(shape[1])
+        page = page_curve(dims)
+        centre = len(prime_factors(shape[0]))
+        for n, profile in zip(group, profiles):
+            for k, value in enumerate(profile.tolist(), start=1):
+                rows.append({"parameter": n, "cut": k, "log2_left": math.log2(math.prod(dims[:k])),
+                             "entropy": value, "page": float(page[k - 1]), "centre": k == centre})
+    return pd.DataFrame(rows)
+
+
+def profile_figure(frame: pd.DataFrame, path: Path, title: str) -> None:
+    """Profiles against log2 of the left dimension, one panel per role (the name's last two parts),
+    one line per layer, Page's curve dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from goldstone.core.atomic import write_figure
+
+    roles = frame.parameter.str.split(".").str[-2]
+    panels = list(dict.fromkeys(roles))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.6), squeeze=False, constrained_layout=True)
+    for ax, role in zip(axes[0], panels):
+        part = frame[roles == role]
+        for i, (name, rows) in enumerate(part.groupby("parameter", sort=False)):
+            ax.plot(rows.log2_left, rows.entropy, "o-", ms=2.5, lw=1, color=plt.cm.viridis(i / max(len(set(
+                part.parameter)) - 1, 1)), label=name.split(".")[2] if name.count(".") > 3 else name)
+        first = part[part.parameter == part.parameter.iloc[0]]
+        ax.plot(first.log2_left, first.page, "k--", lw=1, label="Page (random state)")
+        centre = first[first.centre].log2_left.iloc[0]
+        ax.axvline(centre, color="grey", ls=":", lw=0.8)
+        ax.set(xlabel="log2 of the left dimension (cut position)", ylabel="entanglement entropy (nats)", title=role)
+        ax.legend(fontsize=6, title="layer", title_fontsize=6, loc="lower center")
+    fig.suptitle(title)
+    write_figure(path, fig)
+    plt.close(fig)

@@ -1,0 +1,172 @@
+"""Entanglement profiles of matrices: weights, fine-tuning updates, attention maps.
+
+"Artificial Entanglement in the Fine-Tuning of Large Language Models" (Chen, Wu, Liu, Wang,
+Chen, Li, 2026). A matrix M (d_out x d_in) is read as the pure state psi = vec(M) / |M|_F on sites
+= the prime factors of d_out then those of d_in, each largest first, in C order (so a rank-r
+update B A is exactly a matrix product state of bond r at the row|column cut, and for 384 =
+3 x 2^7 the first row sites index MiniLM's 12 heads). Cut k puts the first k sites on the left;
+its entropy is that of the squared singular values p_i of the k-th unfolding: von Neumann
+S_k = -sum p_i ln p_i (nats; base 2 on request) or Renyi S_k = ln(sum p_i^alpha) / (1 - alpha).
+
+Computed exactly from two Gram matrices: rho_rows = M M^T / |M|^2 and rho_cols = M^T M / |M|^2;
+a row cut traces rho_rows over the trailing row sites, a column cut traces rho_cols over the
+leading column sites, then one symmetric eigendecomposition per cut, all in float64. A LoRA update
+never needs forming: rho_rows = B (A A^T) B^T / |B A|^2.
+
+Baselines: Page's mean entropy of a random complex state, <S> = psi(mn + 1) - psi(n + 1) -
+(m - 1)/(2n) for m <= n ("Average entropy of a subsystem", Page 1993), and the random rank-r
+product B A, whose centre entropy is about ln r - r/(2 d_out) - r/(2 d_in).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from goldstone.core.errors import GoldstoneError
+
+
+def prime_factors(n: int) -> list[int]:
+    """The prime factors of `n`, largest first (384 -> [3, 2, 2, 2, 2, 2, 2, 2])."""
+    if n < 1:
+        raise GoldstoneError(f"cannot factor {n} into sites")
+    factors, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            factors.append(p)
+            n //= p
+        p += 1
+    if n > 1:
+        factors.append(n)
+    return sorted(factors, reverse=True)
+
+
+def _sites(size: int, dims: list[int] | None, which: str) -> list[int]:
+    dims = prime_factors(size) if dims is None else [int(d) for d in dims]
+    if math.prod(dims) != size or any(d < 1 for d in dims):
+        raise GoldstoneError(f"{which}: the site dimensions {dims} multiply to {math.prod(dims)}, not {size}")
+    return [d for d in dims if d > 1] or [1]
+
+
+def _entropies(probabilities: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Entropy of each row of eigenvalues (clamped to >= 0; zero eigenvalues contribute nothing)."""
+    p = probabilities.clamp_min(0)
+    p = p / p.sum(-1, keepdim=True)
+    if alpha == 1.0:
+        return -torch.where(p > 0, p * torch.log(torch.where(p > 0, p, torch.ones_like(p))), torch.zeros_like(p)).sum(-1)
+    if math.isinf(alpha):
+        return -torch.log(p.amax(-1))
+    return torch.log(p.pow(alpha).sum(-1)) / (1 - alpha)
+
+
+def _partial_spectra(rho: torch.Tensor, dims: list[int], keep_leading: bool) -> list[torch.Tensor]:
+    """Eigenvalues of rho (..., d, d) reduced to its first k sites (keep_leading) or its last k sites,
+    for k = 1 .. len(dims) - 1."""
+    out = []
+    size = rho.shape[-1]
+    batch = rho.shape[:-2]
+    for k in range(1, len(dims)):
+        kept = math.prod(dims[:k]) if keep_leading else math.prod(dims[k:])
+        rest = size // kept
+        if keep_leading:
+            reduced = rho.reshape(*batch, kept, rest, kept, rest).diagonal(dim1=-3, dim2=-1).sum(-1)
+        else:
+            reduced = rho.reshape(*batch, rest, kept, rest, kept).diagonal(dim1=-4, dim2=-2).sum(-1)
+        out.append(torch.linalg.eigvalsh(reduced))
+    return out
+
+
+def _profile_from_grams(rows: torch.Tensor, cols: torch.Tensor, row_dims: list[int], col_dims: list[int],
+                        alpha: float, base: float) -> torch.Tensor:
+    """Cut entropies from the two Gram matrices (already normalised to trace 1)."""
+    spectra = _partial_spectra(rows, row_dims, True) if len(row_dims) > 1 else []
+    spectra.append(torch.linalg.eigvalsh(rows))  # the row|column cut
+    spectra += _partial_spectra(cols, col_dims, False) if len(col_dims) > 1 else []
+    entropies = torch.stack([_entropies(s, alpha) for s in spectra], -1)
+    return entropies / math.log(base) if base != math.e else entropies
+
+
+def _check(matrix: torch.Tensor, what: str) -> torch.Tensor:
+    if matrix.dtype in (torch.float16, torch.bfloat16):
+        warnings.warn(f"{what} is {matrix.dtype}: its rounding noise looks like a volume law; use float32 or "
+                      "float64 weights for updates", stacklevel=3)
+    return matrix.detach().to(torch.float64)
+
+
+def entanglement_profile(matrix: torch.Tensor, row_dims: list[int] | None = None, col_dims: list[int] | None = None,
+                         alpha: float = 1.0, base: float = math.e) -> torch.Tensor:
+    """The n - 1 cut entropies (float64, nats unless `base`) of `matrix` (..., d_out, d_in), batched
+    over leading dimensions; Renyi-`alpha` when alpha != 1. `row_dims` / `col_dims` override the
+    default sites (prime factors, largest first). A zero or non-finite matrix gives NaN (with a warning)."""
+    m = _check(matrix, "the matrix")
+    if m.dim() < 2:
+        raise GoldstoneError(f"entanglement_profile needs a matrix, got shape {tuple(matrix.shape)}")
+    rows_d, cols_d = _sites(m.shape[-2], row_dims, "row_dims"), _sites(m.shape[-1], col_dims, "col_dims")
+    norm2 = m.pow(2).sum((-2, -1))
+    bad = ~torch.isfinite(norm2) | (norm2 == 0)
+    if bool(bad.any()):
+        warnings.warn(f"{int(bad.sum())} matrix (matrices) zero or not finite: entropy undefined, NaN returned "
+                      "(a LoRA update at step 0 is zero)", stacklevel=2)
+        m = torch.where(bad[..., None, None], torch.ones_like(m), m)
+        norm2 = torch.where(bad, m.pow(2).sum((-2, -1)), norm2)
+    scale = norm2[..., None, None]
+    profile = _profile_from_grams(m @ m.transpose(-1, -2) / scale, m.transpose(-1, -2) @ m / scale, rows_d, cols_d,
+                                  alpha, base)
+    return torch.where(bad[..., None], torch.full_like(profile, math.nan), profile)
+
+
+def lora_profile(lora_b: torch.Tensor, lora_a: torch.Tensor, row_dims: list[int] | None = None,
+                 col_dims: list[int] | None = None, alpha: float = 1.0, base: float = math.e) -> torch.Tensor:
+    """The profile of Delta W = B A (d_out x r times r x d_in) without forming it: rho_rows =
+    B (A A^T) B^T and rho_cols = A^T (B^T B) A, normalised by |B A|_F^2 = tr(B^T B A A^T)."""
+    b, a = _check(lora_b, "lora_B"), _check(lora_a, "lora_A")
+    if b.shape[-1] != a.shape[-2]:
+        raise GoldstoneError(f"lora_B {tuple(b.shape)} and lora_A {tuple(a.shape)} do not chain")
+    rows_d, cols_d = _sites(b.shape[-2], row_dims, "row_dims"), _sites(a.shape[-1], col_dims, "col_dims")
+    aat, btb = a @ a.transpose(-1, -2), b.transpose(-1, -2) @ b
+    norm2 = (btb * aat).sum((-2, -1))
+    if bool((norm2 == 0).any()) or not bool(torch.isfinite(norm2).all()):
+        warnings.warn("the LoRA update B A is zero or not finite (step 0: B = 0): entropy undefined, NaN returned",
+                      stacklevel=2)
+        return torch.full((*norm2.shape, len(rows_d) + len(cols_d) - 1), math.nan, dtype=torch.float64)
+    scale = norm2[..., None, None]
+    return _profile_from_grams(b @ aat @ b.transpose(-1, -2) / scale, a.transpose(-1, -2) @ btb @ a / scale,
+                               rows_d, cols_d, alpha, base)
+
+
+def page_entropy(m: int, n: int) -> float:
+    """Page's mean von Neumann entropy (nats) of an m-dimensional part of a random complex pure state
+    in C^m x C^n: psi(mn + 1) - psi(n + 1) - (m - 1) / (2n) with m <= n."""
+    m, n = min(m, n), max(m, n)
+    return float(torch.special.digamma(torch.tensor(m * n + 1.0, dtype=torch.float64))
+                 - torch.special.digamma(torch.tensor(n + 1.0, dtype=torch.float64))) - (m - 1) / (2 * n)
+
+
+def page_curve(dims: list[int]) -> torch.Tensor:
+    """Page's mean entropy at every cut of a random state on sites `dims`."""
+    total = math.prod(dims)
+    return torch.tensor([page_entropy(math.prod(dims[:k]), total // math.prod(dims[:k]))
+                         for k in range(1, len(dims))], dtype=torch.float64)
+
+
+def low_rank_centre(rank: int, d_out: int, d_in: int) -> float:
+    """The centre-cut entropy of a random Gaussian rank-r product B A: about ln r - r/(2 d_out) - r/(2 d_in)."""
+    return math.log(rank) - rank / (2 * d_out) - rank / (2 * d_in)
+
+
+def low_rank_curve(rank: int, row_dims: list[int], col_dims: list[int]) -> torch.Tensor:
+    """The random rank-r null at every cut: Page's curve of a chain whose centre bond is r-dimensional
+    (row cuts: Page(D_k, r d_out / D_k); column cuts: Page(r D_k / d_out, N / D_k)); the centre from
+    `low_rank_centre`."""
+    d_out, d_in = math.prod(row_dims), math.prod(col_dims)
+    values = []
+    for k in range(1, len(row_dims)):
+        left = math.prod(row_dims[:k])
+        values.append(page_entropy(left, max(rank * d_out // left, 1)))
+    values.append(low_rank_centre(rank, d_out, d_in))
+    for k in range(1, len(col_dims)):
+        right = math.prod(col_dims[k:])
+        values.append(page_entropy(right, max(rank * d_in // right, 1)))
+    return torch.tensor(values, dtype=torch.float64)

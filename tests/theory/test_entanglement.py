@@ -1,0 +1,115 @@
+"""Entanglement profiles against exact states, invariances, Page's formula, the LoRA null, and quimb
+(research notes, section 9.3; float64)."""
+
+import math
+
+import pytest
+import torch
+
+from goldstone.core.errors import GoldstoneError
+from goldstone.theory.entanglement import (entanglement_profile, lora_profile, low_rank_centre, page_curve,
+                                           page_entropy, prime_factors)
+
+LN2 = math.log(2)
+
+
+def per_cut_svd(matrix, dims):
+    """The reference: the singular values of every unfolding of psi = vec(M) / |M|."""
+    psi = (matrix / matrix.norm()).reshape(-1)
+    out = []
+    for k in range(1, len(dims)):
+        p = torch.linalg.svdvals(psi.reshape(math.prod(dims[:k]), -1)).pow(2)
+        p = p[p > 0]
+        out.append(-(p * p.log()).sum())
+    return torch.stack(out)
+
+
+def test_sites_are_prime_factors_largest_first():
+    assert prime_factors(384) == [3, 2, 2, 2, 2, 2, 2, 2] and prime_factors(7) == [7]
+    with pytest.raises(GoldstoneError, match="multiply to"):
+        entanglement_profile(torch.eye(6), row_dims=[4])
+
+
+def test_product_state_identity_and_ghz():
+    assert entanglement_profile(torch.ones(8, 16)).abs().max() < 1e-12
+    identity = entanglement_profile(torch.eye(16))  # S(k) = ln2 min(k, n - k), ln 16 at the centre
+    assert torch.allclose(identity, LN2 * torch.tensor([1.0, 2, 3, 4, 3, 2, 1], dtype=torch.float64), atol=1e-12)
+    ghz = torch.zeros(8, 8, dtype=torch.float64)
+    ghz[0, 0] = ghz[-1, -1] = 1
+    assert torch.allclose(entanglement_profile(ghz), torch.full((5,), LN2, dtype=torch.float64), atol=1e-12)
+
+
+def test_matches_per_cut_svd_on_mixed_radix_and_in_batches():
+    g = torch.Generator().manual_seed(0)
+    batch = torch.randn(3, 12, 18, generator=g, dtype=torch.float64)
+    profiles = entanglement_profile(batch)
+    for m, profile in zip(batch, profiles):
+        assert (profile - per_cut_svd(m, [3, 2, 2, 3, 3, 2])).abs().max() < 1e-12
+
+
+def test_invariances():
+    g = torch.Generator().manual_seed(1)
+    m = torch.randn(16, 16, generator=g, dtype=torch.float64)
+    base = entanglement_profile(m)
+    assert torch.allclose(entanglement_profile(-3.7 * m), base, atol=1e-12)
+    u, _ = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))
+    assert abs(float(entanglement_profile(u @ m @ v.T)[3] - base[3])) < 1e-12  # the centre cut only
+    per_site = torch.linalg.qr(torch.randn(2, 2, generator=g, dtype=torch.float64))[0]
+    kron = per_site
+    for _ in range(3):
+        kron = torch.kron(kron, torch.linalg.qr(torch.randn(2, 2, generator=g, dtype=torch.float64))[0])
+    assert torch.allclose(entanglement_profile(kron @ m), base, atol=1e-12)  # site-local maps keep every cut
+    assert abs(float(entanglement_profile(m.T)[3] - base[3])) < 1e-12
+
+
+def test_lora_factors_equal_the_dense_update_and_obey_the_rank_bound():
+    g = torch.Generator().manual_seed(2)
+    b, a = torch.randn(64, 4, generator=g, dtype=torch.float64), torch.randn(4, 96, generator=g, dtype=torch.float64)
+    factored, dense = lora_profile(b, a), entanglement_profile(b @ a)
+    assert (factored - dense).abs().max() < 1e-10
+    centre = len(prime_factors(64)) - 1
+    assert float(dense.max()) < 6 and float(dense[centre]) <= math.log(4) + 1e-12
+    assert float(lora_profile(b[:, :1], a[:1])[centre]) < 1e-12  # rank 1: a product across the centre
+
+
+def test_zero_update_is_nan_with_a_warning():
+    with pytest.warns(UserWarning, match="undefined"):
+        assert torch.isnan(lora_profile(torch.zeros(8, 2), torch.randn(2, 8))).all()
+    with pytest.warns(UserWarning, match="undefined"):
+        assert torch.isnan(entanglement_profile(torch.zeros(2, 4, 4))).all()
+
+
+def test_page_formula_against_complex_gaussian_states():
+    """Complex Gaussian 32 x 32 states, 2000 samples: mean within 3 s.e. of Page's 2.96631."""
+    g = torch.Generator().manual_seed(3)
+    z = torch.complex(torch.randn(2000, 32, 32, generator=g, dtype=torch.float64),
+                      torch.randn(2000, 32, 32, generator=g, dtype=torch.float64))
+    p = torch.linalg.svdvals(z).pow(2)
+    p = p / p.sum(-1, keepdim=True)
+    s = -(p * p.log()).sum(-1)
+    assert page_entropy(32, 32) == pytest.approx(2.96631, abs=1e-5)
+    assert abs(float(s.mean()) - page_entropy(32, 32)) < 3 * float(s.std()) / 2000 ** 0.5
+    assert page_curve([2, 2, 2, 2]).tolist() == pytest.approx([page_entropy(2, 8), page_entropy(4, 4),
+                                                               page_entropy(8, 2)])
+
+
+def test_random_low_rank_centre_matches_the_null():
+    """d = 256, r = 4 and 16, 40 samples: the centre within 0.02 of ln r - r/(2 d_out) - r/(2 d_in)."""
+    g = torch.Generator().manual_seed(4)
+    for r in (4, 16):
+        b = torch.randn(40, 256, r, generator=g, dtype=torch.float64)
+        a = torch.randn(40, r, 256, generator=g, dtype=torch.float64)
+        centre = lora_profile(b, a)[:, 7].mean()
+        assert abs(float(centre) - low_rank_centre(r, 256, 256)) < 0.02
+
+
+def test_agrees_with_quimb():
+    quimb_tensor = pytest.importorskip("quimb.tensor")
+    g = torch.Generator().manual_seed(5)
+    m = torch.randn(24, 16, generator=g, dtype=torch.float64)
+    dims = [3, 2, 2, 2, 2, 2, 2, 2]
+    psi = (m / m.norm()).reshape(-1).numpy()
+    mps = quimb_tensor.MatrixProductState.from_dense(psi, dims=dims, cutoff=0.0)
+    theirs = torch.tensor([mps.entropy(k) * LN2 for k in range(1, len(dims))], dtype=torch.float64)
+    assert (entanglement_profile(m) - theirs).abs().max() < 1e-12
