@@ -9,6 +9,8 @@ EXPERIMENTS = {
     "neural_collapse": ("neural collapse NC1-NC4 of an MLP's last-layer features along training", ()),
     "noether": ("Noether charges of detected symmetry groups along SGD, against exact and continuous theory", ()),
     "ksb": ("kinetic symmetry breaking: BatchNorm MLP with free vs frozen weight norms (NLD Fig. 3)", ()),
+    "lora_entanglement": ("entanglement profiles of MiniLM's fine-tuning updates: LoRA valley vs full fine-tuning",
+                          ("hf",)),
     "mlm_syntax": ("pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-", ("hf",)),
     "order_parameter": ("c* against sigma_W: random finite-width trunks vs mean-field quadrature", ()),
     "saddle_to_saddle": ("deep linear network: modes learned one by one (saddle to saddle), against theory", ()),
