@@ -143,8 +143,8 @@ def summarise(ctx: RunContext, cfg: LoraEntanglementConfig) -> None:
         rows = m[(m.observable == f"profile_{role}") & (m.step == final)]
         table = rows.pivot(index="layer", columns="cut", values="value")
         for layer, values in table.iterrows():
-            ax.plot(x, values.to_numpy(), color=plt.cm.viridis(layer / 5), lw=0.8, alpha=0.8,
-                    label=f"layer {layer}")
+            ax.plot(x, values.to_numpy(), color=plt.cm.viridis(int(layer) / 5), lw=0.8, alpha=0.8,
+                    label=f"layer {int(layer)}")
         mean = table.mean(0).to_numpy()
         ax.plot(x, mean, "o-", color="C3", lw=1.8, ms=3, label="mean over layers")
         ax.plot(x, page.numpy(), "k--", lw=1, label="Page (random state)")
@@ -155,13 +155,13 @@ def summarise(ctx: RunContext, cfg: LoraEntanglementConfig) -> None:
         ax.axvline(x[centre - 1], color="grey", lw=0.5)
         ax.set(xlabel="log2 of the left dimension (cut)", ylabel="entanglement entropy (nats)",
                title=f"ΔW_{role[0].upper()} after {final} steps")
-        ax.legend(fontsize=6, loc="lower center", ncols=2)
         s_c = float(mean[centre - 1])
         ctx.headline(f"centre_{role}", s_c)
         ctx.headline(f"depth_{role}", float(page[centre - 1]) - s_c)
         ctx.headline(f"dip_{role}", float((mean[centre - 2] + mean[centre]) / 2) - s_c)
         if cfg.method == "lora":
             ctx.headline(f"floor_ratio_{role}", s_c / math.log(cfg.rank) if cfg.rank > 1 else float("nan"))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=7)
     what = f"LoRA r = {cfg.rank}, α = {cfg.alpha:g}" if cfg.method == "lora" else "full fine-tuning"
     fig.suptitle(f"MiniLM, {what}, lr {cfg.lr:g}, {cfg.task}")
     ctx.figure("profiles", fig, "Entanglement profiles of the fine-tuning updates ΔW_Q and ΔW_V per layer at the end "
