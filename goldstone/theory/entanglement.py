@@ -170,3 +170,47 @@ def low_rank_curve(rank: int, row_dims: list[int], col_dims: list[int]) -> torch
         right = math.prod(col_dims[k:])
         values.append(page_entropy(right, max(rank * d_in // right, 1)))
     return torch.tensor(values, dtype=torch.float64)
+
+
+def permutation_null(matrix: torch.Tensor, samples: int = 20, seed: int = 0, row_dims: list[int] | None = None,
+                     col_dims: list[int] | None = None) -> torch.Tensor:
+    """Profiles of `matrix` with its rows and columns randomly permuted (`samples`, seeded): the
+    centre cut is unchanged (a permutation is orthogonal), the off-centre cuts lose whatever the
+    order of the neurons carried and move toward Page's curve for a generic matrix."""
+    g = torch.Generator().manual_seed(seed)
+    m = matrix.detach().to(torch.float64)
+    rows = torch.stack([torch.randperm(m.shape[-2], generator=g) for _ in range(samples)])
+    cols = torch.stack([torch.randperm(m.shape[-1], generator=g) for _ in range(samples)])
+    shuffled = m[rows[:, :, None], cols[:, None, :]]
+    return entanglement_profile(shuffled, row_dims, col_dims)
+
+
+def matrix_product_state(matrix: torch.Tensor, row_dims: list[int] | None = None, col_dims: list[int] | None = None,
+                         max_bond: int | None = None, cutoff: float = 0.0) -> tuple[list[torch.Tensor], float]:
+    """TT-SVD of psi = vec(M) / |M|_F on the profile's sites: cores (left bond, site, right bond),
+    left-canonical, and the fidelity |<psi|psi_truncated>|^2 (1 when nothing is cut). Each bond
+    keeps at most `max_bond` singular values and drops those whose squared sum, relative to the
+    total, is at most `cutoff`."""
+    m = matrix.detach().to(torch.float64)
+    dims = _sites(m.shape[-2], row_dims, "row_dims") + _sites(m.shape[-1], col_dims, "col_dims")
+    norm = m.norm()
+    if not bool(torch.isfinite(norm)) or float(norm) == 0:
+        raise GoldstoneError("matrix_product_state: the matrix is zero or not finite")
+    rest = (m / norm).reshape(1, -1)
+    cores = []
+    for d in dims[:-1]:
+        left = rest.shape[0]
+        u, s, vh = torch.linalg.svd(rest.reshape(left * d, -1), full_matrices=False)
+        weights = s.pow(2) / s.pow(2).sum()
+        tail = torch.flip(torch.cumsum(torch.flip(weights, [0]), 0), [0])  # weight from each index on
+        keep = int((tail > cutoff).sum()) if cutoff > 0 else len(s)
+        keep = max(1, min(keep, max_bond or keep))
+        cores.append(u[:, :keep].reshape(left, d, keep))
+        rest = s[:keep, None] * vh[:keep]
+    cores.append(rest.reshape(rest.shape[0], dims[-1], 1))
+    state = cores[0]
+    for core in cores[1:]:
+        state = torch.tensordot(state, core, dims=([-1], [0]))
+    approx = state.reshape(-1)
+    exact = (m / norm).reshape(-1)
+    return cores, float((approx @ exact) ** 2 / (approx @ approx))

@@ -113,3 +113,30 @@ def test_agrees_with_quimb():
     mps = quimb_tensor.MatrixProductState.from_dense(psi, dims=dims, cutoff=0.0)
     theirs = torch.tensor([mps.entropy(k) * LN2 for k in range(1, len(dims))], dtype=torch.float64)
     assert (entanglement_profile(m) - theirs).abs().max() < 1e-12
+
+
+def test_matrix_product_state_is_exact_untruncated_and_has_bond_r_for_lora():
+    from goldstone.theory.entanglement import matrix_product_state
+
+    g = torch.Generator().manual_seed(6)
+    b, a = torch.randn(48, 3, generator=g, dtype=torch.float64), torch.randn(3, 32, generator=g, dtype=torch.float64)
+    cores, fidelity = matrix_product_state(b @ a)
+    assert fidelity == pytest.approx(1.0, abs=1e-12)
+    cores, fidelity = matrix_product_state(b @ a, cutoff=1e-20)  # drops only round-off singular values
+    assert fidelity == pytest.approx(1.0, abs=1e-12)
+    centre = len(prime_factors(48))
+    assert cores[centre - 1].shape[-1] == 3  # the row|column bond is the LoRA rank
+    m = torch.randn(32, 32, generator=g, dtype=torch.float64)
+    _, truncated = matrix_product_state(m, max_bond=4)
+    assert 0 < truncated < 1
+
+
+def test_permutation_null_keeps_the_centre():
+    from goldstone.theory.entanglement import permutation_null
+
+    g = torch.Generator().manual_seed(7)
+    m = torch.block_diag(*[torch.randn(4, 4, generator=g, dtype=torch.float64) for _ in range(4)])
+    base = entanglement_profile(m)
+    null = permutation_null(m, samples=8)
+    assert torch.allclose(null[:, 3], base[3].expand(8), atol=1e-12)  # the row|column cut of 16 = 2^4
+    assert float((null - base).abs().max()) > 0.1  # the block order carried structure elsewhere
