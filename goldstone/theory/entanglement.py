@@ -214,3 +214,31 @@ def matrix_product_state(matrix: torch.Tensor, row_dims: list[int] | None = None
     approx = state.reshape(-1)
     exact = (m / norm).reshape(-1)
     return cores, float((approx @ exact) ** 2 / (approx @ approx))
+
+
+AREA_LAW_FORMS = ("area", "area_log", "calabrese_cardy", "volume")
+"""F0 S = s0; F1 S = s0 + b ln min(l, n - l); F2 S = s0 + (c/6) ln[(2n/pi) sin(pi l/n)] (open chain);
+F3 S = s0 + v min(l, n - l), for cut l of n sites."""
+
+
+def area_law_fits(profile: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Least-squares fits of the four forms to a profile over cuts l = 1 .. n - 1, each with its
+    coefficients, residual sum of squares and AIC = N ln(RSS / N) + 2 K (lower is better; N cuts, K
+    coefficients). For "calabrese_cardy" the slope is reported as the effective central charge c."""
+    s = profile.detach().to(torch.float64)
+    n = len(s) + 1
+    cut = torch.arange(1, n, dtype=torch.float64)
+    shorter = torch.minimum(cut, n - cut)
+    features = {"area": None, "area_log": torch.log(shorter),
+                "calabrese_cardy": torch.log(2 * n / math.pi * torch.sin(math.pi * cut / n)) / 6, "volume": shorter}
+    out = {}
+    for name, feature in features.items():
+        design = torch.ones(len(s), 1, dtype=torch.float64)
+        if feature is not None:
+            design = torch.cat([design, feature[:, None]], 1)
+        coefficients = torch.linalg.lstsq(design, s[:, None]).solution[:, 0]
+        rss = float((design @ coefficients - s).pow(2).sum())
+        k = design.shape[1]
+        out[name] = {"s0": float(coefficients[0]), "slope": float(coefficients[1]) if k > 1 else 0.0, "rss": rss,
+                     "aic": len(s) * math.log(max(rss, 1e-300) / len(s)) + 2 * k}
+    return out
