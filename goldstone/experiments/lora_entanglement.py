@@ -8,7 +8,9 @@ side) on an offline EWT classification task, with LoRA on query and value (peft)
 profiles every layer's Delta W_Q and Delta W_V along training (`goldstone.theory.entanglement`; the
 LoRA update from its factors, the full update as W - W_0 in float64). Valley observables: the centre
 entropy S_c, its ratio to ln r, the depth Page_c - S_c, and the local dip
-(S(c - 1) + S(c + 1)) / 2 - S_c.
+(S(c - 1) + S(c + 1)) / 2 - S_c. At the end, the attention matrices of the fine-tuned and of the
+pre-trained model on fixed text are profiled too (external entanglement; arrays
+`attention_profiles`), so runs can be compared for the paper's "no-hair" claim.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
+from goldstone.analysis.attention_entanglement import attention_profiles, text_chunks
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.extras import optional_import
@@ -127,7 +130,22 @@ def train(ctx: RunContext) -> None:
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, checkpoint=cfg.steps,
                measurements=[(lambda s: s % cfg.profile_every == 0 or s == cfg.steps, measure)],
                description=f"{cfg.method}{f' r = {cfg.rank}' if cfg.method == 'lora' else ''} on {cfg.task}")
+    external(ctx, model, tokenizer, test_set.texts, dataset.num_labels)
     summarise(ctx, cfg)
+
+
+def external(ctx: RunContext, model, tokenizer, texts: list[str], labels: int) -> None:
+    """Attention-matrix profiles (8 chunks of 128 test-set tokens, every layer and head) of the
+    fine-tuned model and of the pre-trained one, saved as arrays (layers x heads x cuts, mean over
+    chunks) for the no-hair comparison between runs."""
+    chunks = text_chunks(tokenizer, texts, 128, 8)
+    model.eval()
+    final = attention_profiles(model, chunks).mean(1)
+    base, _ = load_classifier("minilm", labels, seed=ctx.seed)
+    start = attention_profiles(base.to(ctx.device).eval(), chunks).mean(1)
+    ctx.save_arrays("attention_profiles", {"final": final, "pretrained": start})
+    ctx.headline("attention_change", float((final - start).abs().mean()))
+    ctx.headline("attention_centre", float(final[..., final.shape[-1] // 2].mean()))
 
 
 def summarise(ctx: RunContext, cfg: LoraEntanglementConfig) -> None:
