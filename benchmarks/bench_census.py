@@ -58,7 +58,7 @@ def main(neurons: int = 4096) -> list[dict]:
                           rounds=1, warmup=0)
     identical = same_partition(ours["labels"], theirs["labels"])
     ratio = timings["loop"].median / timings["batched"].median
-    return [report("neuron census, identical groups, 4096 neurons", ratio, ">= 100", ratio >= 100 and identical,
+    return [report(f"neuron census, identical groups, {neurons} neurons", ratio, ">= 100", ratio >= 100 and identical,
                    f"batched {timings['batched'].median:.3f} s, Python double loop {timings['loop'].median:.1f} s; "
                    f"{len(set(ours['labels'].tolist()))} groups, identical partitions: {identical}")]
 

@@ -64,6 +64,14 @@ class LinearTeacherConfig:
 
 
 
+def teacher_and_student(cfg: LinearTeacherConfig, seed: int
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, DeepLinear]:
+    """(T, U, V, network): the config's teacher and a fresh deep linear network, from one seeded generator."""
+    generator = torch.Generator().manual_seed(seed)
+    teacher, u, v = linear_teacher(cfg.dim, singular_values(cfg.singular_values), generator)
+    return teacher, u, v, DeepLinear(cfg.dim, cfg.width, cfg.depth, cfg.init_scale, generator)
+
+
 LABELS = {"depth": "depth L", "init_scale": "init scale σ", "half_time_error": "half-time, max |measured/theory - 1|",
           "half_time_product_spread": "spread of t_½·s over modes (std/mean)"}
 
@@ -73,9 +81,7 @@ LABELS = {"depth": "depth L", "init_scale": "init scale σ", "half_time_error": 
 def train(ctx: RunContext) -> None:
     cfg: LinearTeacherConfig = ctx.config
     s = singular_values(cfg.singular_values)
-    generator = torch.Generator().manual_seed(ctx.seed)
-    teacher, u, v = linear_teacher(cfg.dim, s, generator)
-    model = DeepLinear(cfg.dim, cfg.width, cfg.depth, cfg.init_scale, generator)
+    teacher, u, v, model = teacher_and_student(cfg, ctx.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
 
     def log_modes(step: int) -> None:

@@ -25,8 +25,7 @@ import torch
 from goldstone.core.config import param
 from goldstone.core.registry import Theory, experiment
 from goldstone.core.run import RunContext
-from goldstone.experiments.saddle_to_saddle import LinearTeacherConfig, singular_values
-from goldstone.models.deep_linear import DeepLinear, linear_teacher
+from goldstone.experiments.saddle_to_saddle import LinearTeacherConfig, singular_values, teacher_and_student
 from goldstone.theory.linear_networks import broken_branch, regularised_singular_value
 from goldstone.training.loop import train_loop
 
@@ -78,9 +77,7 @@ LABELS = {"weight_decay": "weight decay λ", "depth": "depth L", "singular_value
 def train(ctx: RunContext) -> None:
     cfg: TransitionConfig = ctx.config
     s = singular_values(cfg.singular_values)
-    generator = torch.Generator().manual_seed(ctx.seed)
-    teacher, u, v = linear_teacher(cfg.dim, s, generator)
-    model = DeepLinear(cfg.dim, cfg.width, cfg.depth, cfg.init_scale, generator)
+    teacher, _, _, model = teacher_and_student(cfg, ctx.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def loss_fn(step: int) -> torch.Tensor:

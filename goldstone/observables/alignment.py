@@ -18,7 +18,7 @@ from torch import nn
 
 from goldstone.core.errors import GoldstoneError
 from goldstone.models.layer_pairs import layer_pairs
-from goldstone.observables.neuron_census import neuron_vectors
+from goldstone.observables.neuron_census import neuron_vectors, weight_matrix
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -31,19 +31,14 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(cross / ((x.T @ x).norm() * (y.T @ y).norm()).clamp_min(1e-300))
 
 
-def _weight(model: nn.Module, name: str) -> torch.Tensor:
-    module = dict(model.named_modules())[name]
-    weight = module.weight.detach().double()
-    return weight.T if type(module).__name__ == "Conv1D" else weight.flatten(1)
-
-
 def cross_layer_alignment(model: nn.Module, count: int = 4, example=None) -> dict[str, torch.Tensor]:
     """Per hidden layer, |<u_k(W_l), v_k(W_{l+1})>| for k < `count` (Linear pairs without a
     flatten; a conv pair compares channels)."""
     pairs, _ = layer_pairs(model, example)
+    modules = dict(model.named_modules())
     out = {}
     for pair in pairs:
-        w_in, w_out = _weight(model, pair.producer), _weight(model, pair.consumer)
+        w_in, w_out = (weight_matrix(modules[name]).double() for name in (pair.producer, pair.consumer))
         if pair.block != 1:
             w_out = w_out.reshape(w_out.shape[0], -1, pair.block).sum(-1)
         left = torch.linalg.svd(w_in, full_matrices=False).U[:, :count]

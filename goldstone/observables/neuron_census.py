@@ -41,7 +41,7 @@ RANK_TOLERANCE = 1e-3
 """sigma_k > RANK_TOLERANCE * sigma_max counts towards the numerical rank."""
 
 
-def _matrix(module: nn.Module) -> torch.Tensor:
+def weight_matrix(module: nn.Module) -> torch.Tensor:
     """The weight as (outputs, inputs): Linear and Conv weights flattened per output; Hugging
     Face's Conv1D stores (inputs, outputs)."""
     weight = module.weight.detach()
@@ -53,11 +53,11 @@ def neuron_vectors(model: nn.Module, pair: LayerPair) -> tuple[torch.Tensor, tor
     charge per unit (|in|^2 with bias, or BatchNorm's gamma^2 + beta^2; |out|^2)."""
     modules = dict(model.named_modules())
     producer, consumer = modules[pair.producer], modules[pair.consumer]
-    w_in = _matrix(producer)
+    w_in = weight_matrix(producer)
     units = w_in.shape[0]
     bias = getattr(producer, "bias", None)
     parts = [w_in] + ([bias.detach()[:, None]] if bias is not None else [])
-    w_out = _matrix(consumer)  # (outputs, units * block)
+    w_out = weight_matrix(consumer)  # (outputs, units * block)
     if w_out.shape[1] != units * pair.block:
         raise GoldstoneError(f"layer {pair.name}: {pair.producer} has {units} outputs but {pair.consumer} reads "
                              f"{w_out.shape[1]} inputs ({pair.block} per unit): the shapes do not chain")
@@ -87,12 +87,17 @@ def closeness(vectors: torch.Tensor, same: float, odd: bool = False) -> torch.Te
 def identical_groups(vectors: torch.Tensor, same: float, odd: bool = False) -> torch.Tensor:
     """Group labels of the rows of `vectors`: connected components of the graph D_ij < `same`
     (transitive and independent of the order of the neurons)."""
+    return components(closeness(vectors, same, odd))
+
+
+def components(close: torch.Tensor) -> torch.Tensor:
+    """Connected-component labels of the graph whose adjacency is the bool matrix `close`."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    rows, cols = closeness(vectors, same, odd).nonzero(as_tuple=True)
+    rows, cols = close.nonzero(as_tuple=True)
     graph = coo_matrix((torch.ones(len(rows)).numpy(), (rows.cpu().numpy(), cols.cpu().numpy())),
-                       shape=(len(vectors), len(vectors)))
+                       shape=(len(close), len(close)))
     return torch.from_numpy(connected_components(graph, directed=False)[1])
 
 
@@ -172,9 +177,10 @@ def neuron_census(model: nn.Module, batches: Iterable[Any] | None = None, dead: 
         norms = vectors.norm(dim=1)
         is_dead = norms < dead * norms.max().clamp_min(1e-300)
         live = vectors[~is_dead]
-        labels = identical_groups(live, same, pair.odd) if len(live) else torch.zeros(0)
-        greedy = greedy_count(closeness(live, same, pair.odd)) if len(live) else 0
-        w_in = _matrix(dict(model.named_modules())[pair.producer])
+        close = closeness(live, same, pair.odd)  # one Gram matrix for both counts
+        labels = components(close) if len(live) else torch.zeros(0)
+        greedy = greedy_count(close) if len(live) else 0
+        w_in = weight_matrix(dict(model.named_modules())[pair.producer])
         sigma = torch.linalg.svdvals(vectors)
         charge = incoming - outgoing
         rows.append({"layer": pair.name, "producer": pair.producer, "consumer": pair.consumer,
