@@ -221,24 +221,73 @@ AREA_LAW_FORMS = ("area", "area_log", "calabrese_cardy", "volume")
 F3 S = s0 + v min(l, n - l), for cut l of n sites."""
 
 
-def area_law_fits(profile: torch.Tensor) -> dict[str, dict[str, float]]:
-    """Least-squares fits of the four forms to a profile over cuts l = 1 .. n - 1, each with its
-    coefficients, residual sum of squares and AIC = N ln(RSS / N) + 2 K (lower is better; N cuts, K
-    coefficients). For "calabrese_cardy" the slope is reported as the effective central charge c."""
-    s = profile.detach().to(torch.float64)
-    n = len(s) + 1
+def _fit_forms(profiles: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per form: (s0, slope, AIC) of the least-squares fits to every profile (batch x cuts) at once."""
+    s = profiles.to(torch.float64)
+    n = s.shape[-1] + 1
     cut = torch.arange(1, n, dtype=torch.float64)
     shorter = torch.minimum(cut, n - cut)
     features = {"area": None, "area_log": torch.log(shorter),
                 "calabrese_cardy": torch.log(2 * n / math.pi * torch.sin(math.pi * cut / n)) / 6, "volume": shorter}
     out = {}
     for name, feature in features.items():
-        design = torch.ones(len(s), 1, dtype=torch.float64)
+        design = torch.ones(n - 1, 1, dtype=torch.float64)
         if feature is not None:
             design = torch.cat([design, feature[:, None]], 1)
-        coefficients = torch.linalg.lstsq(design, s[:, None]).solution[:, 0]
-        rss = float((design @ coefficients - s).pow(2).sum())
+        coefficients = s @ torch.linalg.pinv(design).T  # (batch, K)
+        rss = (coefficients @ design.T - s).pow(2).sum(-1)
         k = design.shape[1]
-        out[name] = {"s0": float(coefficients[0]), "slope": float(coefficients[1]) if k > 1 else 0.0, "rss": rss,
-                     "aic": len(s) * math.log(max(rss, 1e-300) / len(s)) + 2 * k}
+        aic = (n - 1) * torch.log(rss.clamp_min(1e-300) / (n - 1)) + 2 * k
+        slope = coefficients[:, 1] if k > 1 else torch.zeros(len(s), dtype=torch.float64)
+        out[name] = (coefficients[:, 0], slope, rss, aic)
     return out
+
+
+def area_law_fits(profile: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Least-squares fits of the four forms to a profile over cuts l = 1 .. n - 1, each with its
+    coefficients, residual sum of squares and AIC = N ln(RSS / N) + 2 K (lower is better; N cuts, K
+    coefficients). For "calabrese_cardy" the slope is reported as the effective central charge c."""
+    fits = _fit_forms(profile.detach().reshape(1, -1))
+    return {name: {"s0": float(s0), "slope": float(slope), "rss": float(rss), "aic": float(aic)}
+            for name, (s0, slope, rss, aic) in fits.items()}
+
+
+def area_law_bootstrap(profiles: torch.Tensor, draws: int = 1000, seed: int = 0,
+                       level: float = 0.95) -> dict[str, dict[str, float]]:
+    """`area_law_fits` of the mean of `profiles` (samples x cuts, e.g. one row per text chunk) with
+    percentile bootstrap intervals over the samples: per form its fit at the mean, the interval of
+    its slope, and the share `wins` of resamples in which it has the lowest AIC."""
+    p = profiles.detach().to(torch.float64).reshape(-1, profiles.shape[-1])
+    g = torch.Generator().manual_seed(seed)
+    resampled = p[torch.randint(len(p), (draws, len(p)), generator=g)].mean(1)
+    fits = _fit_forms(resampled)
+    winners = torch.stack([fits[form][3] for form in AREA_LAW_FORMS]).argmin(0)
+    quantiles = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    out = area_law_fits(p.mean(0))
+    for i, form in enumerate(AREA_LAW_FORMS):
+        low, high = torch.quantile(fits[form][1], quantiles).tolist()
+        out[form].update(slope_low=low, slope_high=high, wins=float((winners == i).double().mean()))
+    return out
+
+
+def random_softmax_attention(length: int, head_dim: int = 32, beta: float = 1.0, samples: int = 20,
+                             causal: bool = False, seed: int = 0) -> torch.Tensor:
+    """(samples, length, length) random attention maps softmax(beta Q K^T / sqrt(d_h)) with Q, K
+    i.i.d. N(0, 1) (length x d_h), optionally causal: the unstructured baseline for attention
+    profiles (volume-law-like for beta >~ 1, unlike trained attention)."""
+    g = torch.Generator().manual_seed(seed)
+    q, k = (torch.randn(samples, length, head_dim, generator=g, dtype=torch.float64) for _ in range(2))
+    scores = beta * q @ k.transpose(-1, -2) / math.sqrt(head_dim)
+    if causal:
+        scores = scores.masked_fill(torch.ones(length, length, dtype=torch.bool).triu(1), -math.inf)
+    return scores.softmax(-1)
+
+
+def valley_width(profile: torch.Tensor, centre: int, dims: list[int]) -> torch.Tensor:
+    """Width of the valley around cut `centre` (1-based) of profiles (..., n - 1) on sites `dims`:
+    the distance, in qubits (log2 of the left dimension), between the highest cut left of the centre
+    and the highest cut right of it."""
+    x = torch.tensor([math.log2(math.prod(dims[:k])) for k in range(1, len(dims))], dtype=torch.float64)
+    left = profile[..., :centre - 1].argmax(-1)
+    right = profile[..., centre:].argmax(-1) + centre
+    return x[right] - x[left]

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from goldstone.core.errors import GoldstoneError
-from goldstone.theory.entanglement import (entanglement_profile, lora_profile, low_rank_centre, page_curve,
-                                           page_entropy, prime_factors)
+from goldstone.theory.entanglement import (area_law_bootstrap, area_law_fits, entanglement_profile, lora_profile,
+                                           low_rank_centre, page_curve, page_entropy, prime_factors,
+                                           random_softmax_attention, valley_width)
 
 LN2 = math.log(2)
 
@@ -140,3 +141,31 @@ def test_permutation_null_keeps_the_centre():
     null = permutation_null(m, samples=8)
     assert torch.allclose(null[:, 3], base[3].expand(8), atol=1e-12)  # the row|column cut of 16 = 2^4
     assert float((null - base).abs().max()) > 0.1  # the block order carried structure elsewhere
+
+
+def test_bootstrap_intervals_cover_the_fit_and_pick_the_generating_form():
+    n = 14
+    cut = torch.arange(1, n, dtype=torch.float64)
+    clean = 0.3 + 4.0 / 6 * torch.log(2 * n / math.pi * torch.sin(math.pi * cut / n))
+    g = torch.Generator().manual_seed(0)
+    samples = clean + 0.05 * torch.randn(32, n - 1, generator=g, dtype=torch.float64)
+    fits = area_law_bootstrap(samples, draws=500)
+    cc = fits["calabrese_cardy"]
+    assert cc["slope_low"] < 4.0 < cc["slope_high"] and cc["slope_high"] - cc["slope_low"] < 0.5
+    assert cc["wins"] > 0.9 and abs(sum(f["wins"] for f in fits.values()) - 1) < 1e-12
+    assert abs(cc["slope"] - area_law_fits(samples.mean(0))["calabrese_cardy"]["slope"]) < 1e-12
+
+
+def test_random_softmax_attention_is_volume_like_and_uniform_attention_is_a_product():
+    maps = random_softmax_attention(64, beta=2.0, samples=4)
+    assert torch.allclose(maps.sum(-1), torch.ones(4, 64, dtype=torch.float64))
+    profile = entanglement_profile(maps).mean(0)
+    assert profile[5] > 2.5  # 6 + 6 qubits: the centre is far above the trained attention's ~1.7
+    assert entanglement_profile(random_softmax_attention(64, beta=0.0, samples=1)).abs().max() < 1e-10
+    causal = random_softmax_attention(16, samples=1, causal=True)[0]
+    assert float(causal.triu(1).abs().max()) == 0
+
+
+def test_valley_width_is_the_distance_between_the_side_maxima():
+    profile = torch.tensor([1.0, 2.0, 3.0, 1.0, 0.2, 1.5, 2.5, 1.0], dtype=torch.float64)
+    assert float(valley_width(profile, 5, [2] * 9)) == 7 - 3
