@@ -70,6 +70,8 @@ def test_run_prints_report_path(tmp_path):
     (["run", "deep_mlp", "--dtype", "half"], "key 'dtype' must be one of float32, bfloat16, float64; got 'half'"),
     (["run", "order_parameter", "--dtype", "float64"], "--dtype: experiment 'order_parameter' has no key 'dtype'"),
     (["sweep", "deep_mlp", "--grid", "depth"], "expected key=v1,v2"),
+    (["run", "mlm_syntax", "--set", "corpus=synthetic", "--set", "depth=0"], "key 'depth': 0 cannot generate"),
+    (["run", "mlm_syntax", "--set", "corpus=synthetic", "--set", "classes=1"], "key 'classes'"),
     (["sweep", "deep_mlp", "--grid", "depth=2", "--workers", "0"], "--workers must be >= 1"),
     (["sweep", "deep_mlp", "--grid", "depth=2", "--backend", "slurm"], "--backend must be local or ray"),
 ])

@@ -33,6 +33,7 @@ from goldstone.data.treebank import EncodedBatch, encode_sentences, read_conllu,
 from goldstone.data.wordpiece import cached_wordpiece
 from goldstone.observables.head_uas import HeadUAS
 from goldstone.data.masking import mask_tokens
+from goldstone.data.synthetic_language import AGREEMENT_RELATIONS
 from goldstone.training.loop import make_optimizer, train_loop
 from goldstone.training.syntactic_regulariser import SyntacticRegulariser
 
@@ -40,31 +41,75 @@ VARIANTS = ("baseline", "sas-", "sas+", "transient")
 POSITIONS = 128  # position embeddings: minimal pairs are scored whole, beyond the training window
 
 
+CORPUS_DEFAULTS = {
+    "ewt": dict(layers=4, lr=5e-4, batch_size=32, steps=2000, dropout=0.1, eval_every=0),
+    "synthetic": dict(layers=3, lr=1e-3, batch_size=64, steps=3000, dropout=0.0, eval_every=50),
+}
+"""Keys left at None take their corpus's value: the EWT setup of the paper's small-scale runs, and
+the synthetic setup found by the sweep in docs/syntax.md (the research pilot's model)."""
+
+
 @dataclasses.dataclass
 class MLMSyntaxConfig:
+    corpus: str = param("ewt", "training text: UD English EWT, or the synthetic agreement language "
+                        "(goldstone.data.synthetic_language)", choices=tuple(CORPUS_DEFAULTS))
     variant: str = param("baseline", "regulariser: none, SAS- (lambda), SAS+ (-lambda), transient SAS-",
                          choices=VARIANTS)
     lam: float = param(1e-3, "regulariser strength |lambda| (a sum over arcs, layers and heads)", ge=0)
     form: str = param("uniform", "regulariser over layers and heads: sum (uniform) or max", choices=("uniform", "max"))
     release_step: int = param(500, "transient variant: lambda is 0 from this step on", ge=1)
     treebank: str = param("", "folder with en_ewt-ud-{train,dev}.conllu (default: $GOLDSTONE_UD_EWT or ../shared)")
-    max_train_sentences: int = param(0, "train on the first N sentences (0: all 12,544)", ge=0)
-    vocab_size: int = param(4000, "WordPiece vocabulary", ge=100)
+    max_train_sentences: int = param(0, "train on the first N sentences (0: all 12,544)", ge=0,
+                                     when={"corpus": ("ewt",)})
+    vocab_size: int = param(4000, "WordPiece vocabulary", ge=100, when={"corpus": ("ewt",)})
+    sentences: int = param(50_000, "synthetic training sentences", ge=100, when={"corpus": ("synthetic",)})
+    classes: int = param(8, "agreement classes", ge=1, when={"corpus": ("synthetic",)})
+    nouns: int = param(48, "noun lemmas (each with a fixed class)", ge=0, when={"corpus": ("synthetic",)})
+    adjective_p: float = param(0.6, "probability of each further adjective (sets the Det-N distance)",
+                               when={"corpus": ("synthetic",)})
+    max_adjectives: int = param(4, "adjectives per noun phrase at most", when={"corpus": ("synthetic",)})
+    pp_p: float = param(0.3, "probability of a prepositional phrase after a noun", when={"corpus": ("synthetic",)})
+    relative_p: float = param(0.25, "probability of a relative clause after a noun", when={"corpus": ("synthetic",)})
+    depth: int = param(3, "noun-phrase nesting levels (1: none)", when={"corpus": ("synthetic",)})
+    agreement: float = param(1.0, "share of agreeing words that take their controller's class (the rest: noise)",
+                             when={"corpus": ("synthetic",)})
+    local_cue: bool = param(False, "adjectives agree too (a local cue to the class)", when={"corpus": ("synthetic",)})
     max_length: int = param(48, "tokens per sentence (longer ones are cut; their lost arcs are counted)", ge=8)
     hidden: int = param(64, "hidden size", ge=8)
-    layers: int = param(4, "transformer blocks", ge=1)
+    layers: int | None = param(None, "transformer blocks (default: 4 on EWT, 3 on synthetic)", ge=1)
     heads: int = param(4, "attention heads", ge=1)
-    steps: int = param(2000, "optimiser steps", ge=10)
-    batch_size: int = param(32, "sentences per step", ge=1)
-    lr: float = param(5e-4, "AdamW peak learning rate (linear warm-up over 5 % of the steps)", gt=0)
+    dropout: float | None = param(None, "dropout of BERT's hidden states and attention (default: 0.1 on EWT, 0 on "
+                                  "synthetic)", ge=0, le=0.9)
+    steps: int | None = param(None, "optimiser steps (default: 2000 on EWT, 3000 on synthetic)", ge=10)
+    batch_size: int | None = param(None, "sentences per step (default: 32 on EWT, 64 on synthetic)", ge=1)
+    lr: float | None = param(None, "AdamW peak learning rate, linear warm-up over 5 % of the steps, then constant "
+                             "(default: 5e-4 on EWT, 1e-3 on synthetic)", gt=0)
     weight_decay: float = param(0.01, "AdamW weight decay, on weights of dim >= 2 only (not biases, LayerNorm)", ge=0)
-    checkpoints: int = param(16, "evaluations, log-spaced from step 10 to the end", ge=2)
+    checkpoints: int = param(16, "evaluations, log-spaced from step 10 to the end (when eval_every is 0)", ge=2)
+    eval_every: int | None = param(None, "evaluate every N steps instead (0: log-spaced; default: 0 on EWT, 50 on "
+                                   "synthetic, fine enough to resolve a drop)", ge=0)
     eval_sentences: int = param(256, "EWT dev sentences for loss and head UAS", ge=8)
     minimal_pairs: int = param(100, "minimal pairs per phenomenon (0: skip)", ge=0)
-    blimp: str = param("", "BLiMP JSONL file, or folder of them, scored instead of pairs generated from EWT dev")
+    blimp: str = param("", "BLiMP JSONL file, or folder of them, scored instead of pairs generated from EWT dev",
+                       when={"corpus": ("ewt",)})
     keep_checkpoints: int = param(1, "checkpoints kept (0 keeps all)", ge=0)
 
+    def __post_init__(self) -> None:
+        for key, value in CORPUS_DEFAULTS[self.corpus].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+
+    def grammar(self):
+        from goldstone.data.synthetic_language import Grammar
+
+        return Grammar(nouns=self.nouns, classes=self.classes, adjective_p=self.adjective_p,
+                       max_adjectives=self.max_adjectives, pp_p=self.pp_p, relative_p=self.relative_p,
+                       depth=self.depth, agreement=self.agreement, local_cue=self.local_cue,
+                       max_words=min(30, self.max_length - 2))
+
     def validate(self) -> None:
+        if self.corpus == "synthetic":
+            self.grammar().validate()
         if self.hidden % self.heads:
             raise ConfigError(f"key 'hidden'={self.hidden} is not divisible by key 'heads'={self.heads}")
 
@@ -106,7 +151,8 @@ def _model(cfg: MLMSyntaxConfig, vocab_size: int):
 
     config = transformers.BertConfig(vocab_size=vocab_size, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
                                      num_attention_heads=cfg.heads, intermediate_size=4 * cfg.hidden,
-                                     max_position_embeddings=max(cfg.max_length, POSITIONS))
+                                     max_position_embeddings=max(cfg.max_length, POSITIONS),
+                                     hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
     model = transformers.BertForMaskedLM(config)
     model.set_attn_implementation("eager")
     return model
@@ -136,20 +182,19 @@ def _mlm_loss(model, data: EncodedBatch, tokenizer, seed: int) -> float:
             curve=("syntax", "best_uas"), extras=("hf",))
 def train(ctx: RunContext) -> None:
     cfg: MLMSyntaxConfig = ctx.config
-    folder = _folder(cfg)
-    train_sents = read_conllu(folder / "en_ewt-ud-train.conllu", cfg.max_train_sentences or None)
-    dev_sents = read_conllu(folder / "en_ewt-ud-dev.conllu", cfg.eval_sentences)
-    tokenizer = _tokenizer(ctx, [" ".join(s.words) for s in train_sents])
+    train_sents, dev_sents, tokenizer, pairs = _corpus(ctx, cfg)
     (train_data,), relations, dropped = encode_sentences(train_sents, tokenizer, cfg.max_length, len(train_sents))
     (dev_data,), _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, len(dev_sents), relations)
     dev_batches, _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, 32, relations, by_length=True)
     probe_train = train_data.rows(slice(cfg.eval_sentences))
-    pairs = _minimal_pair_observable(folder, tokenizer, cfg.minimal_pairs, cfg.blimp)
+    agreement = [relations.index(r) for r in AGREEMENT_RELATIONS if r in relations] if cfg.corpus == "synthetic" \
+        else None
 
     model = _model(cfg, len(tokenizer)).to(ctx.device)
     optimizer = make_optimizer(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
     regulariser = cfg.regulariser()
-    evaluations = {0, *checkpoint_steps(cfg.steps, cfg.checkpoints)}
+    evaluations = ({0, *range(cfg.eval_every, cfg.steps + 1, cfg.eval_every), cfg.steps} if cfg.eval_every
+                   else {0, *checkpoint_steps(cfg.steps, cfg.checkpoints)})
     special = train_data.word_index < 0
 
     def evaluate(step: int) -> None:
@@ -166,6 +211,10 @@ def train(ctx: RunContext) -> None:
         ctx.log(step, "syntax", uas.best_accuracy[-1], "best_uas")
         ctx.log(step, "syntax", uas.heldout_accuracy[-1], "heldout_uas")
         ctx.log(step, "syntax", uas.offset_accuracy[:, -1].max(), "best_offset")
+        if agreement is not None:
+            best, offset = agreement_uas(uas, agreement)
+            ctx.log(step, "syntax", best, "agreement_uas")
+            ctx.log(step, "syntax", offset, "agreement_offset")
         model.train()
 
     def loss_fn(step: int) -> torch.Tensor:
@@ -189,6 +238,41 @@ def train(ctx: RunContext) -> None:
         with atomic_dir(ctx.folder / "model") as tmp:
             model.save_pretrained(str(tmp))  # the trained small BERT, for other studies (e.g. single_node)
     summarise(ctx, cfg)
+
+
+def agreement_uas(uas, relations: list[int]) -> tuple[float, float]:
+    """(best head, best offset) UAS on the agreement arcs: per relation the best head and direction
+    (one head cannot be right on every relation type at once) or the best fixed offset, averaged over
+    the relations weighted by their arc counts."""
+    index = torch.tensor(relations)
+    weight = uas.count[index] / uas.count[index].sum()
+    best = float((uas.best_accuracy[index] * weight).sum())
+    offset = float((uas.offset_accuracy[:, index].amax(0) * weight).sum())
+    return best, offset
+
+
+def _corpus(ctx: RunContext, cfg: MLMSyntaxConfig):
+    """(train sentences, dev sentences, tokenizer, minimal-pair observable or None) of the corpus. The
+    synthetic language is the same for every seed (train: generator seed 0, dev: 1); its dev set is
+    written to the run folder as dev.conllu."""
+    if cfg.corpus == "synthetic":
+        from goldstone.data.synthetic_language import generate, minimal_pairs, word_level_tokenizer, write_conllu
+        from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
+
+        grammar = cfg.grammar()
+        train_sents, dev_sents = generate(grammar, cfg.sentences, seed=0), generate(grammar, cfg.eval_sentences, 1)
+        if not (ctx.folder / "dev.conllu").exists():
+            write_conllu(dev_sents, ctx.folder / "dev.conllu")
+        tokenizer = word_level_tokenizer(grammar)
+        pairs = MinimalPairAccuracy(minimal_pairs(grammar, cfg.minimal_pairs), tokenizer) if cfg.minimal_pairs \
+            else None
+        return train_sents, dev_sents, tokenizer, pairs
+    folder = _folder(cfg)
+    train_sents = read_conllu(folder / "en_ewt-ud-train.conllu", cfg.max_train_sentences or None)
+    dev_sents = read_conllu(folder / "en_ewt-ud-dev.conllu", cfg.eval_sentences)
+    tokenizer = _tokenizer(ctx, [" ".join(s.words) for s in train_sents])
+    return train_sents, dev_sents, tokenizer, _minimal_pair_observable(folder, tokenizer, cfg.minimal_pairs,
+                                                                       cfg.blimp)
 
 
 def _minimal_pair_observable(folder: Path, tokenizer, per_phenomenon: int, blimp: str):
@@ -215,7 +299,10 @@ def _minimal_pair_observable(folder: Path, tokenizer, per_phenomenon: int, blimp
 
 
 def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:
-    """Headline numbers, detected onsets and the three-panel figure of the paper."""
+    """Headline numbers, detected onsets and the three-panel figure of the paper. On the synthetic
+    corpus the UAS is that of the agreement arcs (`agreement_uas`), and transitions are sought after
+    the warm-up's fall to the unigram plateau (from step 4 x warm-up on), which would otherwise pose
+    as the steepest decline."""
     from goldstone.analysis.onsets import find_drop, find_rise
 
     m = ctx.metrics
@@ -223,25 +310,33 @@ def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:
         rows = m[(m.observable == observable) & (m.metric == metric)]
         return rows.step.to_numpy(), rows.value.to_numpy()
 
-    panels = [("mlm", "dev_loss", "dev MLM loss", find_drop), ("syntax", "best_uas", "best-head UAS (all)", find_rise)]
+    synthetic = cfg.corpus == "synthetic"
+    uas_metric = "agreement_uas" if synthetic else "best_uas"
+    panels = [("mlm", "dev_loss", "dev MLM loss (nats)", find_drop, "loss_drop_step"),
+              ("syntax", uas_metric, "best-head UAS, agreement arcs" if synthetic else "best-head UAS (all words)",
+               find_rise, "uas_onset_step")]
     if cfg.minimal_pairs:
-        panels.append(("minimal_pairs", "accuracy_all", "minimal-pair accuracy", find_rise))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3))
-    for ax, (observable, metric, label, detector) in zip(axes, panels):
+        panels.append(("minimal_pairs", "accuracy_all", "minimal-pair accuracy", find_rise,
+                       "minimal_pairs_onset_step"))
+    first = 4 * max(1, cfg.steps // 20) if synthetic else 1
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), constrained_layout=True)
+    for ax, (observable, metric, label, detector, headline) in zip(axes, panels):
         steps, values = curve(observable, metric)
         ax.plot(np.maximum(steps, 1), values, "o-", ms=3)
-        positive = steps > 0
-        transition = detector(steps[positive], values[positive]) if positive.sum() >= 4 else None
+        window = steps >= first
+        transition = detector(steps[window], values[window]) if window.sum() >= 4 else None
         if transition is not None:
             ax.axvspan(transition.start, transition.end, color="C1", alpha=0.2)
             ax.axvline(transition.onset, color="C1", ls="--", label=f"onset ~ step {transition.onset:.0f}")
             ax.legend(fontsize=8)
-            ctx.headline(f"{metric}_onset_step", transition.onset)
-        ax.set(xscale="log", xlabel="step", ylabel=label)
-    uas_steps, uas = curve("syntax", "best_uas")
-    _, offset = curve("syntax", "best_offset")
+        ctx.headline(headline, transition.onset if transition is not None else float("nan"))
+        ax.set(xscale="linear" if synthetic else "log", xlabel="step", ylabel=label)
+    uas_steps, uas = curve("syntax", uas_metric)
+    _, offset = curve("syntax", "agreement_offset" if synthetic else "best_offset")
     axes[1].plot(np.maximum(uas_steps, 1), offset, ":", color="grey", label="best offset baseline")
-    fig.suptitle(f"{cfg.variant}: BERT {cfg.layers}x{cfg.heads}, hidden {cfg.hidden}, {cfg.steps} steps on EWT")
+    axes[1].legend(fontsize=8)
+    text = "synthetic agreement language" if synthetic else "EWT"
+    fig.suptitle(f"{cfg.variant}: BERT {cfg.layers}x{cfg.heads}, hidden {cfg.hidden}, {cfg.steps} steps on {text}")
     ctx.figure("mlm_syntax", fig, "MLM loss, best-head UAS (grey: best fixed-offset baseline) and minimal-pair "
                                   "accuracy against step; shaded: detected transitions.")
     ctx.headline("final_dev_loss", curve("mlm", "dev_loss")[1][-1])

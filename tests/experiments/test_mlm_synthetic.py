@@ -1,0 +1,30 @@
+"""The MLM-syntax study on the synthetic agreement language, on a tiny budget (no treebank needed)."""
+
+import math
+
+import pytest
+
+import goldstone
+from goldstone.data.treebank import read_conllu
+
+pytest.importorskip("transformers")
+
+TINY = {"corpus": "synthetic", "sentences": 400, "hidden": 16, "layers": 1, "heads": 2, "steps": 40,
+        "batch_size": 8, "eval_every": 10, "eval_sentences": 32, "minimal_pairs": 4}
+
+
+def test_synthetic_run_logs_agreement_uas_and_the_named_headlines(tmp_path):
+    run = goldstone.run("mlm_syntax", out=tmp_path / "r", **TINY)
+    m = run.metrics
+    agreement = m[(m.observable == "syntax") & (m.metric == "agreement_uas")]
+    assert sorted(agreement.step) == [0, 10, 20, 30, 40]
+    assert ((agreement.value >= 0) & (agreement.value <= 1)).all()
+    headline = run.manifest["headline"]
+    for key in ("loss_drop_step", "uas_onset_step", "final_best_uas", "best_offset_uas"):
+        assert key in headline and (math.isnan(headline[key]) or headline[key] >= 0)
+    assert headline["final_best_uas"] == agreement.value.iloc[-1]
+    offset = m[(m.observable == "syntax") & (m.metric == "agreement_offset")].value
+    assert 0.1 < offset.iloc[0] < 0.6  # Det right before its noun, the subject right before its verb, often
+    assert len(read_conllu(run.folder / "dev.conllu")) == 32
+    config = run.config
+    assert config["dropout"] == 0.0 and config["lr"] == 1e-3  # the synthetic corpus's defaults
