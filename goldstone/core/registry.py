@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import pkgutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from goldstone.core.errors import ConfigError
@@ -42,6 +43,9 @@ class Experiment:
     """A paragraph every report of this experiment shows (conventions a reader must know)."""
     metric: str | None = None
     """The headline metric a sweep's phase diagram shows unless another is asked for."""
+    sweep_summary: Callable[[Path], list[Any]] | None = None
+    """Extra sections of a sweep's report, from the sweep folder (e.g. onsets with seed bands): a list of
+    headings (str), tables (DataFrame) and figures ((image path, caption))."""
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name.replace("_", " "))
@@ -63,10 +67,11 @@ class Theory:
 
 def experiment(name: str, config: type, summary: str, critical: dict[str, float] | None = None,
                curve: tuple[str, str] | None = None, theory: Theory | None = None, extras: tuple[str, ...] = (),
-               labels: dict[str, str] | None = None, notes: str = "", metric: str | None = None) -> Callable:
+               labels: dict[str, str] | None = None, notes: str = "", metric: str | None = None,
+               sweep_summary: Callable[[Path], list[Any]] | None = None) -> Callable:
     def register(fn: Callable) -> Callable:
         EXPERIMENTS[name] = Experiment(name, config, fn, summary, dict(critical or {}), curve, theory, tuple(extras),
-                                       dict(labels or {}), notes, metric)
+                                       dict(labels or {}), notes, metric, sweep_summary)
         return fn
     return register
 

@@ -48,6 +48,15 @@ def _figure(image: Path, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
+def _render(item: str | pd.DataFrame | tuple[Path, str]) -> str:
+    """A heading (str), a table (DataFrame) or a figure ((image path, caption)) as HTML."""
+    if isinstance(item, pd.DataFrame):
+        return _table(item)
+    if isinstance(item, tuple):
+        return _figure(*item)
+    return f"<h3>{html.escape(item)}</h3>"
+
+
 def _config_table(config: dict[str, Any]) -> str:
     return _table(pd.DataFrame({"key": list(config), "value": [json.dumps(v) for v in config.values()]}))
 
@@ -355,6 +364,7 @@ def sweep_sections(folder: Path, metric: str | None = None) -> list[str]:
     if exp.curve:
         caption = curves(sweep.results, keys, exp, folder / "figures" / "curves.png", fixed)
         out.append(_figure(folder / "figures" / "curves.png", caption))
+    out += [_render(item) for item in exp.sweep_summary(folder)] if exp.sweep_summary else []
     out += ["<h3>Headline metrics</h3>", _table(headline_table(summary, keys, exp))]
     return out
 

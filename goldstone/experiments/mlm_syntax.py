@@ -20,10 +20,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
 from goldstone.core.atomic import atomic_dir
-from goldstone.core.config import param
+from goldstone.core.config import param, resolve_config
 from goldstone.core.errors import ConfigError, GoldstoneError
 from goldstone.core.observable import measure
 from goldstone.core.registry import experiment
@@ -178,8 +179,90 @@ def _mlm_loss(model, data: EncodedBatch, tokenizer, seed: int) -> float:
     return float(total / (labels != -100).sum())
 
 
-@experiment("mlm_syntax", MLMSyntaxConfig, "pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-",
-            curve=("syntax", "best_uas"), extras=("hf",))
+def search_start(cfg: MLMSyntaxConfig) -> int:
+    """First step searched for transitions: on the synthetic corpus, after the warm-up's fall to the
+    unigram plateau (4 x the warm-up), which would otherwise pose as the steepest decline."""
+    return 4 * max(1, cfg.steps // 20) if cfg.corpus == "synthetic" else 1
+
+
+def _windowed(detector, start: int):
+    """`detector` on the checkpoints from `start` on (None when fewer than 4 remain)."""
+    def detect(steps, values):
+        kept = np.asarray(steps) >= start
+        return detector(np.asarray(steps)[kept], np.asarray(values)[kept]) if kept.sum() >= 4 else None
+    return detect
+
+
+def onset_summary(folder: Path) -> list:
+    """Sweep report section: per point, the loss-drop and structure onsets averaged over seeds (in
+    log-step) with 90 % bootstrap bands (`onset_bands`), their lag with its band, and a figure of the
+    seeds' curves with the bands shaded."""
+    from goldstone.analysis.onsets import find_drop, find_rise, onset_bands
+    from goldstone.core.atomic import write_figure
+    from goldstone.core.views import Run, Sweep
+
+    sweep = Sweep(folder)
+    points: dict[str, list[Run]] = {}
+    for point, run_folder in sweep.point_folders():
+        if (run_folder / "DONE").exists():
+            points.setdefault(", ".join(f"{k}={v}" for k, v in point["values"].items()) or "default", []).append(
+                Run(run_folder))
+    if not points:
+        return []
+    rows = []
+    fig, axes = plt.subplots(1, len(points), figsize=(4.2 * len(points), 3.2), squeeze=False, constrained_layout=True)
+    for ax, (name, runs) in zip(axes[0], points.items()):
+        cfg = resolve_config(MLMSyntaxConfig, runs[0].config)
+        uas_metric = "agreement_uas" if cfg.corpus == "synthetic" else "best_uas"
+        start = search_start(cfg)
+        curves = {}
+        for metric in ("dev_loss", uas_metric):
+            table = pd.concat([r.metrics[r.metrics.metric == metric].set_index("step").value.rename(i)
+                               for i, r in enumerate(runs)], axis=1).dropna()
+            curves[metric] = table
+        steps = curves["dev_loss"].index.to_numpy()
+        if len(steps) < 4 or len(curves[uas_metric]) < 4:
+            continue  # too few checkpoints for a transition
+        drop = onset_bands(steps, curves["dev_loss"].to_numpy().T, _windowed(find_drop, start))
+        rise = onset_bands(curves[uas_metric].index.to_numpy(), curves[uas_metric].to_numpy().T,
+                           _windowed(find_rise, start))
+        lags = (rise["onsets"] - drop["onsets"])
+        lags = lags[~np.isnan(lags)]
+        lag_band = (np.nan, np.nan)
+        if len(lags) > 1:
+            means = lags[np.random.default_rng(0).integers(0, len(lags), (1000, len(lags)))].mean(1)
+            lag_band = tuple(np.quantile(means, [0.05, 0.95]))
+        rows.append({"point": name, "seeds": len(runs), "loss drops detected": drop["n_detected"],
+                     "loss-drop onset": drop["onset"], "band low": drop["band"][0], "band high": drop["band"][1],
+                     "UAS rises detected": rise["n_detected"], "structure onset": rise["onset"],
+                     "UAS band low": rise["band"][0], "UAS band high": rise["band"][1],
+                     "lag (steps)": lags.mean() if len(lags) else np.nan, "lag low": lag_band[0],
+                     "lag high": lag_band[1]})
+        right = ax.twinx()
+        for axis, metric, colour, result in ((ax, "dev_loss", "C0", drop), (right, uas_metric, "C3", rise)):
+            table = curves[metric]
+            axis.plot(table.index, table.to_numpy(), color=colour, lw=0.6, alpha=0.5)
+            axis.plot(table.index, table.mean(1), color=colour, lw=1.8)
+            if result["n_detected"]:
+                axis.axvline(result["onset"], color=colour, ls="--", lw=1)
+            if not np.isnan(result["band"][0]):
+                axis.axvspan(*result["band"], color=colour, alpha=0.15)
+        ax.set(xlabel="step", ylabel="dev MLM loss (nats, blue)", title=name)
+        right.set_ylabel("best-head UAS, " + ("agreement arcs" if uas_metric == "agreement_uas" else "all words")
+                         + " (red)")
+        ax.title.set_fontsize(8)
+    path = folder / "figures" / "onsets.png"
+    write_figure(path, fig)
+    plt.close(fig)
+    return ["Onsets over seeds", pd.DataFrame(rows),
+            (path, "Dev MLM loss (blue) and best-head UAS (red) of every seed (thin) and their mean (thick); dashed: "
+                   "the mean onset over seeds (in log-step) of the loss drop and of the UAS rise; shaded: 90 % "
+                   "bootstrap bands over seeds.")]
+
+
+@experiment("mlm_syntax", MLMSyntaxConfig, "pre-train a small BERT on EWT or a synthetic agreement language; loss, "
+            "head UAS, minimal pairs; SAS+/-", curve=("syntax", "best_uas"), extras=("hf",),
+            sweep_summary=onset_summary)
 def train(ctx: RunContext) -> None:
     cfg: MLMSyntaxConfig = ctx.config
     train_sents, dev_sents, tokenizer, pairs = _corpus(ctx, cfg)
@@ -318,13 +401,11 @@ def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:
     if cfg.minimal_pairs:
         panels.append(("minimal_pairs", "accuracy_all", "minimal-pair accuracy", find_rise,
                        "minimal_pairs_onset_step"))
-    first = 4 * max(1, cfg.steps // 20) if synthetic else 1
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), constrained_layout=True)
     for ax, (observable, metric, label, detector, headline) in zip(axes, panels):
         steps, values = curve(observable, metric)
         ax.plot(np.maximum(steps, 1), values, "o-", ms=3)
-        window = steps >= first
-        transition = detector(steps[window], values[window]) if window.sum() >= 4 else None
+        transition = _windowed(detector, search_start(cfg))(steps, values)
         if transition is not None:
             ax.axvspan(transition.start, transition.end, color="C1", alpha=0.2)
             ax.axvline(transition.onset, color="C1", ls="--", label=f"onset ~ step {transition.onset:.0f}")

@@ -28,3 +28,11 @@ def test_synthetic_run_logs_agreement_uas_and_the_named_headlines(tmp_path):
     assert len(read_conllu(run.folder / "dev.conllu")) == 32
     config = run.config
     assert config["dropout"] == 0.0 and config["lr"] == 1e-3  # the synthetic corpus's defaults
+
+
+def test_sweep_report_shows_onsets_over_seeds(tmp_path):
+    sweep = goldstone.sweep("mlm_syntax", {"lr": [1e-3]}, out=tmp_path / "s", seeds=2,
+                            **{**TINY, "minimal_pairs": 0})
+    report = sweep.report().read_text()
+    assert "Onsets over seeds" in report and "loss-drop onset" in report
+    assert (tmp_path / "s" / "figures" / "onsets.png").exists()
