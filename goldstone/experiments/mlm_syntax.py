@@ -179,17 +179,29 @@ def _mlm_loss(model, data: EncodedBatch, tokenizer, seed: int) -> float:
     return float(total / (labels != -100).sum())
 
 
-def search_start(cfg: MLMSyntaxConfig) -> int:
-    """First step searched for transitions: on the synthetic corpus, after the warm-up's fall to the
-    unigram plateau (4 x the warm-up), which would otherwise pose as the steepest decline."""
-    return 4 * max(1, cfg.steps // 20) if cfg.corpus == "synthetic" else 1
+LABELS = {"loss_drop_size": "loss drop across the detected window (nats; 0: none)",
+          "uas_change": "best-head UAS gained across its detected rise (0: none)",
+          "loss_drop_step": "loss-drop onset (step)", "uas_onset_step": "structure onset (step)",
+          "final_best_uas": "final best-head UAS", "best_offset_uas": "best offset baseline UAS",
+          "lr": "learning rate", "layers": "transformer blocks", "local_cue": "adjectives agree (local cue)",
+          "variant": "regulariser"}
 
 
-def _windowed(detector, start: int):
-    """`detector` on the checkpoints from `start` on (None when fewer than 4 remain)."""
+def transition_detector(detector, cfg: MLMSyntaxConfig):
+    """`detector` (find_drop or find_rise) as this run's curves need it. On the synthetic corpus the
+    search starts after the warm-up's fall to the unigram plateau (4 x the warm-up), which would
+    otherwise pose as the steepest decline. With evaluations every `eval_every` steps the curve is
+    first smoothed by a centred moving average of 3 checkpoints: the best head's UAS jumps by 0.05-0.1
+    between checkpoints as the best head changes, and a single such jump would pose as the steepest
+    rise. None when fewer than 4 checkpoints remain."""
+    start = 4 * max(1, cfg.steps // 20) if cfg.corpus == "synthetic" else 1
+    window = 3 if cfg.eval_every else 1
+
     def detect(steps, values):
-        kept = np.asarray(steps) >= start
-        return detector(np.asarray(steps)[kept], np.asarray(values)[kept]) if kept.sum() >= 4 else None
+        steps, values = np.asarray(steps), np.asarray(values, dtype=float)
+        values = pd.Series(values).rolling(window, center=True, min_periods=1).mean().to_numpy()
+        kept = steps >= start
+        return detector(steps[kept], values[kept]) if kept.sum() >= 4 else None
     return detect
 
 
@@ -214,7 +226,6 @@ def onset_summary(folder: Path) -> list:
     for ax, (name, runs) in zip(axes[0], points.items()):
         cfg = resolve_config(MLMSyntaxConfig, runs[0].config)
         uas_metric = "agreement_uas" if cfg.corpus == "synthetic" else "best_uas"
-        start = search_start(cfg)
         curves = {}
         for metric in ("dev_loss", uas_metric):
             table = pd.concat([r.metrics[r.metrics.metric == metric].set_index("step").value.rename(i)
@@ -223,9 +234,9 @@ def onset_summary(folder: Path) -> list:
         steps = curves["dev_loss"].index.to_numpy()
         if len(steps) < 4 or len(curves[uas_metric]) < 4:
             continue  # too few checkpoints for a transition
-        drop = onset_bands(steps, curves["dev_loss"].to_numpy().T, _windowed(find_drop, start))
+        drop = onset_bands(steps, curves["dev_loss"].to_numpy().T, transition_detector(find_drop, cfg))
         rise = onset_bands(curves[uas_metric].index.to_numpy(), curves[uas_metric].to_numpy().T,
-                           _windowed(find_rise, start))
+                           transition_detector(find_rise, cfg))
         lags = (rise["onsets"] - drop["onsets"])
         lags = lags[~np.isnan(lags)]
         lag_band = (np.nan, np.nan)
@@ -262,7 +273,7 @@ def onset_summary(folder: Path) -> list:
 
 @experiment("mlm_syntax", MLMSyntaxConfig, "pre-train a small BERT on EWT or a synthetic agreement language; loss, "
             "head UAS, minimal pairs; SAS+/-", curve=("syntax", "best_uas"), extras=("hf",),
-            sweep_summary=onset_summary)
+            sweep_summary=onset_summary, labels=LABELS, metric="loss_drop_size")
 def train(ctx: RunContext) -> None:
     cfg: MLMSyntaxConfig = ctx.config
     train_sents, dev_sents, tokenizer, pairs = _corpus(ctx, cfg)
@@ -405,12 +416,16 @@ def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:
     for ax, (observable, metric, label, detector, headline) in zip(axes, panels):
         steps, values = curve(observable, metric)
         ax.plot(np.maximum(steps, 1), values, "o-", ms=3)
-        transition = _windowed(detector, search_start(cfg))(steps, values)
+        transition = transition_detector(detector, cfg)(steps, values)
         if transition is not None:
             ax.axvspan(transition.start, transition.end, color="C1", alpha=0.2)
             ax.axvline(transition.onset, color="C1", ls="--", label=f"onset ~ step {transition.onset:.0f}")
             ax.legend(fontsize=8)
         ctx.headline(headline, transition.onset if transition is not None else float("nan"))
+        change = 0.0  # the size of the transition: the curve's change across its window (0 when none)
+        if transition is not None:
+            change = abs(float(values[steps == transition.end][0] - values[steps == transition.start][0]))
+        ctx.headline(headline.replace("_onset_step", "_change").replace("_step", "_size"), change)
         ax.set(xscale="linear" if synthetic else "log", xlabel="step", ylabel=label)
     uas_steps, uas = curve("syntax", uas_metric)
     _, offset = curve("syntax", "agreement_offset" if synthetic else "best_offset")
