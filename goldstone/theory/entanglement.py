@@ -151,6 +151,25 @@ def page_curve(dims: list[int]) -> torch.Tensor:
                          for k in range(1, len(dims))], dtype=torch.float64)
 
 
+def random_state_profiles(row_dims: list[int], col_dims: list[int], samples: int = 100, seed: int = 0,
+                          complex_states: bool = False) -> torch.Tensor:
+    """Monte Carlo Page curve: (samples, n - 1) profiles of i.i.d. Gaussian matrices on the given sites,
+    real (what a random weight matrix is; about 0.4/m below Page's formula for an m x m cut) or
+    complex (Page's ensemble), float64."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (samples, math.prod(row_dims), math.prod(col_dims))
+    m = torch.randn(shape, generator=g, dtype=torch.float64)
+    if not complex_states:
+        return entanglement_profile(m, row_dims, col_dims)
+    # a complex state as a real matrix doubles a site; reduce it by the complex Gram matrices instead
+    z = torch.complex(m, torch.randn(shape, generator=g, dtype=torch.float64))
+    norm2 = z.abs().pow(2).sum((-2, -1))[..., None, None]
+    rows = (z @ z.mH / norm2)
+    cols = (z.mT @ z.conj() / norm2)
+    return _profile_from_grams(rows, cols, _sites(shape[1], row_dims, "row_dims"),
+                               _sites(shape[2], col_dims, "col_dims"), 1.0, math.e)
+
+
 def low_rank_centre(rank: int, d_out: int, d_in: int) -> float:
     """The centre-cut entropy of a random Gaussian rank-r product B A: about ln r - r/(2 d_out) - r/(2 d_in)."""
     return math.log(rank) - rank / (2 * d_out) - rank / (2 * d_in)
