@@ -26,7 +26,7 @@ import torch
 from goldstone.core.atomic import atomic_dir
 from goldstone.core.config import param, resolve_config
 from goldstone.core.errors import ConfigError, GoldstoneError
-from goldstone.core.observable import measure
+from goldstone.core.observable import measure, model_device
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.data import batch_indices
@@ -45,6 +45,7 @@ POSITIONS = 128  # position embeddings: minimal pairs are scored whole, beyond t
 CORPUS_DEFAULTS = {
     "ewt": dict(layers=4, lr=5e-4, batch_size=32, steps=2000, dropout=0.1, eval_every=0),
     "synthetic": dict(layers=3, lr=1e-3, batch_size=64, steps=3000, dropout=0.0, eval_every=50),
+    "text": dict(layers=4, lr=5e-4, batch_size=32, steps=2000, dropout=0.1, eval_every=0),
 }
 """Keys left at None take their corpus's value: the EWT setup of the paper's small-scale runs, and
 the synthetic setup found by the sweep in docs/syntax.md (the research pilot's model)."""
@@ -52,8 +53,11 @@ the synthetic setup found by the sweep in docs/syntax.md (the research pilot's m
 
 @dataclasses.dataclass
 class MLMSyntaxConfig:
-    corpus: str = param("ewt", "training text: UD English EWT, or the synthetic agreement language "
-                        "(goldstone.data.synthetic_language)", choices=tuple(CORPUS_DEFAULTS))
+    corpus: str = param("ewt", "training text: UD English EWT, the synthetic agreement language "
+                        "(goldstone.data.synthetic_language), or your own text file (`text_file`; trees, dev loss and "
+                        "minimal pairs from the treebank's dev set)", choices=tuple(CORPUS_DEFAULTS))
+    text_file: str = param("", "UTF-8 text, one sentence (or short paragraph) per line; lines longer than max_length "
+                           "tokens are cut", when={"corpus": ("text",)})
     variant: str = param("baseline", "regulariser: none, SAS- (lambda), SAS+ (-lambda), transient SAS-",
                          choices=VARIANTS)
     lam: float = param(1e-3, "regulariser strength |lambda| (a sum over arcs, layers and heads)", ge=0)
@@ -111,6 +115,14 @@ class MLMSyntaxConfig:
     def validate(self) -> None:
         if self.corpus == "synthetic":
             self.grammar().validate()
+        if self.corpus == "text":
+            if not self.text_file:
+                raise ConfigError("key 'text_file': corpus=text needs a text file (one sentence per line)")
+            if not Path(self.text_file).is_file():
+                raise ConfigError(f"key 'text_file': {self.text_file} is not a file")
+            if self.variant != "baseline":
+                raise ConfigError(f"key 'variant': {self.variant} regularises attention toward gold trees, which "
+                                  "corpus=text does not have")
         if self.hidden % self.heads:
             raise ConfigError(f"key 'hidden'={self.hidden} is not divisible by key 'heads'={self.heads}")
 
@@ -173,10 +185,11 @@ def _mlm_loss(model, data: EncodedBatch, tokenizer, seed: int) -> float:
     """Mean MLM loss on `data` with one fixed masking."""
     special = data.word_index < 0
     inputs, labels = mask_tokens(data.input_ids, special, tokenizer.mask_token_id, len(tokenizer), seed, 0)
+    device = model_device(model)
     with torch.no_grad():
-        total = sum(masked_lm_loss(model, inputs[i:i + 64], data.attention_mask[i:i + 64], labels[i:i + 64],
-                                   reduction="sum")[0] for i in range(0, len(inputs), 64))
-    return float(total / (labels != -100).sum())
+        total = sum(masked_lm_loss(model, *(t[i:i + 64].to(device) for t in (inputs, data.attention_mask, labels)),
+                                   reduction="sum")[0].item() for i in range(0, len(inputs), 64))
+    return total / float((labels != -100).sum())
 
 
 LABELS = {"loss_drop_size": "loss drop across the detected window (nats; 0: none)",
@@ -277,7 +290,8 @@ def onset_summary(folder: Path) -> list:
 def train(ctx: RunContext) -> None:
     cfg: MLMSyntaxConfig = ctx.config
     train_sents, dev_sents, tokenizer, pairs = _corpus(ctx, cfg)
-    (train_data,), relations, dropped = encode_sentences(train_sents, tokenizer, cfg.max_length, len(train_sents))
+    relations = sorted({r.split(":")[0] for s in train_sents + dev_sents for r in s.relations})
+    (train_data,), _, dropped = encode_sentences(train_sents, tokenizer, cfg.max_length, len(train_sents), relations)
     (dev_data,), _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, len(dev_sents), relations)
     dev_batches, _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, 32, relations, by_length=True)
     probe_train = train_data.rows(slice(cfg.eval_sentences))
@@ -362,11 +376,28 @@ def _corpus(ctx: RunContext, cfg: MLMSyntaxConfig):
             else None
         return train_sents, dev_sents, tokenizer, pairs
     folder = _folder(cfg)
-    train_sents = read_conllu(folder / "en_ewt-ud-train.conllu", cfg.max_train_sentences or None)
+    train_sents = (read_text_lines(cfg.text_file) if cfg.corpus == "text"
+                   else read_conllu(folder / "en_ewt-ud-train.conllu", cfg.max_train_sentences or None))
     dev_sents = read_conllu(folder / "en_ewt-ud-dev.conllu", cfg.eval_sentences)
     tokenizer = _tokenizer(ctx, [" ".join(s.words) for s in train_sents])
     return train_sents, dev_sents, tokenizer, _minimal_pair_observable(folder, tokenizer, cfg.minimal_pairs,
                                                                        cfg.blimp)
+
+
+def read_text_lines(path: str | Path) -> list:
+    """A user's corpus as tree-less sentences (every word attached to the root, relation "_"): the
+    MLM trains on them; trees come from the treebank's dev set only."""
+    from goldstone.data.treebank import Sentence
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"key 'text_file': {path} is not UTF-8 text (byte {error.start})") from None
+    words = [line.split() for line in lines if line.strip()]
+    if not words:
+        raise ConfigError(f"key 'text_file': {path} holds no text")
+    return [Sentence(w, np.zeros(len(w), dtype=np.int64), ["_"] * len(w), ["X"] * len(w), i + 1, " ".join(w), None)
+            for i, w in enumerate(words)]
 
 
 def _minimal_pair_observable(folder: Path, tokenizer, per_phenomenon: int, blimp: str):

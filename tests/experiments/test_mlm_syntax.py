@@ -32,3 +32,28 @@ def test_blimp_files_replace_generated_pairs(tmp_path):
     run = goldstone.run("mlm_syntax", out=tmp_path / "r", blimp=str(tmp_path), **{**TINY, "steps": 10})
     m = run.metrics
     assert set(m[m.metric == "accuracy"].phenomenon.dropna()) == {"agreement_toy", "determiner_toy"}
+
+
+def test_own_text_corpus_trains_and_scores_on_the_treebank(tmp_path):
+    text = tmp_path / "corpus.txt"
+    train = (treebank_dir() / "en_ewt-ud-train.conllu").read_text(encoding="utf-8").splitlines()
+    sentences = [line[len("# text = "):] for line in train if line.startswith("# text = ")][:300]
+    text.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    run = goldstone.run("mlm_syntax", out=tmp_path / "r", corpus="text", text_file=str(text), **{**TINY, "steps": 10})
+    m = run.metrics
+    uas = m[(m.observable == "syntax") & (m.metric == "best_uas")]
+    assert len(uas) >= 2 and uas.value.between(0, 1).all()
+    assert run.config["corpus"] == "text" and run.manifest["headline"]["final_dev_loss"] > 0
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"text_file": ""}, "key 'text_file': corpus=text needs a text file"),
+    ({"text_file": "/nonexistent.txt"}, "is not a file"),
+    ({"variant": "sas-"}, "key 'variant': sas- regularises attention toward gold trees"),
+])
+def test_text_corpus_bad_input(tmp_path, overrides, message):
+    (tmp_path / "t.txt").write_text("a b c\n")
+    from goldstone.core.errors import ConfigError
+    with pytest.raises(ConfigError, match=message):
+        goldstone.run("mlm_syntax", out=tmp_path / "r", corpus="text", **{"text_file": str(tmp_path / "t.txt"),
+                                                                         **overrides})
