@@ -138,6 +138,14 @@ def _log_steps(grid: np.ndarray) -> np.ndarray:
     return np.log(grid.astype(float))
 
 
+def _coordinates(grid: np.ndarray, axis: str) -> np.ndarray:
+    """Where rates are measured: log-step ("log", for log-spaced checkpoints) or step ("linear",
+    for evenly spaced ones, where log-step rates would favour any late jump)."""
+    if axis not in ("log", "linear"):
+        raise GoldstoneError(f"axis must be 'log' or 'linear', got {axis!r}")
+    return _log_steps(grid) if axis == "log" else grid.astype(float)
+
+
 # ------------------------------------------------------------------- change points
 
 
@@ -149,7 +157,8 @@ def _penalty(curve: np.ndarray, q: int, k: int) -> float:
     return (q + 2) * sigma**2 * np.log(len(curve))
 
 
-def _breakpoints(grid: np.ndarray, curve: np.ndarray, model: str, n_bkps: int | None, min_size: int) -> list[int]:
+def _breakpoints(grid: np.ndarray, curve: np.ndarray, model: str, n_bkps: int | None, min_size: int,
+                 axis: str = "log") -> list[int]:
     """Indices of the first point of every segment after the first."""
     if model not in _MODELS:
         raise GoldstoneError(f"model must be one of {sorted(_MODELS)}, got {model!r}")
@@ -157,7 +166,7 @@ def _breakpoints(grid: np.ndarray, curve: np.ndarray, model: str, n_bkps: int | 
         raise GoldstoneError(f"min_size must be an integer from 1 to {len(grid) // 2}, got {min_size!r}")
     rpt, costs = _ruptures()
     cost, q = costs[model], _MODELS[model][1]
-    signal = curve if model == "l2" else np.column_stack([curve, _log_steps(grid)])
+    signal = curve if model == "l2" else np.column_stack([curve, _coordinates(grid, axis)])
     if n_bkps is None:
         algo = rpt.Pelt(custom_cost=cost(), min_size=min_size, jump=1).fit(signal)
         return algo.predict(pen=_penalty(curve, q, q))[:-1]
@@ -226,13 +235,13 @@ def _refine(design: np.ndarray, curve: np.ndarray, knots: list[int]) -> list[int
     return knots
 
 
-def _transition(steps: ArrayLike, values: ArrayLike, name: str, sign: float) -> Transition | None:
+def _transition(steps: ArrayLike, values: ArrayLike, name: str, sign: float, axis: str = "log") -> Transition | None:
     """Steepest decline of sign * values (see `find_drop`)."""
     grid = _grid(steps)
     curve = sign * _curve(grid, values, name)
-    x = _log_steps(grid)
+    x = _coordinates(grid, axis)
     design = np.column_stack([np.ones_like(x), x, np.maximum(x[:, None] - x[None, :], 0.0)])
-    bkps = _breakpoints(grid, curve, "linear", None, 2)
+    bkps = _breakpoints(grid, curve, "linear", None, 2, axis)
     # Each discontinuous change point becomes a pair of kinks, one parameter each; pruning and
     # moving them lowers RSS + pen * knots at every change until neither changes anything.
     pen = _penalty(curve, 1, 2)
@@ -260,8 +269,9 @@ def _transition(steps: ArrayLike, values: ArrayLike, name: str, sign: float) -> 
     return Transition(start=start, end=end, onset=start)
 
 
-def find_drop(steps: ArrayLike, loss: ArrayLike) -> Transition | None:
-    """The window of steepest decline of `loss` per log-step, or None if there is no transition.
+def find_drop(steps: ArrayLike, loss: ArrayLike, axis: str = "log") -> Transition | None:
+    """The window of steepest decline of `loss` per log-step (per step with `axis="linear"`, for
+    evenly spaced checkpoints), or None if there is no transition.
 
     Method: `ruptures.Pelt` segments the curve as piecewise linear in log-step ("linear" model,
     automatic penalty); every change point becomes a pair of kinks of a continuous piecewise-linear
@@ -280,17 +290,18 @@ def find_drop(steps: ArrayLike, loss: ArrayLike) -> Transition | None:
     For "Sudden Drops in the Loss: Syntax Acquisition, Phase Transitions, and Simplicity Bias in
     MLMs" (Chen et al., ICLR 2024).
     """
-    return _transition(steps, loss, "loss", 1.0)
+    return _transition(steps, loss, "loss", 1.0, axis)
 
 
-def find_rise(steps: ArrayLike, values: ArrayLike) -> Transition | None:
-    """The window of steepest rise of `values` per log-step (`find_drop` of the negated curve).
+def find_rise(steps: ArrayLike, values: ArrayLike, axis: str = "log") -> Transition | None:
+    """The window of steepest rise of `values` per log-step, or per step with `axis="linear"`
+    (`find_drop` of the negated curve).
 
     Structure onset: `find_rise` of the best head's UAS; capabilities onset: of minimal-pair (BLiMP)
     accuracy, after "Sudden Drops in the Loss: Syntax Acquisition, Phase Transitions, and
     Simplicity Bias in MLMs" (Chen et al., ICLR 2024). None when no rise is found.
     """
-    return _transition(steps, values, "values", -1.0)
+    return _transition(steps, values, "values", -1.0, axis)
 
 
 # ------------------------------------------------------------------------- summaries

@@ -201,20 +201,18 @@ LABELS = {"loss_drop_size": "loss drop across the detected window (nats; 0: none
 
 
 def transition_detector(detector, cfg: MLMSyntaxConfig):
-    """`detector` (find_drop or find_rise) as this run's curves need it. On the synthetic corpus the
+    """`detector` (find_drop or find_rise) as this run's curves need it. With evaluations every
+    `eval_every` steps, rates are measured per step (`axis="linear"`): per log-step, any late jump
+    between two close checkpoints would pose as the steepest change. On the synthetic corpus the
     search starts after the warm-up's fall to the unigram plateau (4 x the warm-up), which would
-    otherwise pose as the steepest decline. With evaluations every `eval_every` steps the curve is
-    first smoothed by a centred moving average of 3 checkpoints: the best head's UAS jumps by 0.05-0.1
-    between checkpoints as the best head changes, and a single such jump would pose as the steepest
-    rise. None when fewer than 4 checkpoints remain."""
+    otherwise be the steepest decline. None when fewer than 4 checkpoints remain."""
     start = 4 * max(1, cfg.steps // 20) if cfg.corpus == "synthetic" else 1
-    window = 3 if cfg.eval_every else 1
+    axis = "linear" if cfg.eval_every else "log"
 
     def detect(steps, values):
         steps, values = np.asarray(steps), np.asarray(values, dtype=float)
-        values = pd.Series(values).rolling(window, center=True, min_periods=1).mean().to_numpy()
         kept = steps >= start
-        return detector(steps[kept], values[kept]) if kept.sum() >= 4 else None
+        return detector(steps[kept], values[kept], axis=axis) if kept.sum() >= 4 else None
     return detect
 
 

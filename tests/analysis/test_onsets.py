@@ -227,3 +227,18 @@ def test_bad_input_names_the_argument(call, message):
     """Each bad input raises GoldstoneError with one line naming the argument at fault."""
     with pytest.raises(GoldstoneError, match=message):
         call()
+
+
+def test_linear_axis_finds_an_early_ramp_that_log_steps_miss():
+    """Evenly spaced checkpoints: a broad rise of 0.45 over 900-1500 and a small late one of 0.08
+    over 2500-2650. Per log-step the late rise is steeper (1.4 against 0.9 per unit of ln step); per
+    step the broad one is (7.5e-4 against 5.3e-4)."""
+    steps = np.arange(600, 3001, 50)
+    values = 0.35 + 0.45 * np.clip((steps - 900) / 600, 0, 1) + 0.08 * np.clip((steps - 2500) / 150, 0, 1)
+    values = values + 0.01 * np.random.default_rng(0).standard_normal(len(steps))
+    linear = find_rise(steps, values, axis="linear")
+    assert linear is not None and 850 <= linear.onset <= 1000 and linear.end >= 1400
+    log = find_rise(steps, values)
+    assert log is not None and log.onset > 2000
+    with pytest.raises(GoldstoneError, match="axis"):
+        find_rise(steps, values, axis="sqrt")
