@@ -25,7 +25,8 @@ DEMO_GRID = {"group": ["u1", "ok", "generic"], "sigma_w": [0.8, 1.2, 2.0]}
 DEMO_TRAINING = {"depth": 100, "width": 64, "steps": 240, "dataset": "digits"}
 DEMO_ORDER_PARAMETER = {"width": 512, "depth": 40, "tail": 15}
 DEMO_SYNTAX = {"corpus": "synthetic", "lr": 2e-3, "steps": 1500, "eval_every": 50, "eval_sentences": 128,
-               "minimal_pairs": 0, "sentences": 20_000}
+               "minimal_pairs": 0, "sentences": 20_000, "transition_from": 500}
+"""lr 2e-3 reaches the plateau by step 500 and drops at about 1200 (docs/syntax.md)."""
 MARKER = "demo.json"
 """Written first into a demo folder: a rerun continues there; any other non-empty folder is refused."""
 

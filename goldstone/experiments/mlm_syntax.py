@@ -91,6 +91,9 @@ class MLMSyntaxConfig:
                              "(default: 5e-4 on EWT, 1e-3 on synthetic)", gt=0)
     weight_decay: float = param(0.01, "AdamW weight decay, on weights of dim >= 2 only (not biases, LayerNorm)", ge=0)
     checkpoints: int = param(16, "evaluations, log-spaced from step 10 to the end (when eval_every is 0)", ge=2)
+    transition_from: int | None = param(None, "first step searched for the loss drop and the UAS rise (default: 4 x "
+                                        "the warm-up on synthetic, after its fall to the unigram plateau; else 1)",
+                                        ge=1)
     eval_every: int | None = param(None, "evaluate every N steps instead (0: log-spaced; default: 0 on EWT, 50 on "
                                    "synthetic, fine enough to resolve a drop)", ge=0)
     eval_sentences: int = param(256, "EWT dev sentences for loss and head UAS", ge=8)
@@ -203,10 +206,11 @@ LABELS = {"loss_drop_size": "loss drop across the detected window (nats; 0: none
 def transition_detector(detector, cfg: MLMSyntaxConfig):
     """`detector` (find_drop or find_rise) as this run's curves need it. With evaluations every
     `eval_every` steps, rates are measured per step (`axis="linear"`): per log-step, any late jump
-    between two close checkpoints would pose as the steepest change. On the synthetic corpus the
-    search starts after the warm-up's fall to the unigram plateau (4 x the warm-up), which would
-    otherwise be the steepest decline. None when fewer than 4 checkpoints remain."""
-    start = 4 * max(1, cfg.steps // 20) if cfg.corpus == "synthetic" else 1
+    between two close checkpoints would pose as the steepest change. The search starts at
+    `transition_from`, by default on the synthetic corpus after the warm-up's fall to the unigram
+    plateau (4 x the warm-up), which would otherwise be the steepest decline. None when fewer than 4
+    checkpoints remain."""
+    start = cfg.transition_from or (4 * max(1, cfg.steps // 20) if cfg.corpus == "synthetic" else 1)
     axis = "linear" if cfg.eval_every else "log"
 
     def detect(steps, values):

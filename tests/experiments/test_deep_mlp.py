@@ -3,6 +3,8 @@
 import pytest
 
 import goldstone
+from goldstone.core.extras import missing
+from goldstone.core.views import Run
 from goldstone.experiments.demo import run_demo
 
 
@@ -52,3 +54,8 @@ def test_demo_writes_its_report(tmp_path):
     assert "final test accuracy (1 seed) against weight scale σ_W, one line per symmetry group" in text
     assert "order parameter vanishes below" in text and "generic_scale" in text  # the stated convention
     assert report == tmp_path / "demo" / "report.html" and (tmp_path / "demo" / "demo.json").exists()
+    if not missing("hf"):  # the sudden-drop section: the drop and the UAS rise are detected, well above the offsets
+        headline = Run(tmp_path / "demo" / "sudden_drop").manifest["headline"]
+        assert headline["loss_drop_size"] > 0.2 and headline["uas_change"] > 0.2, headline
+        assert headline["final_best_uas"] > headline["best_offset_uas"] + 0.2, headline
+        assert "mlm_syntax" in text
