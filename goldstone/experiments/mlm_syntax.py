@@ -208,15 +208,19 @@ def transition_detector(detector, cfg: MLMSyntaxConfig):
     `eval_every` steps, rates are measured per step (`axis="linear"`): per log-step, any late jump
     between two close checkpoints would pose as the steepest change. The search starts at
     `transition_from`, by default on the synthetic corpus after the warm-up's fall to the unigram
-    plateau (4 x the warm-up), which would otherwise be the steepest decline. None when fewer than 4
-    checkpoints remain."""
+    plateau (4 x the warm-up), which would otherwise be the steepest decline. A change already under
+    way at that first step is the tail of an earlier one, not an onset after a plateau: None then,
+    and when fewer than 4 checkpoints remain."""
     start = cfg.transition_from or (4 * max(1, cfg.steps // 20) if cfg.corpus == "synthetic" else 1)
     axis = "linear" if cfg.eval_every else "log"
 
     def detect(steps, values):
         steps, values = np.asarray(steps), np.asarray(values, dtype=float)
         kept = steps >= start
-        return detector(steps[kept], values[kept], axis=axis) if kept.sum() >= 4 else None
+        if kept.sum() < 4:
+            return None
+        transition = detector(steps[kept], values[kept], axis=axis)
+        return transition if transition is not None and transition.start > steps[kept][0] else None
     return detect
 
 
