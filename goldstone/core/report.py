@@ -248,9 +248,9 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
         if not categorical and _spans_decades(_axis_values(rows[x_key]), 10):
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            grid_values = [float(v) for v in _axis_values(rows[x_key])]
-            if len(grid_values) <= 8:  # label the swept values themselves, not only the decades
-                ax.set_xticks(grid_values, [f"{v:g}" for v in grid_values])
+        grid_values = [] if categorical else [float(v) for v in _axis_values(rows[x_key])]
+        if 0 < len(grid_values) <= 8:  # label the swept values themselves (not 2.2 blocks, not only decades)
+            ax.set_xticks(grid_values, [f"{v:g}" for v in grid_values])
         if not heatmap and _spans_decades(list(rows.value), 100):
             ax.set_yscale("log")
         if categorical:  # long category names: slanted, and the panel widens with their number
