@@ -96,10 +96,10 @@ class MLMSyntaxConfig:
                                         ge=1)
     eval_every: int | None = param(None, "evaluate every N steps instead (0: log-spaced; default: 0 on EWT, 50 on "
                                    "synthetic, fine enough to resolve a drop)", ge=0)
-    eval_sentences: int = param(256, "EWT dev sentences for loss and head UAS", ge=8)
+    eval_sentences: int = param(256, "dev sentences (of the treebank, or generated) for loss and head UAS", ge=8)
     minimal_pairs: int = param(100, "minimal pairs per phenomenon (0: skip)", ge=0)
     blimp: str = param("", "BLiMP JSONL file, or folder of them, scored instead of pairs generated from EWT dev",
-                       when={"corpus": ("ewt",)})
+                       when={"corpus": ("ewt", "text")})
     keep_checkpoints: int = param(1, "checkpoints kept (0 keeps all)", ge=0)
 
     def __post_init__(self) -> None:
