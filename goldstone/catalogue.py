@@ -11,7 +11,8 @@ EXPERIMENTS = {
     "ksb": ("kinetic symmetry breaking: BatchNorm MLP with free vs frozen weight norms (NLD Fig. 3)", ()),
     "lora_entanglement": ("entanglement profiles of MiniLM's fine-tuning updates: LoRA valley vs full fine-tuning",
                           ("hf",)),
-    "mlm_syntax": ("pre-train a small BERT on EWT; loss, head UAS, minimal pairs; SAS+/-", ("hf",)),
+    "mlm_syntax": ("pre-train a small BERT on EWT or a synthetic agreement language; loss, head UAS, minimal pairs; "
+                   "SAS+/-", ("hf",)),
     "order_parameter": ("c* against sigma_W: random finite-width trunks vs mean-field quadrature", ()),
     "saddle_to_saddle": ("deep linear network: modes learned one by one (saddle to saddle), against theory", ()),
     "sgd_collapse": ("SGD noise collapses a scalar product net onto its symmetric state, against the stochastic "
