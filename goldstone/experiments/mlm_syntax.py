@@ -230,12 +230,12 @@ def onset_summary(folder: Path) -> list:
     seeds' curves with the bands shaded."""
     from goldstone.analysis.onsets import find_drop, find_rise, onset_bands
     from goldstone.core.atomic import write_figure
-    from goldstone.core.views import Run, Sweep
+    from goldstone.core.views import DONE, Run, Sweep
 
     sweep = Sweep(folder)
     points: dict[str, list[Run]] = {}
     for point, run_folder in sweep.point_folders():
-        if (run_folder / "DONE").exists():
+        if (run_folder / DONE).exists():
             points.setdefault(", ".join(f"{k}={v}" for k, v in point["values"].items()) or "default", []).append(
                 Run(run_folder))
     if not points:
@@ -443,14 +443,14 @@ def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:
 
     synthetic = cfg.corpus == "synthetic"
     uas_metric = "agreement_uas" if synthetic else "best_uas"
-    panels = [("mlm", "dev_loss", "dev MLM loss (nats)", find_drop, "loss_drop_step"),
+    panels = [("mlm", "dev_loss", "dev MLM loss (nats)", find_drop, "loss_drop_step", "loss_drop_size"),
               ("syntax", uas_metric, "best-head UAS, agreement arcs" if synthetic else "best-head UAS (all words)",
-               find_rise, "uas_onset_step")]
+               find_rise, "uas_onset_step", "uas_change")]
     if cfg.minimal_pairs:
         panels.append(("minimal_pairs", "accuracy_all", "minimal-pair accuracy", find_rise,
-                       "minimal_pairs_onset_step"))
+                       "minimal_pairs_onset_step", "minimal_pairs_change"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), constrained_layout=True)
-    for ax, (observable, metric, label, detector, headline) in zip(axes, panels):
+    for ax, (observable, metric, label, detector, headline, size_headline) in zip(axes, panels):
         steps, values = curve(observable, metric)
         ax.plot(np.maximum(steps, 1), values, "o-", ms=3)
         transition = transition_detector(detector, cfg)(steps, values)
@@ -462,7 +462,7 @@ def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:
         change = 0.0  # the size of the transition: the curve's change across its window (0 when none)
         if transition is not None:
             change = abs(float(values[steps == transition.end][0] - values[steps == transition.start][0]))
-        ctx.headline(headline.replace("_onset_step", "_change").replace("_step", "_size"), change)
+        ctx.headline(size_headline, change)
         ax.set(xscale="linear" if synthetic else "log", xlabel="step", ylabel=label)
     uas_steps, uas = curve("syntax", uas_metric)
     _, offset = curve("syntax", "agreement_offset" if synthetic else "best_offset")
