@@ -8,6 +8,9 @@ The tasks here:
   dependent wrapped as "[E1] word [/E1]" and its parent as "[E2] word [/E2]", labelled by the base relation
   ("nsubj:pass" counts as "nsubj").
 - ewt_genre: each EWT sentence labelled by the genre of its document (answers, email, newsgroup, reviews, weblog).
+- synthetic_relation: ewt_relation's shape on sentences of the synthetic agreement language
+  (`goldstone.data.synthetic_language`, default grammar, generator seed 2: sentences that no pre-training run
+  saw), for fine-tuning the small BERT pre-trained on that language.
 - fewrel: FewRel's own JSON files (`read_fewrel`).
 - file: any CSV or JSON Lines file of texts and labels (`read_labeled_text`).
 
@@ -35,9 +38,10 @@ from goldstone.data.treebank import Sentence, read_conllu, treebank_dir
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-TASKS = ("ewt_relation", "ewt_genre", "fewrel", "file")
+TASKS = ("ewt_relation", "ewt_genre", "synthetic_relation", "fewrel", "file")
 ENTITY_MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")  # add them to a tokenizer as special tokens if wanted
 EWT_TRAIN = "en_ewt-ud-train.conllu"
+SYNTHETIC_SENTENCES = 2000  # about 26,000 arcs: every relation has more than 1000
 INTEGER = re.compile(r"[+-]?\d+")
 
 
@@ -144,8 +148,9 @@ def _need_two_labels(dataset: TextDataset) -> TextDataset:
     return dataset
 
 
-def ewt_relation_task(sentences: Sequence[Sentence], max_per_label: int = 200, min_per_label: int = 20,
-                      seed: int = 0, skip: Sequence[str] = ("punct", "root")) -> TextDataset:
+def relation_task(sentences: Sequence[Sentence], max_per_label: int = 200, min_per_label: int = 20,
+                  seed: int = 0, skip: Sequence[str] = ("punct", "root"), source: str = "UD EWT relations"
+                  ) -> TextDataset:
     """One example per dependent->parent arc whose base relation is not in `skip`: the sentence with the
     dependent marked E1 and its parent E2, labelled by the base relation; then `balance`d."""
     texts, names = [], []
@@ -154,7 +159,7 @@ def ewt_relation_task(sentences: Sequence[Sentence], max_per_label: int = 200, m
         arcs = np.flatnonzero((sentence.heads != 0) & ~np.isin(relations, list(skip)))
         texts += [_mark(sentence.words, (i, i + 1), (sentence.heads[i] - 1, sentence.heads[i])) for i in arcs]
         names += relations[arcs].tolist()
-    return balance(_labelled(texts, names, "UD EWT relations"), max_per_label, min_per_label, seed)
+    return balance(_labelled(texts, names, source), max_per_label, min_per_label, seed)
 
 
 def ewt_genre_task(sentences: Sequence[Sentence], max_per_label: int = 300, min_per_label: int = 20,
@@ -284,19 +289,24 @@ def _jsonl_rows(path: Path, content: str, text_key: str, label_key: str) -> list
 def load_task(name: str, path: str = "", text_key: str = "text", label_key: str = "label", treebank: str = "",
               max_per_label: int | None = None, min_per_label: int | None = None, seed: int = 0) -> TextDataset:
     """The task `name` (one of TASKS). The EWT tasks read en_ewt-ud-train.conllu from the folder `treebank`
-    (else `treebank_dir()`), with their own defaults for the None limits. "fewrel" and "file" read `path`, and
+    (else `treebank_dir()`); they and synthetic_relation have their own defaults for the None limits. "fewrel" and "file" read `path`, and
     are `balance`d only when max_per_label > 0 (keeping labels with at least min_per_label examples, default 1)."""
     if name not in TASKS:
         raise GoldstoneError(f"unknown task {name!r} (choose from {', '.join(TASKS)})")
+    limits = {key: value for key, value in (("max_per_label", max_per_label), ("min_per_label", min_per_label))
+              if value is not None}
     if name in ("ewt_relation", "ewt_genre"):
         folder = Path(treebank) if treebank else treebank_dir()
         if folder is None or not (folder / EWT_TRAIN).is_file():
             looked = f" ({folder / EWT_TRAIN} missing)" if folder is not None else ""
             raise GoldstoneError(f'UD English EWT not found{looked}: set key "treebank" or $GOLDSTONE_UD_EWT')
-        limits = {key: value for key, value in (("max_per_label", max_per_label), ("min_per_label", min_per_label))
-                  if value is not None}
-        build = ewt_relation_task if name == "ewt_relation" else ewt_genre_task
+        build = relation_task if name == "ewt_relation" else ewt_genre_task
         return build(read_conllu(folder / EWT_TRAIN), seed=seed, **limits)
+    if name == "synthetic_relation":
+        from goldstone.data.synthetic_language import Grammar, generate
+
+        return relation_task(generate(Grammar(), SYNTHETIC_SENTENCES, seed=2), seed=seed,
+                             source="synthetic-language relations", **limits)
     if not path:
         kind = "a FewRel JSON file" if name == "fewrel" else "a CSV or JSONL file"
         raise GoldstoneError(f"task {name!r} needs key 'data' ({kind})")

@@ -217,16 +217,17 @@ def _encode_batch(sentences: list[Sentence], index: torch.Tensor, tokenizer: Pre
     encoding = tokenizer([sentence.words for sentence in sentences], is_split_into_words=True, truncation=True,
                          max_length=max_length, padding=True, return_tensors="pt")
     word_index = torch.tensor([[-1 if w is None else w for w in encoding.word_ids(i)] for i in range(len(sentences))])
-    shape = (len(sentences), max(len(sentence.words) for sentence in sentences))
+    lengths = np.array([len(sentence.words) for sentence in sentences])
+    shape = (len(sentences), int(lengths.max()))
+    # every word of the batch at once: (row, column) of each in the padded (B, W) tables
+    rows = np.repeat(np.arange(len(sentences)), lengths)
+    columns = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     heads = torch.full(shape, -2)
     relations = torch.full(shape, -1)
     is_punct = torch.zeros(shape, dtype=torch.bool)
-    for i, sentence in enumerate(sentences):
-        n = len(sentence.words)
-        heads[i, :n] = torch.from_numpy(sentence.heads) - 1
-        relations[i, :n] = torch.tensor([_relation_id(sentence, relation, relation_ids)
-                                         for relation in sentence.relations])
-        is_punct[i, :n] = torch.tensor([tag == "PUNCT" for tag in sentence.upos])
+    heads[rows, columns] = torch.from_numpy(np.concatenate([sentence.heads for sentence in sentences]) - 1)
+    relations[rows, columns] = torch.from_numpy(_relation_ids(sentences, relation_ids))
+    is_punct[rows, columns] = torch.from_numpy(np.concatenate([sentence.upos for sentence in sentences]) == "PUNCT")
     # column 0 collects the special tokens and padding (word_index -1), then is cut off
     kept = torch.zeros((shape[0], shape[1] + 1), dtype=torch.bool).scatter_(1, word_index + 1, True)[:, 1:]
     head_kept = (heads == -1) | kept.gather(1, heads.clamp(min=0))
@@ -238,9 +239,14 @@ def _encode_batch(sentences: list[Sentence], index: torch.Tensor, tokenizer: Pre
     return batch, int(drop.sum())
 
 
-def _relation_id(sentence: Sentence, relation: str, relation_ids: dict[str, int]) -> int:
-    base = relation.split(":")[0]
-    if base not in relation_ids:
-        raise GoldstoneError(f"sentence at line {sentence.line}: relation {base!r} is not in the relation "
+def _relation_ids(sentences: list[Sentence], relation_ids: dict[str, int]) -> np.ndarray:
+    """The vocabulary index of every word's base relation, the sentences' words concatenated."""
+    written, index = np.unique(np.concatenate([sentence.relations for sentence in sentences]), return_inverse=True)
+    bases = [relation.split(":")[0] for relation in written]
+    unknown = next((base for base in bases if base not in relation_ids), None)
+    if unknown is not None:
+        line = next(sentence.line for sentence in sentences
+                    if any(relation.split(":")[0] == unknown for relation in sentence.relations))
+        raise GoldstoneError(f"sentence at line {line}: relation {unknown!r} is not in the relation "
                              f"vocabulary ({', '.join(relation_ids)})")
-    return relation_ids[base]
+    return np.array([relation_ids[base] for base in bases], dtype=np.int64)[index]

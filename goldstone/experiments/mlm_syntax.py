@@ -43,9 +43,9 @@ POSITIONS = 128  # position embeddings: minimal pairs are scored whole, beyond t
 
 
 CORPUS_DEFAULTS = {
-    "ewt": dict(layers=4, lr=5e-4, batch_size=32, steps=2000, dropout=0.1, eval_every=0),
-    "synthetic": dict(layers=3, lr=1e-3, batch_size=64, steps=3000, dropout=0.0, eval_every=50),
-    "text": dict(layers=4, lr=5e-4, batch_size=32, steps=2000, dropout=0.1, eval_every=0),
+    "ewt": dict(layers=4, lr=5e-4, batch_size=32, steps=2000, dropout=0.1, eval_every=0, pairs_every=1),
+    "synthetic": dict(layers=3, lr=1e-3, batch_size=64, steps=3000, dropout=0.0, eval_every=50, pairs_every=4),
+    "text": dict(layers=4, lr=5e-4, batch_size=32, steps=2000, dropout=0.1, eval_every=0, pairs_every=1),
 }
 """Keys left at None take their corpus's value: the EWT setup of the paper's small-scale runs, and
 the synthetic setup found by the sweep in docs/syntax.md (the research pilot's model)."""
@@ -98,6 +98,9 @@ class MLMSyntaxConfig:
                                    "synthetic, fine enough to resolve a drop)", ge=0)
     eval_sentences: int = param(256, "dev sentences (of the treebank, or generated) for loss and head UAS", ge=8)
     minimal_pairs: int = param(100, "minimal pairs per phenomenon (0: skip)", ge=0)
+    pairs_every: int | None = param(None, "score the minimal pairs at every Nth evaluation and the last (default: 4 "
+                                    "on synthetic, every 200 steps, since scoring costs more than the rest of an "
+                                    "evaluation; 1 elsewhere)", ge=1)
     blimp: str = param("", "BLiMP JSONL file, or folder of them, scored instead of pairs generated from EWT dev",
                        when={"corpus": ("ewt", "text")})
     keep_checkpoints: int = param(1, "checkpoints kept (0 keeps all)", ge=0)
@@ -272,7 +275,7 @@ def onset_summary(folder: Path) -> list:
         for axis, metric, colour, result in ((ax, "dev_loss", "C0", drop), (right, uas_metric, "C3", rise)):
             table = curves[metric]
             axis.plot(table.index, table.to_numpy(), color=colour, lw=0.6, alpha=0.5)
-            axis.plot(table.index, table.mean(1), color=colour, lw=1.8)
+            axis.plot(table.index, table.mean(axis=1), color=colour, lw=1.8)
             if result["n_detected"]:
                 axis.axvline(result["onset"], color=colour, ls="--", lw=1)
             if not np.isnan(result["band"][0]):
@@ -310,6 +313,7 @@ def train(ctx: RunContext) -> None:
     evaluations = ({0, *range(cfg.eval_every, cfg.steps + 1, cfg.eval_every), cfg.steps} if cfg.eval_every
                    else {0, *checkpoint_steps(cfg.steps, cfg.checkpoints)})
     special = train_data.word_index < 0
+    pair_steps = {*sorted(evaluations)[::cfg.pairs_every], cfg.steps}
 
     def evaluate(step: int) -> None:
         if step == 0:
@@ -318,7 +322,7 @@ def train(ctx: RunContext) -> None:
         ctx.log(step, "mlm", _mlm_loss(model, probe_train, tokenizer, ctx.seed), "train_loss")
         ctx.log(step, "mlm", _mlm_loss(model, dev_data, tokenizer, ctx.seed), "dev_loss")
         feed = [({"input_ids": b.input_ids, "attention_mask": b.attention_mask}, b) for b in dev_batches]
-        observables = [HeadUAS(relations)] + ([pairs] if pairs else [])
+        observables = [HeadUAS(relations)] + ([pairs] if pairs and step in pair_steps else [])
         results = measure(model, observables, feed)
         ctx.log_results(step, results)
         uas = results[0]
@@ -378,6 +382,9 @@ def _corpus(ctx: RunContext, cfg: MLMSyntaxConfig):
         if not (ctx.folder / "dev.conllu").exists():
             write_conllu(dev_sents, ctx.folder / "dev.conllu")
         tokenizer = word_level_tokenizer(grammar)
+        if not (ctx.folder / "tokenizer").exists():
+            with atomic_dir(ctx.folder / "tokenizer") as tmp:
+                tokenizer.save_pretrained(str(tmp))  # beside model/, for other studies (e.g. single_node)
         pairs = MinimalPairAccuracy(minimal_pairs(grammar, cfg.minimal_pairs), tokenizer) if cfg.minimal_pairs \
             else None
         return train_sents, dev_sents, tokenizer, pairs

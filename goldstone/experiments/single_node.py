@@ -33,7 +33,7 @@ from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.data import batch_indices
 from goldstone.data.masked_tokens import masked_token_batches
-from goldstone.data.text_tasks import TASKS, TextDataset, encode_batches, load_task
+from goldstone.data.text_tasks import ENTITY_MARKERS, TASKS, TextDataset, encode_batches, load_task
 from goldstone.models import adapters
 from goldstone.models.pretrained import load_classifier
 from goldstone.training.loop import make_optimizer, train_loop
@@ -175,7 +175,7 @@ def single_node(ctx: RunContext) -> None:
     limits = {"max_per_label": cfg.max_per_label, "min_per_label": cfg.min_per_label}
     dataset = load_task(cfg.task, cfg.data, cfg.text_key, cfg.label_key, cfg.treebank, seed=ctx.seed, **limits)
     train_set, test_set = dataset.split(cfg.test_fraction, ctx.seed)
-    model, tokenizer = load_classifier(cfg.model, dataset.num_labels, seed=ctx.seed)
+    model, tokenizer = load_classifier(cfg.model, dataset.num_labels, seed=ctx.seed, keep_whole=ENTITY_MARKERS)
     train = encode_batches(train_set, tokenizer, cfg.batch_size, cfg.max_length)
     test = encode_batches(test_set, tokenizer, cfg.batch_size, cfg.max_length)
     measurement = _Measurement(ctx, model, train, test, dataset.label_names)
@@ -191,7 +191,8 @@ def single_node(ctx: RunContext) -> None:
             return
         ctx.log(0, "data", len(train_set), "train_examples")
         ctx.log(0, "data", len(test_set), "test_examples")
-        initial, _ = load_classifier(cfg.model, dataset.num_labels, random_init=True, seed=ctx.seed)
+        initial, _ = load_classifier(cfg.model, dataset.num_labels, random_init=True, seed=ctx.seed,
+                                     keep_whole=ENTITY_MARKERS)
         measurement.stage(initial, INIT_STEP, "init", with_crossover=False)
         if cfg.tokens:
             _tokens(ctx, initial, tokenizer, dataset.texts, measurement, INIT_STEP, "init")

@@ -34,10 +34,14 @@ def classifier_source(source: str) -> tuple[Path, Path]:
                          "nor a finished mlm_syntax run folder (with model/config.json and tokenizer/)")
 
 
-def load_classifier(source: str, num_labels: int, random_init: bool = False, seed: int = 0):
+def load_classifier(source: str, num_labels: int, random_init: bool = False, seed: int = 0,
+                    keep_whole: tuple[str, ...] = ()):
     """A sequence classifier with eager attention and its tokenizer. A folder that already holds a sequence
     classification model keeps its head, and must have at least `num_labels` outputs; any other model gets a
-    new head with `num_labels` outputs. `random_init`: the same architecture with freshly initialised weights."""
+    new head with `num_labels` outputs. `random_init`: the same architecture with freshly initialised weights.
+    `keep_whole`: strings (e.g. entity markers) that the tokenizer would turn into its unknown token; they are
+    added as special tokens with new embedding rows, as relation classifiers do ("Matching the Blanks",
+    Baldini Soares et al. 2019). A tokenizer that splits them into known pieces is left as it is."""
     transformers = optional_import("transformers", "hf", "loading a pretrained classifier")
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -58,4 +62,10 @@ def load_classifier(source: str, num_labels: int, random_init: bool = False, see
     else:
         model = AutoModelForSequenceClassification.from_pretrained(str(model_folder), config=config,
                                                                    attn_implementation="eager")
-    return model.eval(), AutoTokenizer.from_pretrained(str(tokenizer_folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder))
+    unknown = [text for text in keep_whole if tokenizer.unk_token_id in tokenizer(text, add_special_tokens=False)
+               ["input_ids"]]
+    if unknown:
+        tokenizer.add_special_tokens({"additional_special_tokens": unknown})
+        model.resize_token_embeddings(len(tokenizer))
+    return model.eval(), tokenizer

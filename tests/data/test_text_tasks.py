@@ -15,7 +15,7 @@ from goldstone.data.text_tasks import (
     balance,
     encode_batches,
     ewt_genre_task,
-    ewt_relation_task,
+    relation_task,
     load_task,
     read_fewrel,
     read_labeled_text,
@@ -225,8 +225,8 @@ def ewt_train() -> list[Sentence]:
     return read_conllu(ewt_file("en_ewt-ud-train.conllu"), max_sentences=400)
 
 
-def test_ewt_relation_task(ewt_train):
-    data = ewt_relation_task(ewt_train, max_per_label=50, min_per_label=20)
+def test_relation_task(ewt_train):
+    data = relation_task(ewt_train, max_per_label=50, min_per_label=20)
     counts = data.counts()
     assert data.source == "UD EWT relations" and data.num_labels >= 10
     assert counts.max() == 50 and counts.min() >= 20
@@ -242,8 +242,8 @@ def test_ewt_relation_task(ewt_train):
                          for marker in ("[E1]", "[E2]"))
     sentence = next(s for s in ewt_train if s.words == words)
     assert sentence.heads[dependent] == parent + 1 and sentence.relations[dependent].split(":")[0] == "nsubj"
-    assert ewt_relation_task(ewt_train, 50, 20, seed=0).texts == data.texts
-    assert ewt_relation_task(ewt_train, 50, 20, seed=1).texts != data.texts
+    assert relation_task(ewt_train, 50, 20, seed=0).texts == data.texts
+    assert relation_task(ewt_train, 50, 20, seed=1).texts != data.texts
 
 
 def test_ewt_genre_task(ewt_train):

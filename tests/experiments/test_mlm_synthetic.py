@@ -28,6 +28,25 @@ def test_synthetic_run_logs_agreement_uas_and_the_named_headlines(tmp_path):
     assert len(read_conllu(run.folder / "dev.conllu")) == 32
     config = run.config
     assert config["dropout"] == 0.0 and config["lr"] == 1e-3  # the synthetic corpus's defaults
+    pairs = m[(m.observable == "minimal_pairs") & (m.metric == "accuracy_all")]
+    assert config["pairs_every"] == 4 and sorted(pairs.step) == [0, 40]  # every 4th evaluation and the last
+    assert (run.folder / "tokenizer" / "tokenizer.json").exists()  # beside model/, for single_node
+
+
+def test_single_node_fine_tunes_the_synthetic_bert_with_whole_entity_markers(tmp_path):
+    from goldstone.data.text_tasks import ENTITY_MARKERS
+    from goldstone.models.pretrained import load_classifier
+
+    pretrained = goldstone.run("mlm_syntax", out=tmp_path / "bert", **{**TINY, "minimal_pairs": 0}).folder
+    model, tokenizer = load_classifier(str(pretrained), 8, keep_whole=ENTITY_MARKERS)
+    pieces = tokenizer.tokenize("[E1] det0c1 [/E1] noun3 [E2] vi2c1 [/E2]")
+    assert pieces == ["[E1]", "det0c1", "[/E1]", "noun3", "[E2]", "vi2c1", "[/E2]"]  # not [UNK]
+    assert model.get_input_embeddings().num_embeddings == len(tokenizer)
+    run = goldstone.run("single_node", out=tmp_path / "nodes", model=str(pretrained), task="synthetic_relation",
+                        max_per_label=20, finetune_steps=4, checkpoints=1, subsets=1, tokens=0, max_length=40)
+    stages = run.table("stages")
+    assert list(stages.stage) == ["init", "pretrained", "finetuned"]
+    assert run.metrics.query("observable == 'data' and metric == 'train_examples'").value.item() == 8 * 14
 
 
 def test_sweep_report_shows_onsets_over_seeds(tmp_path):
