@@ -15,7 +15,7 @@ from pathlib import Path
 from goldstone.core.atomic import write_json
 from goldstone.core.errors import RunFolderError
 from goldstone.core.extras import install_hint, missing
-from goldstone.core.progress import stage
+from goldstone.core.progress import log, stage
 from goldstone.core.report import write_combined_report
 from goldstone.core.run import execute
 from goldstone.core.sweep import execute_sweep
@@ -46,8 +46,7 @@ def run_demo(out: str | Path = "goldstone-demo", workers: int = 2, quiet: bool =
         sweep = execute_sweep(spec, out / "deep_mlp", workers=workers, quiet=quiet)
     folders = [sweep.folder, order]
     if missing("hf"):
-        with stage(f"demo 3/4: sudden drop in the loss skipped (needs the hf extra: {install_hint('hf')})", quiet):
-            pass
+        log(f"demo 3/4: sudden drop in the loss skipped (needs the hf extra: {install_hint('hf')})", quiet)
     else:
         syntax = out / "sudden_drop"
         with stage("demo 3/4: sudden drop in the loss (small BERT on a synthetic agreement language)", quiet):

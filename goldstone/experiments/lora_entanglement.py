@@ -211,7 +211,8 @@ def external(ctx: RunContext, model, tokenizer, texts: list[str], labels: int) -
 def summarise(ctx: RunContext, cfg: LoraEntanglementConfig) -> None:
     m = ctx.metrics
     page = page_curve(SITES)
-    x = [math.log2(math.prod(SITES[:k])) for k in range(1, len(SITES))]
+    lefts = [math.prod(SITES[:k]) for k in range(1, len(SITES))]  # the left dimension of every cut
+    x = [math.log2(left) for left in lefts]
     final = m.step.max()
     r = cfg.adapter_rank
     ctx.headline("test_accuracy", float(m[m.observable == "test"].value.iloc[-1]))
@@ -229,10 +230,9 @@ def summarise(ctx: RunContext, cfg: LoraEntanglementConfig) -> None:
             ax.plot(x, low_rank_curve(r, prime_factors(384), prime_factors(384)).numpy(), ":", color="grey",
                     lw=1.2, label=f"random rank-{r} null")
             ax.axhline(math.log(r), color="grey", lw=0.6, ls="-.", label="ln r (the floor's cap)")
-        if cfg.method == "mps":
-            chi_cut = x.index(math.log2(384 * cfg.split)) if math.log2(384 * cfg.split) in x else None
-            if chi_cut is not None:
-                ax.plot([x[chi_cut]], [math.log(cfg.chi)], "v", color="C1", ms=7, label=f"ln χ cap (χ = {cfg.chi})")
+        if cfg.method == "mps" and 384 * cfg.split in lefts:  # the cut between the two input cores
+            chi_cut = lefts.index(384 * cfg.split)
+            ax.plot([x[chi_cut]], [math.log(cfg.chi)], "v", color="C1", ms=7, label=f"ln χ cap (χ = {cfg.chi})")
         ax.axvline(x[CENTRE - 1], color="grey", lw=0.5)
         ax.set(xlabel="log2 of the left dimension (cut)", ylabel="entanglement entropy (nats)",
                title=f"ΔW_{role[0].upper()} after {final} steps")

@@ -92,28 +92,28 @@ def _check(matrix: torch.Tensor, what: str) -> torch.Tensor:
     if matrix.dtype in (torch.float16, torch.bfloat16):
         warnings.warn(f"{what} is {matrix.dtype}: its rounding noise looks like a volume law; use float32 or "
                       "float64 weights for updates", stacklevel=3)
-    return matrix.detach().to(torch.float64)
+    return matrix.detach().to(torch.complex128 if matrix.is_complex() else torch.float64)
 
 
 def entanglement_profile(matrix: torch.Tensor, row_dims: list[int] | None = None, col_dims: list[int] | None = None,
                          alpha: float = 1.0, base: float = math.e) -> torch.Tensor:
-    """The n - 1 cut entropies (float64, nats unless `base`) of `matrix` (..., d_out, d_in), batched
-    over leading dimensions; Renyi-`alpha` when alpha != 1. `row_dims` / `col_dims` override the
-    default sites (prime factors, largest first). A zero or non-finite matrix gives NaN (with a warning)."""
+    """The n - 1 cut entropies (float64, nats unless `base`) of `matrix` (..., d_out, d_in), real or complex
+    (a pure state's amplitudes), batched over leading dimensions; Renyi-`alpha` when alpha != 1. `row_dims` /
+    `col_dims` override the default sites (prime factors, largest first). A zero or non-finite matrix gives NaN
+    (with a warning)."""
     m = _check(matrix, "the matrix")
     if m.dim() < 2:
         raise GoldstoneError(f"entanglement_profile needs a matrix, got shape {tuple(matrix.shape)}")
     rows_d, cols_d = _sites(m.shape[-2], row_dims, "row_dims"), _sites(m.shape[-1], col_dims, "col_dims")
-    norm2 = m.pow(2).sum((-2, -1))
+    norm2 = m.abs().pow(2).sum((-2, -1))
     bad = ~torch.isfinite(norm2) | (norm2 == 0)
     if bool(bad.any()):
         warnings.warn(f"{int(bad.sum())} matrix (matrices) zero or not finite: entropy undefined, NaN returned "
                       "(a LoRA update at step 0 is zero)", stacklevel=2)
         m = torch.where(bad[..., None, None], torch.ones_like(m), m)
-        norm2 = torch.where(bad, m.pow(2).sum((-2, -1)), norm2)
+        norm2 = torch.where(bad, m.abs().pow(2).sum((-2, -1)), norm2)
     scale = norm2[..., None, None]
-    profile = _profile_from_grams(m @ m.transpose(-1, -2) / scale, m.transpose(-1, -2) @ m / scale, rows_d, cols_d,
-                                  alpha, base)
+    profile = _profile_from_grams(m @ m.mH / scale, m.mT @ m.conj() / scale, rows_d, cols_d, alpha, base)
     return torch.where(bad[..., None], torch.full_like(profile, math.nan), profile)
 
 
@@ -159,15 +159,9 @@ def random_state_profiles(row_dims: list[int], col_dims: list[int], samples: int
     g = torch.Generator().manual_seed(seed)
     shape = (samples, math.prod(row_dims), math.prod(col_dims))
     m = torch.randn(shape, generator=g, dtype=torch.float64)
-    if not complex_states:
-        return entanglement_profile(m, row_dims, col_dims)
-    # a complex state as a real matrix doubles a site; reduce it by the complex Gram matrices instead
-    z = torch.complex(m, torch.randn(shape, generator=g, dtype=torch.float64))
-    norm2 = z.abs().pow(2).sum((-2, -1))[..., None, None]
-    rows = (z @ z.mH / norm2)
-    cols = (z.mT @ z.conj() / norm2)
-    return _profile_from_grams(rows, cols, _sites(shape[1], row_dims, "row_dims"),
-                               _sites(shape[2], col_dims, "col_dims"), 1.0, math.e)
+    if complex_states:
+        m = torch.complex(m, torch.randn(shape, generator=g, dtype=torch.float64))
+    return entanglement_profile(m, row_dims, col_dims)
 
 
 def low_rank_centre(rank: int, d_out: int, d_in: int) -> float:
