@@ -20,6 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import torch
@@ -257,11 +258,14 @@ def summarise(ctx: RunContext, cfg: SingleNodeConfig, dataset: TextDataset) -> N
 
 
 def _expertise_figure(ctx: RunContext, results: dict[str, UnitPerformanceResult], title: str, name: str) -> None:
-    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False, sharey=True)
     for ax, (stage, result) in zip(axes[0], results.items()):
         image = ax.imshow(result.label_accuracy.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-        ax.set(title=f"{stage} (readout acc {result.full_accuracy:.2f})", xlabel="label", ylabel="unit")
-        ax.set_xticks(range(len(result.labels)), result.labels, rotation=90, fontsize=5)
+        ax.set(title=f"{stage} (readout acc {result.full_accuracy:.2f})", xlabel="label")
+        ax.set_xticks(range(len(result.labels)), result.labels, rotation=90,
+                      fontsize=5 if len(result.labels) > 12 else 8)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # units are numbered 0, 1, ...
+    axes[0, 0].set_ylabel(title.split(" x ")[0])
     fig.colorbar(image, ax=axes[0].tolist(), label="accuracy per label")
     fig.suptitle(title, fontsize=10)
     ctx.figure(name, fig, f"{title}: the accuracy of each unit alone on each label, at random initialisation, "
