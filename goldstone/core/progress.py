@@ -26,12 +26,14 @@ HF_BARS = "HF_HUB_DISABLE_PROGRESS_BARS"
 
 
 def _library_bars(enabled: bool) -> None:
-    if "transformers" in sys.modules:
-        logging = sys.modules["transformers"].utils.logging
+    hub_utils, hub_tqdm = sys.modules.get("huggingface_hub.utils"), sys.modules.get("huggingface_hub.utils.tqdm")
+    if enabled and getattr(hub_tqdm, HF_BARS, None) is True:
+        return  # huggingface_hub was first imported inside a quiet run: it froze our "1" and refuses (with a warning)
+    if "transformers.utils.logging" in sys.modules:  # it switches huggingface_hub's bars too
+        logging = sys.modules["transformers.utils.logging"]
         logging.enable_progress_bar() if enabled else logging.disable_progress_bar()
-    if "huggingface_hub" in sys.modules:
-        utils = sys.modules["huggingface_hub"].utils
-        utils.enable_progress_bars() if enabled else utils.disable_progress_bars()
+    elif hub_utils is not None:  # loaded lazily: the package may be imported without its utils
+        hub_utils.enable_progress_bars() if enabled else hub_utils.disable_progress_bars()
 
 
 @contextlib.contextmanager
