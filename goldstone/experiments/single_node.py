@@ -316,7 +316,7 @@ def _symmetry_figure(ctx: RunContext) -> None:
     rows = m[m.observable == "heads_specialisation"]
     if rows.step.nunique() < 2:
         return
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
     for i, metric in enumerate(("specialisation", "overlap", "coverage_entropy", "distinct_sets")):
         series = rows[rows.metric == metric].sort_values("step")
         trained = series[series.step >= 0]
@@ -324,8 +324,8 @@ def _symmetry_figure(ctx: RunContext) -> None:
         init = series[series.step == INIT_STEP].value
         if len(init):
             ax.axhline(float(init.iloc[0]), color=f"C{i}", ls=":", lw=1)
-    ax.set(xscale="log", xlabel="fine-tuning step (0 plotted at 0.5)", ylabel="value",
+    ax.set(xscale="log", xlabel="fine-tuning step (0 plotted at 0.5)", ylabel="value (0 to 1)",
            title="symmetry breaking among heads (dotted: random init)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the axes: covers no point
     ctx.figure("symmetry_breaking", fig, "How specialised and distinct the heads' label sets are along fine-tuning; "
                                          "dotted lines: the same architecture at random initialisation.")
