@@ -28,7 +28,9 @@ def neutral_mode_count(group: str, k: int, span: int) -> int:
     return k * (k - 1) // 2 - (k - span) * (k - span - 1) // 2
 
 
-def block_span(h: torch.Tensor, k: int, rtol: float = 1e-6) -> int:
+def block_span(h: torch.Tensor, k: int, rtol: float = 1e-6, atol: float = 1e-6) -> int:
     """Dimension of the subspace of R^k spanned by the blocks of one state h (N,) (numerical rank
-    of its (n, k) block matrix, singular values below rtol x the largest counted as zero)."""
-    return int(torch.linalg.matrix_rank(blocks(h, k), rtol=rtol))
+    of its (n, k) block matrix, singular values below max(atol, rtol x the largest) counted as zero).
+    `atol` makes a state that has decayed onto the symmetric point h = 0 span nothing: there the
+    orbit is a point and no direction is protected (a trained gated cell can fall there)."""
+    return int(torch.linalg.matrix_rank(blocks(h, k), atol=atol, rtol=rtol))

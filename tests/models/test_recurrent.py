@@ -108,6 +108,8 @@ def test_neutral_mode_counts():
     assert [neutral_mode_count("ok", 4, d) for d in range(5)] == [0, 3, 5, 6, 6]
     aligned = torch.stack([torch.full((4,), c) for c in (1.0, 2.0, 0.5)]).flatten()  # 4 equal blocks, k-major
     assert block_span(aligned, 3) == 1 and block_span(torch.randn(12, dtype=torch.float64), 3) == 3
+    assert block_span(1e-15 * torch.randn(12, dtype=torch.float64), 3) == 0  # decayed onto the symmetric point
+    assert neutral_mode_count("u1", 2, block_span(1e-15 * torch.randn(8, dtype=torch.float64), 2)) == 0
 
 
 @pytest.mark.slow
