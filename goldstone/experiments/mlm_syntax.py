@@ -470,7 +470,7 @@ def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:
         if transition is not None:
             change = abs(float(values[steps == transition.end][0] - values[steps == transition.start][0]))
         ctx.headline(size_headline, change)
-        ax.set(xscale="linear" if synthetic else "log", xlabel="step", ylabel=label)
+        ax.set(xscale="linear" if cfg.eval_every else "log", xlabel="step", ylabel=label)  # the evaluation grid's scale
     uas_steps, uas = curve("syntax", uas_metric)
     _, offset = curve("syntax", "agreement_offset" if synthetic else "best_offset")
     axes[1].plot(np.maximum(uas_steps, 1), offset, ":", color="grey", label="best offset baseline")
