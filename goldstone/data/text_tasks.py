@@ -289,8 +289,9 @@ def _jsonl_rows(path: Path, content: str, text_key: str, label_key: str) -> list
 def load_task(name: str, path: str = "", text_key: str = "text", label_key: str = "label", treebank: str = "",
               max_per_label: int | None = None, min_per_label: int | None = None, seed: int = 0) -> TextDataset:
     """The task `name` (one of TASKS). The EWT tasks read en_ewt-ud-train.conllu from the folder `treebank`
-    (else `treebank_dir()`); they and synthetic_relation have their own defaults for the None limits. "fewrel" and "file" read `path`, and
-    are `balance`d only when max_per_label > 0 (keeping labels with at least min_per_label examples, default 1)."""
+    (else `treebank_dir()`); they and synthetic_relation have their own defaults for the None limits. "fewrel"
+    and "file" read `path`, and are `balance`d only when max_per_label > 0 (keeping labels with at least
+    min_per_label examples, default 1)."""
     if name not in TASKS:
         raise GoldstoneError(f"unknown task {name!r} (choose from {', '.join(TASKS)})")
     limits = {key: value for key, value in (("max_per_label", max_per_label), ("min_per_label", min_per_label))
