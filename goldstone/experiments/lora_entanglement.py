@@ -223,7 +223,7 @@ def summarise(ctx: RunContext, cfg: LoraEntanglementConfig) -> None:
         for layer, values in table.iterrows():
             ax.plot(x, values.to_numpy(), color=plt.cm.viridis(int(layer) / 5), lw=0.8, alpha=0.8,
                     label=f"layer {int(layer)}")
-        mean = table.mean(0).to_numpy()
+        mean = table.mean(axis=0).to_numpy()
         ax.plot(x, mean, "o-", color="C3", lw=1.8, ms=3, label="mean over layers")
         ax.plot(x, page.numpy(), "k--", lw=1, label="Page (random state)")
         if cfg.method != "full":
