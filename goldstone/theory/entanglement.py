@@ -120,20 +120,20 @@ def entanglement_profile(matrix: torch.Tensor, row_dims: list[int] | None = None
 def lora_profile(lora_b: torch.Tensor, lora_a: torch.Tensor, row_dims: list[int] | None = None,
                  col_dims: list[int] | None = None, alpha: float = 1.0, base: float = math.e) -> torch.Tensor:
     """The profile of Delta W = B A (d_out x r times r x d_in) without forming it: rho_rows =
-    B (A A^T) B^T and rho_cols = A^T (B^T B) A, normalised by |B A|_F^2 = tr(B^T B A A^T)."""
+    B (A A^H) B^H and rho_cols = A^T (B^H B)^T A*, normalised by |B A|_F^2 = tr(B^H B A A^H) (for real
+    factors, ^H is ^T; complex factors are reduced like `entanglement_profile`'s complex states)."""
     b, a = _check(lora_b, "lora_B"), _check(lora_a, "lora_A")
     if b.shape[-1] != a.shape[-2]:
         raise GoldstoneError(f"lora_B {tuple(b.shape)} and lora_A {tuple(a.shape)} do not chain")
     rows_d, cols_d = _sites(b.shape[-2], row_dims, "row_dims"), _sites(a.shape[-1], col_dims, "col_dims")
-    aat, btb = a @ a.transpose(-1, -2), b.transpose(-1, -2) @ b
-    norm2 = (btb * aat).sum((-2, -1))
+    aat, btb = a @ a.mH, b.mH @ b
+    norm2 = (btb * aat.mT).sum((-2, -1)).real
     if bool((norm2 == 0).any()) or not bool(torch.isfinite(norm2).all()):
         warnings.warn("the LoRA update B A is zero or not finite (step 0: B = 0): entropy undefined, NaN returned",
                       stacklevel=2)
         return torch.full((*norm2.shape, len(rows_d) + len(cols_d) - 1), math.nan, dtype=torch.float64)
     scale = norm2[..., None, None]
-    return _profile_from_grams(b @ aat @ b.transpose(-1, -2) / scale, a.transpose(-1, -2) @ btb @ a / scale,
-                               rows_d, cols_d, alpha, base)
+    return _profile_from_grams(b @ aat @ b.mH / scale, a.mT @ btb.mT @ a.conj() / scale, rows_d, cols_d, alpha, base)
 
 
 def page_entropy(m: int, n: int) -> float:

@@ -72,6 +72,9 @@ def test_lora_factors_equal_the_dense_update_and_obey_the_rank_bound():
     centre = len(prime_factors(64)) - 1
     assert float(dense.max()) < 6 and float(dense[centre]) <= math.log(4) + 1e-12
     assert float(lora_profile(b[:, :1], a[:1])[centre]) < 1e-12  # rank 1: a product across the centre
+    bc = torch.complex(b, torch.randn(64, 4, generator=g, dtype=torch.float64))
+    ac = torch.complex(a, torch.randn(4, 96, generator=g, dtype=torch.float64))
+    assert (lora_profile(bc, ac) - entanglement_profile(bc @ ac)).abs().max() < 1e-10  # complex factors too
 
 
 def test_zero_update_is_nan_with_a_warning():
