@@ -226,10 +226,12 @@ def summarise(ctx: RunContext, cfg: SingleNodeConfig, dataset: TextDataset) -> N
     heads = {s: _load(ctx, f"{s}_heads") for s in stages}
     nodes = {s: _load(ctx, f"{s}_nodes") for s in stages}
     unit = "head" if cfg.site == "heads" else "chunk"
-    _expertise_figure(ctx, heads, f"{unit} x label accuracy (fixed readout, other {unit}s silenced)", "expertise")
+    _expertise_figure(ctx, heads, unit, f"{unit} x label accuracy (fixed readout, other {unit}s silenced)",
+                      "expertise")
     if cfg.tokens:
         tokens = {s: _load(ctx, f"{s}_tokens_heads") for s in ("init", "pretrained")}
-        _expertise_figure(ctx, tokens, f"{unit} x token accuracy on masked-token prediction", "token_expertise")
+        _expertise_figure(ctx, tokens, unit, f"{unit} x token accuracy on masked-token prediction",
+                          "token_expertise")
     _cluster_figure(ctx, nodes)
     crossovers = {s: CrossoverResult.load(ctx.folder / "arrays" / f"{s}_crossover.safetensors")
                   for s in ("pretrained", final) if (ctx.folder / "arrays" / f"{s}_crossover.safetensors").exists()}
@@ -257,7 +259,8 @@ def summarise(ctx: RunContext, cfg: SingleNodeConfig, dataset: TextDataset) -> N
     ctx.headline(f"{unit}_overlap", last[f"{unit} label-set overlap"])
 
 
-def _expertise_figure(ctx: RunContext, results: dict[str, UnitPerformanceResult], title: str, name: str) -> None:
+def _expertise_figure(ctx: RunContext, results: dict[str, UnitPerformanceResult], unit: str, title: str,
+                      name: str) -> None:
     fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False, sharey=True)
     for ax, (stage, result) in zip(axes[0], results.items()):
         image = ax.imshow(result.label_accuracy.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
@@ -265,7 +268,7 @@ def _expertise_figure(ctx: RunContext, results: dict[str, UnitPerformanceResult]
         ax.set_xticks(range(len(result.labels)), result.labels, rotation=90,
                       fontsize=5 if len(result.labels) > 12 else 8)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # units are numbered 0, 1, ...
-    axes[0, 0].set_ylabel(title.split(" x ")[0])
+    axes[0, 0].set_ylabel(unit)
     fig.colorbar(image, ax=axes[0].tolist(), label="accuracy per label")
     fig.suptitle(title, fontsize=10)
     ctx.figure(name, fig, f"{title}: the accuracy of each unit alone on each label, at random initialisation, "
