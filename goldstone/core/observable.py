@@ -28,7 +28,7 @@ from goldstone.core.result import Result
 
 OBSERVABLES: dict[str, type[Observable]] = {}
 
-Reduction = Literal["sum", "max", "min", "cat"]
+Reduction = Literal["sum", "max", "min", "cat", "replicated"]
 _REDUCE_OPS = {"sum": "SUM", "max": "MAX", "min": "MIN"}
 
 
@@ -57,13 +57,23 @@ class Observable(ABC):
 
     `needs_forward`: whether `update` reads a batch (inputs, activations, outputs); when no
     observable of a `measure` call does, no forward pass runs. `needs_gradients`: whether `update`
-    reads ``param.grad`` (measure after ``loss.backward()``, before ``optimizer.zero_grad()``).
+    reads ``param.grad`` (measure after ``loss.backward()``, before ``optimizer.step()``).
+    `needs_optimizer`: whether `update` reads the optimiser (hyper-parameters, state buffers); in
+    training it must be given, over saved checkpoints there is none and the observable measures
+    what it can without it.
+
+    `lifecycle`: a "snapshot" stands alone at each measurement (a census, UAS, weight norms), and
+    a `Monitor` resets it before every measurement; a "stream" accumulates across steps (Noether
+    charges, running statistics), and a `Monitor` updates it at every call and computes it when
+    its frame is asked for.
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    lifecycle: ClassVar[Literal["snapshot", "stream"]] = "snapshot"
     needs_forward: ClassVar[bool] = True
     needs_gradients: ClassVar[bool] = False
+    needs_optimizer: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -76,15 +86,17 @@ class Observable(ABC):
 
     # -- declared state (torchmetrics' add_state) ------------------------------------------
     def add_state(self, name: str, default: torch.Tensor | list, reduce: Reduction) -> None:
-        """Declare an accumulator: `reset` restores `default` (a tensor, or ``[]`` for "cat");
-        `sync` combines it across processes by `reduce`: "sum", "max" or "min" of a tensor, or
-        "cat" (concatenation of the per-process lists)."""
-        if reduce not in ("sum", "max", "min", "cat"):
+        """Declare an accumulator: `reset` restores `default` (a tensor, or ``[]`` for "cat" and
+        "replicated"); `sync` combines it across processes by `reduce`: "sum", "max" or "min" of a
+        tensor, "cat" (concatenation of the per-process lists), or "replicated" (a list that every
+        process holds alike, e.g. of parameters under DDP: left as it is)."""
+        if reduce not in ("sum", "max", "min", "cat", "replicated"):
             raise GoldstoneError(f"{type(self).__name__}: state {name!r} has reduce={reduce!r}; "
-                                 "expected sum, max, min or cat")
-        if (reduce == "cat") != isinstance(default, list) or (isinstance(default, list) and default):
-            raise GoldstoneError(f"{type(self).__name__}: state {name!r}: 'cat' takes default [] and the "
-                                 "other reductions a tensor")
+                                 "expected sum, max, min, cat or replicated")
+        listed = reduce in ("cat", "replicated")
+        if listed != isinstance(default, list) or (isinstance(default, list) and default):
+            raise GoldstoneError(f"{type(self).__name__}: state {name!r}: 'cat' and 'replicated' take default [] "
+                                 "and the other reductions a tensor")
         self.__dict__.setdefault("_states", {})[name] = (default, reduce)
         setattr(self, name, _fresh(default))
         self._updates = 0
@@ -102,6 +114,8 @@ class Observable(ABC):
             return
         for name, (_, reduce) in self.__dict__.get("_states", {}).items():
             value = getattr(self, name)
+            if reduce == "replicated":
+                continue
             if reduce == "cat":
                 parts: list[Any] = [None] * dist.get_world_size()
                 dist.all_gather_object(parts, value)
@@ -169,8 +183,14 @@ Inputs = torch.Tensor | Mapping[str, torch.Tensor]
 Batch = Inputs | tuple[Inputs, Any]
 
 
-def _split(batch: Batch) -> tuple[Inputs, Any]:
+def split_batch(batch: Batch) -> tuple[Inputs, Any]:
+    """``(inputs, targets)`` of a batch given as inputs alone or as that pair."""
     return batch if isinstance(batch, tuple) else (batch, None)
+
+
+def as_batches(batches: Batch | Iterable[Batch]) -> Iterable[Batch]:
+    """One batch alone as a list of one; an iterable of batches as it is."""
+    return [batches] if torch.is_tensor(batches) or isinstance(batches, (tuple, Mapping)) else batches
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -196,7 +216,7 @@ def check_gradients(model: nn.Module, observables: Sequence[Observable]) -> None
     readers = [o for o in observables if o.needs_gradients]
     if readers and not any(p.grad is not None for p in model.parameters()):
         raise GoldstoneError(f"{type(readers[0]).__name__} reads gradients but the model has none: measure after "
-                             "loss.backward() and before optimizer.zero_grad()")
+                             "loss.backward() and before optimizer.step()")
 
 
 def measure(model: nn.Module, observables: Sequence[Observable], batches: Batch | Iterable[Batch] | None = None, *,
@@ -225,14 +245,12 @@ def accumulate(model: nn.Module, observables: Sequence[Observable], batches: Bat
     forward_observables = [o for o in observables if o.needs_forward]
     if forward_observables and batches is None:
         raise GoldstoneError(f"{type(forward_observables[0]).__name__} needs a forward pass: pass batches")
-    if torch.is_tensor(batches) or isinstance(batches, (tuple, Mapping)):
-        batches = [batches]
     static = Probe(model, step=step, optimizer=optimizer)
     for obs in observables:
         if not obs.needs_forward:
             obs.update(static)
     if forward_observables:
-        _feed(model, forward_observables, batches, forward or model, step, optimizer)
+        _feed(model, forward_observables, as_batches(batches), forward or model, step, optimizer)
 
 
 def _feed(model: nn.Module, observables: list[Observable], batches: Iterable[Batch], forward: Callable[..., Any],
@@ -244,7 +262,7 @@ def _feed(model: nn.Module, observables: list[Observable], batches: Iterable[Bat
     model.eval()
     try:
         for batch in batches:
-            inputs, targets = (to_device(part, device) for part in _split(batch))
+            inputs, targets = (to_device(part, device) for part in split_batch(batch))
             with torch.no_grad(), capture(model, names) as activations:
                 outputs = forward(**inputs, **kwargs) if isinstance(inputs, Mapping) else forward(inputs)
                 probe = Probe(model, inputs, targets, dict(activations), outputs, step, optimizer)

@@ -8,10 +8,10 @@ from goldstone.observables.neuron_census import NeuronCensus, neuron_census
 from goldstone.observables.noether_charges import NoetherCharges
 from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.overlap import Overlap
-from goldstone.observables.parameters import ParameterObservable, WeightNorms
+from goldstone.observables.parameters import GradientNorms, ParameterObservable, WeightNorms
 from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
 from goldstone.observables.unit_performance import UnitActivations, UnitPerformance
 
-__all__ = ["HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "NeuronCensus", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
+__all__ = ["GradientNorms", "HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "NeuronCensus", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
            "ProtectedJacobian", "UnitActivations", "UnitPerformance", "WeightNorms", "cross_layer_alignment", "linear_cka", "neural_collapse",
            "neuron_balance", "neuron_census"]

@@ -173,3 +173,36 @@ class WeightNorms(ParameterObservable):
     def compute(self) -> WeightNormsResult:
         return WeightNormsResult(norm=self._norm[-1], delta_norm=self._delta[-1] if self._delta else None,
                                  names=self._labels)
+
+
+@dataclasses.dataclass
+class GradientNormsResult(Result):
+    observable = "gradient_norms"
+    norm: torch.Tensor = dims("parameter")
+    names: list[str] = meta()
+
+    def axis_labels(self) -> dict[str, list[str]]:
+        return {"parameter": self.names}
+
+
+class GradientNorms(ParameterObservable):
+    """Frobenius norm |dL/dW| of the gradient of every selected parameter: the gradient the
+    optimiser steps with when measured after ``loss.backward()`` and before ``optimizer.step()``."""
+
+    name = "gradient_norms"
+    summary = "|dL/dW| of selected parameters, the gradient the optimiser steps with"
+    needs_gradients = True
+
+    def __init__(self, params: str | Sequence[str] | None = None, roles: Sequence[str] | None = None,
+                 layers: Sequence[int] | None = None):
+        super().__init__(params, roles, layers)
+        self.add_state("_norm", [], "cat")
+        self._labels: list[str] = []
+
+    def update(self, probe: Probe) -> None:
+        gradients = self.gradients(probe.model)
+        self._labels = list(gradients)
+        self._norm.append(torch.stack([g.double().norm() for g in gradients.values()]).cpu())
+
+    def compute(self) -> GradientNormsResult:
+        return GradientNormsResult(norm=self._norm[-1], names=self._labels)

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from goldstone.core.hooks import capture
-from goldstone.core.monitor import Monitor, goldstone_trainer_callback, scan_checkpoints
+from goldstone.core.monitor import Monitor, trainer_callback, scan_checkpoints
 from goldstone.core.observable import measure
 from goldstone.models import DeepMLP
 from goldstone.core.result import Result, dims
@@ -112,7 +112,7 @@ def test_hugging_face_trainer_callback(tmp_path):
     trainer, ids = tiny_trainer(tmp_path)
     layers = [f"encoder.layer.{i}.output" for i in range(2)]  # resolved to bert.encoder.layer.i.output
     monitor = Monitor(trainer.model, [OrderParameter(k=2, layers=layers)], ids[:4], schedule=2)
-    trainer.add_callback(goldstone_trainer_callback(monitor))
+    trainer.add_callback(trainer_callback(monitor))
     trainer.train()
     frame = monitor.frame()
     assert sorted(frame.step.unique()) == [0, 2, 4]
@@ -143,7 +143,7 @@ class NormResult(Result):
 def test_trainer_callback_writes_scalars_into_the_trainers_log(tmp_path):
     trainer, _ = tiny_trainer(tmp_path)
     model = trainer.model
-    trainer.add_callback(goldstone_trainer_callback(Monitor(model, [ClassifierNorm()], schedule=2), trainer))
+    trainer.add_callback(trainer_callback(Monitor(model, [ClassifierNorm()], schedule=2), trainer))
     trainer.train()
     logged = [(row["step"], row["goldstone/classifier/norm"]) for row in trainer.state.log_history
               if "goldstone/classifier/norm" in row]

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from goldstone.core.monitor import Monitor, trainer_callback
 from goldstone.observables.noether_charges import NoetherCharges
 from goldstone.theory.noether import detect_symmetries
-from goldstone.training.charge_callback import noether_trainer_callback
 
 transformers = pytest.importorskip("transformers")
 
@@ -40,7 +40,7 @@ def test_trainer_run_tracks_attention_charges_against_the_exact_recursion(tmp_pa
                                           learning_rate=0.05, optim="sgd", weight_decay=0.01, report_to=[],
                                           save_strategy="no", logging_strategy="no", use_cpu=True, seed=0)
     trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
-    trainer.add_callback(noether_trainer_callback(charges))
+    trainer.add_callback(trainer_callback(Monitor(model, [charges], schedule=4)))
     trainer.train()
     result = charges.compute()
     assert result.charge.shape[0] == 13  # step 0 .. 12
