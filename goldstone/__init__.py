@@ -1,6 +1,78 @@
-"""Goldstone: a laboratory for symmetry breaking and phase transitions in neural-network learning."""
+"""Goldstone: a laboratory for symmetry breaking and phase transitions in neural-network learning.
 
-from goldstone.api import list_experiments, run, sweep
+The public API, importable from here (each name is imported when first used, so ``import
+goldstone`` stays fast):
+
+- attach to your own training: `Monitor`, `trainer_callback`, `scan_checkpoints`, `measure`;
+- write your own observable: `Observable`, `ParameterObservable`, `Probe`, `Result`;
+- observables: `GradientNorms`, `WeightNorms`, `OrderParameter`, `Overlap`, `ProtectedJacobian`,
+  `JacobianSpectrum`, `HeadUAS`, `MinimalPairAccuracy`, `UnitActivations`, `UnitPerformance`, `NeuronCensus`,
+  `NoetherCharges`;
+- functions of a model, its weights or its states: `detect_symmetries`, `neuron_census`,
+  `neural_collapse`, `linear_cka`, `entanglement_profile`, `read_weights`, `unit_performance`
+  (with `UnitGroups`, `fit_readout`), `phase_retention`, `protected_direction`,
+  `gated_winding_numbers`, `track_vortices`; `assert_equivariant` tests a layer; `minilm_path`
+  locates the packaged MiniLM;
+- experiments: `run`, `sweep`, `list_experiments`.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["list_experiments", "run", "sweep", "__version__"]
+
+_HOMES = {
+    "Monitor": "goldstone.core.monitor",
+    "trainer_callback": "goldstone.core.monitor",
+    "scan_checkpoints": "goldstone.core.monitor",
+    "measure": "goldstone.core.observable",
+    "accumulate": "goldstone.core.observable",
+    "Observable": "goldstone.core.observable",
+    "Probe": "goldstone.core.observable",
+    "Result": "goldstone.core.result",
+    "GoldstoneError": "goldstone.core.errors",
+    "read_weights": "goldstone.core.weights",
+    "ParameterObservable": "goldstone.observables",
+    "GradientNorms": "goldstone.observables",
+    "WeightNorms": "goldstone.observables",
+    "OrderParameter": "goldstone.observables",
+    "Overlap": "goldstone.observables",
+    "ProtectedJacobian": "goldstone.observables",
+    "JacobianSpectrum": "goldstone.observables",
+    "HeadUAS": "goldstone.observables",
+    "MinimalPairAccuracy": "goldstone.observables",
+    "UnitPerformance": "goldstone.observables",
+    "NeuronCensus": "goldstone.observables",
+    "NoetherCharges": "goldstone.observables",
+    "neuron_census": "goldstone.observables",
+    "neural_collapse": "goldstone.observables",
+    "linear_cka": "goldstone.observables",
+    "UnitActivations": "goldstone.observables",
+    "UnitGroups": "goldstone.observables.unit_performance",
+    "fit_readout": "goldstone.observables.unit_performance",
+    "unit_performance": "goldstone.observables.unit_performance",
+    "detect_symmetries": "goldstone.theory.noether",
+    "entanglement_profile": "goldstone.theory.entanglement",
+    "phase_retention": "goldstone.analysis.phase_retention",
+    "protected_direction": "goldstone.analysis.protected_direction",
+    "gated_winding_numbers": "goldstone.analysis.vortices",
+    "track_vortices": "goldstone.analysis.vortex_tracks",
+    "assert_equivariant": "goldstone.testing",
+    "minilm_path": "goldstone.models.pretrained",
+    "run": "goldstone.api",
+    "sweep": "goldstone.api",
+    "list_experiments": "goldstone.api",
+}
+
+__all__ = [*_HOMES, "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'goldstone' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
