@@ -43,3 +43,22 @@ def test_readme_and_docs_import_only_public_names():
         for names in re.findall(r"^\s*from goldstone import ([\w, ]+)", page.read_text(), re.M):
             unknown = {n.strip() for n in names.split(",")} - public
             assert not unknown, f"{page.name} imports {unknown} from goldstone"
+
+
+def test_function_apis_return_results_with_tidy_frames():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    census = goldstone.neuron_census(model, example=x[:2])
+    collapse = goldstone.neural_collapse(model[:2](x), y, model[2].weight, model[2].bias)
+    symmetries = goldstone.detect_symmetries(model, [(x, y)], nn.functional.cross_entropy)
+    for result, observable in ((census, "neuron_census"), (collapse, "neural_collapse"), (symmetries, "symmetries")):
+        frame = result.to_frame(step=7)
+        assert {"step", "observable", "metric", "value"} <= set(frame.columns) and len(frame)
+        assert set(frame.observable) == {observable} and set(frame.step) == {7}
+    assert census.table().set_index("layer").loc["0 → 2", "neurons"] == 6
+    assert collapse.table().nc4.item() == float(collapse.nc4)
+    assert len(symmetries.to_frame()) == len(symmetries)

@@ -65,6 +65,16 @@ class Result:
             frame.insert(0, "step", step)
         return frame
 
+    def table(self) -> pd.DataFrame:
+        """The wide view of `to_frame`: one row per index entry (e.g. per layer), one column per
+        metric; a result of scalars is one row."""
+        frame = self.to_frame()
+        index = [c for c in frame.columns if c not in ("observable", "metric", "value")]
+        if not index:
+            return frame.set_index("metric").value.to_frame().T.reset_index(drop=True).rename_axis(columns=None)
+        wide = frame.pivot_table(index=index, columns="metric", values="value", sort=False, dropna=False)
+        return wide[[m for m in frame.metric.unique()]].reset_index().rename_axis(columns=None)
+
     def save(self, path: str | Path) -> None:
         """Tensors to safetensors; the class name and scalar fields in its metadata."""
         tensors, scalars = {}, {}

@@ -16,9 +16,29 @@ Sigma_W the within-class covariance (1/N):
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from goldstone.core.errors import GoldstoneError
+from goldstone.core.result import Result, dims
+
+
+@dataclasses.dataclass
+class NeuralCollapseResult(Result):
+    """NC1-NC4 (see the module docstring); the fields of the classifier are None without one."""
+    observable = "neural_collapse"
+    nc1: torch.Tensor = dims()
+    nc1_trace_ratio: torch.Tensor = dims()
+    nc1_cdnv: torch.Tensor = dims()
+    equinorm_means: torch.Tensor = dims()
+    equiangular_means: torch.Tensor = dims()
+    max_angle_means: torch.Tensor = dims()
+    equinorm_weights: torch.Tensor = dims()
+    equiangular_weights: torch.Tensor = dims()
+    max_angle_weights: torch.Tensor = dims()
+    nc3: torch.Tensor = dims()
+    nc4: torch.Tensor = dims()
 
 
 def _cosine_stats(vectors: torch.Tensor) -> tuple[float, float, float]:
@@ -32,7 +52,7 @@ def _cosine_stats(vectors: torch.Tensor) -> tuple[float, float, float]:
 
 
 def neural_collapse(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None,
-                    bias: torch.Tensor | None = None) -> dict[str, float]:
+                    bias: torch.Tensor | None = None) -> NeuralCollapseResult:
     """NC1-NC4 of `features` (N, p) with integer `labels` (N,), and the classifier `weight` (K, p)
     and `bias` (K,) for NC2 (weights), NC3 and NC4 (see the module docstring)."""
     features, labels = features.detach().double(), labels.detach().long()
@@ -69,4 +89,4 @@ def neural_collapse(features: torch.Tensor, labels: torch.Tensor, weight: torch.
         logits = features @ weight.detach().double().T + (bias.detach().double() if bias is not None else 0)
         nearest = classes[torch.cdist(features, means).argmin(1)]
         out["nc4"] = float((logits.argmax(1) != nearest).double().mean())
-    return out
+    return NeuralCollapseResult(**{name: torch.tensor(value, dtype=torch.float64) for name, value in out.items()})

@@ -156,10 +156,11 @@ def _dead_by_activation(model: nn.Module, pairs: list[LayerPair], batches: Itera
 
 
 def neuron_census(model: nn.Module, batches: Iterable[Any] | None = None, dead: float = 0.1, same: float = 0.1,
-                  example: Any = None) -> pd.DataFrame:
-    """One row per hidden layer: layer, producer, consumer, activation, neurons, dead,
-    dead_by_activation (NaN without `batches`), independent, independent_greedy, numerical_rank,
-    effective_rank, stable_rank, rotation_order, balance (see the module docstring).
+                  example: Any = None) -> NeuronCensusResult:
+    """Per hidden layer: neurons, dead, dead_by_activation (NaN without `batches`), independent,
+    independent_greedy, numerical_rank, effective_rank, stable_rank, rotation_order, balance (see
+    the module docstring), with each layer's producer, consumer and activation; ``.table()`` is
+    one row per layer.
 
     `batches`: inputs (or (inputs, targets)) for the activation census and for tracing; `example`:
     one input for tracing when no batches are given (fx traces without data for most models)."""
@@ -190,7 +191,15 @@ def neuron_census(model: nn.Module, batches: Iterable[Any] | None = None, dead: 
                      "independent_greedy": greedy, **ranks(w_in),
                      "rotation_order": float(sigma[-1] / sigma[0]) if len(sigma) == len(vectors) else 0.0,
                      "balance": float(charge.abs().mean() / (incoming + outgoing).mean().clamp_min(1e-300))})
-    return pd.DataFrame(rows)
+    columns = {c: torch.tensor([float(r[c]) for r in rows], dtype=torch.float64) for c in CENSUS_COLUMNS}
+    if not activity:
+        columns["dead_by_activation"] = None
+    return NeuronCensusResult(**columns, layers=[r["layer"] for r in rows], producers=[r["producer"] for r in rows],
+                              consumers=[r["consumer"] for r in rows], activations=[r["activation"] for r in rows])
+
+
+CENSUS_COLUMNS = ("neurons", "dead", "dead_by_activation", "independent", "independent_greedy", "numerical_rank",
+                  "effective_rank", "stable_rank", "rotation_order", "balance")
 
 
 @dataclasses.dataclass
@@ -198,6 +207,7 @@ class NeuronCensusResult(Result):
     observable = "neuron_census"
     neurons: torch.Tensor = dims("layer")
     dead: torch.Tensor = dims("layer")
+    dead_by_activation: torch.Tensor = dims("layer")
     independent: torch.Tensor = dims("layer")
     independent_greedy: torch.Tensor = dims("layer")
     numerical_rank: torch.Tensor = dims("layer")
@@ -206,9 +216,20 @@ class NeuronCensusResult(Result):
     rotation_order: torch.Tensor = dims("layer")
     balance: torch.Tensor = dims("layer")
     layers: list[str] = meta()
+    producers: list[str] = meta()
+    consumers: list[str] = meta()
+    activations: list[str] = meta()
 
     def axis_labels(self) -> dict[str, list[str]]:
         return {"layer": self.layers}
+
+    def table(self) -> pd.DataFrame:
+        """One row per hidden layer: layer, producer, consumer, activation, then the counts."""
+        wide = super().table()
+        wide.insert(1, "producer", self.producers)
+        wide.insert(2, "consumer", self.consumers)
+        wide.insert(3, "activation", self.activations)
+        return wide
 
 
 class NeuronCensus(Observable):
@@ -218,17 +239,13 @@ class NeuronCensus(Observable):
     name = "neuron_census"
     summary = "dead, identical and independent neurons, ranks, rotation order and balance per hidden layer"
     needs_forward = False
-    COLUMNS = ("neurons", "dead", "independent", "independent_greedy", "numerical_rank", "effective_rank",
-               "stable_rank", "rotation_order", "balance")
 
     def __init__(self, dead: float = 0.1, same: float = 0.1, example: Any = None):
         self.dead, self.same, self.example = dead, same, example
-        self.add_state("_tables", [], "cat")
+        self.add_state("_results", [], "cat")
 
     def update(self, probe: Probe) -> None:
-        self._tables.append(neuron_census(probe.model, None, self.dead, self.same, self.example))
+        self._results.append(neuron_census(probe.model, None, self.dead, self.same, self.example))
 
     def compute(self) -> NeuronCensusResult:
-        table = self._tables[-1]
-        return NeuronCensusResult(**{c: torch.tensor(table[c].to_numpy(float)) for c in self.COLUMNS},
-                                  layers=list(table.layer))
+        return self._results[-1]

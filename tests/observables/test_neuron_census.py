@@ -27,7 +27,7 @@ def planted():
 
 
 def test_census_finds_the_planted_dead_and_identical_neurons():
-    table = neuron_census(planted(), [torch.randn(256, 10)]).set_index("layer")
+    table = neuron_census(planted(), [torch.randn(256, 10)]).table().set_index("layer")
     relu, tanh = table.loc["0 → 2"], table.loc["2 → 4"]
     assert (relu.neurons, relu.dead, relu.independent, relu.independent_greedy) == (16, 1, 14, 14)
     assert relu.dead_by_activation >= 1 and relu.activation == "ReLU"
@@ -37,7 +37,7 @@ def test_census_finds_the_planted_dead_and_identical_neurons():
 def test_batchnorm_between_is_part_of_the_neuron_and_conv_flatten_chains():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
-    table = neuron_census(model.eval(), [torch.randn(8, 1, 8, 8)])
+    table = neuron_census(model.eval(), [torch.randn(8, 1, 8, 8)]).table()
     assert list(table.layer) == ["0 → 4"] and table.neurons[0] == 4 and table.dead[0] == 0
 
 
@@ -96,10 +96,10 @@ def test_neural_collapse_of_a_simplex_and_of_noise():
     etf = torch.eye(k, dtype=torch.float64) - 1 / k
     labels = torch.arange(k).repeat_interleave(6)
     collapsed = neural_collapse(etf[labels], labels, weight=etf)
-    assert collapsed["nc1"] == 0 and collapsed["nc4"] == 0
-    assert collapsed["max_angle_means"] < 1e-12 and collapsed["nc3"] < 1e-12
+    assert collapsed.nc1 == 0 and collapsed.nc4 == 0
+    assert collapsed.max_angle_means < 1e-12 and collapsed.nc3 < 1e-12
     noisy = neural_collapse(etf[labels] + torch.randn(len(labels), k, dtype=torch.float64), labels, weight=etf)
-    assert noisy["nc1"] > 0.1
+    assert noisy.nc1 > 0.1
     with pytest.raises(GoldstoneError, match="at least two classes"):
         neural_collapse(etf[:3], torch.zeros(3, dtype=torch.long))
     with pytest.raises(GoldstoneError, match="class 2 has a single example"):

@@ -34,6 +34,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,6 +71,15 @@ class Symmetries(list):
 
     def families(self) -> list[Family]:
         return list({id(g.family): g.family for g in self}.values())
+
+    def to_frame(self, step: int | None = None) -> pd.DataFrame:
+        """Tidy rows, as every result gives: one per group, ``observable="symmetries"``,
+        ``metric="quality"`` (the measured violation), with the group's name and kind."""
+        frame = pd.DataFrame({"observable": "symmetries", "metric": "quality", "group": [g.name for g in self],
+                              "kind": [g.kind for g in self], "value": [g.quality for g in self]})
+        if step is not None:
+            frame.insert(0, "step", step)
+        return frame
 
 
 # -- structural proposals -------------------------------------------------------------------
