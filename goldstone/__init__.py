@@ -53,7 +53,7 @@ _HOMES = {
     "detect_symmetries": "goldstone.theory.noether",
     "entanglement_profile": "goldstone.theory.entanglement",
     "phase_retention": "goldstone.analysis.phase_retention",
-    "protected_direction": "goldstone.analysis.protected_direction",
+    "protected_direction": "goldstone.observables.jacobian",
     "gated_winding_numbers": "goldstone.analysis.vortices",
     "track_vortices": "goldstone.analysis.vortex_tracks",
     "assert_equivariant": "goldstone.testing",

@@ -9,6 +9,10 @@ exp(H(s / sum s)) (Roy & Vetterli).
 
 Both observables need the model split into ``features(x) -> x^0`` and ``trunk(x^0) -> x^L``:
 by default the model's own methods of these names (as in `DeepMLP`), or callables passed in.
+
+The same holds through time: for a recurrence h -> F(h) that commutes with the group (an
+equivariant RNN under the blank input), the Jacobian of t steps maps T h_0 exactly onto T h_t,
+and `protected_direction` measures it for any step function.
 """
 
 from __future__ import annotations
@@ -33,6 +37,31 @@ def default_split(model: nn.Module) -> tuple[Callable, Callable]:
     if not (hasattr(model, "features") and hasattr(model, "trunk")):
         raise GoldstoneError(f"{type(model).__name__} has no features()/trunk() methods: pass split=")
     return model.features, model.trunk
+
+
+def protected_ratio(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, t: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(|J T x0| / |T fn(x0)|, |T fn(x0)| / |T x0|) per row of `x0`, J the Jacobian of `fn` at x0,
+    by one forward-mode Jacobian-vector product; NaN where a state is exactly zero (no direction)."""
+    tangent = act(t, x0)
+    out, pushed = torch.func.jvp(fn, (x0,), (tangent,))
+    expected = act(t, out).norm(dim=-1)
+    nonzero = lambda norm: norm.masked_fill(norm == 0, float("nan"))  # noqa: E731  (no direction: NaN)
+    return pushed.norm(dim=-1) / nonzero(expected), expected / nonzero(tangent.norm(dim=-1))
+
+
+def protected_direction(step: Callable[[torch.Tensor], torch.Tensor], h0: torch.Tensor, steps: int, k: int,
+                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ratio, gain) per state of `h0` (B, N) after `steps` applications of `step` (see the module
+    docstring), along T h_0 with T from `generator_matrix`: ratio 1 for an equivariant step."""
+    t = generator_matrix(k, generator, dtype=h0.dtype).to(h0.device)
+
+    def run(h: torch.Tensor) -> torch.Tensor:
+        for _ in range(steps):
+            h = step(h)
+        return h
+
+    return protected_ratio(run, h0, t)
 
 
 class _TrunkObservable(Observable):
@@ -78,11 +107,9 @@ class ProtectedJacobian(_TrunkObservable):
 
     def update(self, probe: Probe) -> None:
         x0, trunk = self._trunk(probe)
-        t0 = act(self.T.to(x0.device), x0)
-        xl, jt = torch.func.jvp(trunk, (x0,), (t0,))
-        txl = act(self.T.to(x0.device), xl)
-        self._ratio.append((jt.norm(dim=-1) / txl.norm(dim=-1)).detach().cpu())
-        self._gain.append((txl.norm(dim=-1) / t0.norm(dim=-1)).detach().cpu())
+        ratio, gain = protected_ratio(trunk, x0, self.T.to(x0.device))
+        self._ratio.append(ratio.detach().cpu())
+        self._gain.append(gain.detach().cpu())
 
     def compute(self) -> ProtectedJacobianResult:
         ratio = torch.cat(self._ratio).double().cpu()

@@ -1,4 +1,6 @@
-"""Theory of deep information propagation in equivariant networks."""
+"""Theory: closed forms and exact recursions that measurements are checked against (mean-field
+propagation in equivariant networks, neutral modes, the readout bound, linear networks,
+entanglement baselines, Noether recursions)."""
 
 from goldstone.theory.mean_field import (
     CRITICAL_EXPONENT,

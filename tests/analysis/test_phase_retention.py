@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from goldstone.analysis.phase_retention import phase_retention
-from goldstone.analysis.protected_direction import protected_direction
+from goldstone.observables.jacobian import protected_direction
 from goldstone.core.errors import GoldstoneError
 from goldstone.groups import act, random_rotation
 from goldstone.models.recurrent import EquivariantRNN
