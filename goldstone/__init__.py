@@ -50,7 +50,7 @@ _HOMES = {
     "UnitGroups": "goldstone.observables.unit_performance",
     "fit_readout": "goldstone.observables.unit_performance",
     "unit_performance": "goldstone.observables.unit_performance",
-    "detect_symmetries": "goldstone.theory.noether",
+    "detect_symmetries": "goldstone.observables",
     "entanglement_profile": "goldstone.theory.entanglement",
     "phase_retention": "goldstone.analysis.phase_retention",
     "protected_direction": "goldstone.observables.jacobian",

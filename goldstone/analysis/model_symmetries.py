@@ -18,7 +18,7 @@ import torch
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.extras import optional_import
 from goldstone.models.pretrained import minilm_path
-from goldstone.theory.noether import Symmetries, detect_symmetries
+from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries
 
 SENTENCES = ("The cat sat on the mat while the dog slept.", "Symmetry breaking shapes how networks learn.",
              "She gave him the book that he had asked for.", "Prices rose sharply after the announcement.",

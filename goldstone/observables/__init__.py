@@ -10,8 +10,9 @@ from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.overlap import Overlap
 from goldstone.observables.parameters import GradientNorms, ParameterObservable, WeightNorms
 from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
+from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries
 from goldstone.observables.unit_performance import UnitActivations, UnitPerformance
 
 __all__ = ["GradientNorms", "HeadUAS", "JacobianSpectrum", "MinimalPairAccuracy", "NeuronCensus", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
-           "ProtectedJacobian", "UnitActivations", "UnitPerformance", "WeightNorms", "cross_layer_alignment", "linear_cka", "neural_collapse",
+           "ProtectedJacobian", "Symmetries", "UnitActivations", "UnitPerformance", "WeightNorms", "cross_layer_alignment", "detect_symmetries", "linear_cka", "neural_collapse",
            "neuron_balance", "neuron_census"]

@@ -11,7 +11,7 @@ from torch import nn
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.monitor import Monitor, scan_checkpoints, trainer_callback
 from goldstone.observables import GradientNorms, NoetherCharges, OrderParameter, WeightNorms
-from goldstone.theory.noether import detect_symmetries
+from goldstone.observables.symmetry_detection import detect_symmetries
 
 transformers = pytest.importorskip("transformers")
 

@@ -71,7 +71,7 @@ def monitored_training(rank: int, world: int, wrap=None):
 
     from goldstone.core.monitor import Monitor
     from goldstone.observables import GradientNorms, NoetherCharges, OrderParameter, WeightNorms
-    from goldstone.theory.noether import detect_symmetries
+    from goldstone.observables.symmetry_detection import detect_symmetries
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4)).double()

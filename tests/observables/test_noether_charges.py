@@ -8,7 +8,8 @@ from torch import nn
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.observable import Probe
 from goldstone.observables.noether_charges import NoetherCharges
-from goldstone.theory.noether import detect_symmetries, recursions
+from goldstone.observables.symmetry_detection import detect_symmetries
+from goldstone.theory.noether import recursions
 
 
 def model_and_data(kind, dtype, eps=1e-12):

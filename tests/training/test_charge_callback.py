@@ -5,7 +5,7 @@ import torch
 
 from goldstone.core.monitor import Monitor, trainer_callback
 from goldstone.observables.noether_charges import NoetherCharges
-from goldstone.theory.noether import detect_symmetries
+from goldstone.observables.symmetry_detection import detect_symmetries
 
 transformers = pytest.importorskip("transformers")
 

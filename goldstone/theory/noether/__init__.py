@@ -1,7 +1,7 @@
-"""Noether's learning dynamics: symmetry groups of a model's parameters, their detection, and the
-theory of how finite-step SGD breaks their conservation laws."""
+"""Noether's learning dynamics: the symmetry groups of a model's parameters (families, members,
+generators) and the theory of how finite-step SGD breaks their conservation laws (`recursions`).
+Groups are found in a model by `goldstone.observables.symmetry_detection.detect_symmetries`."""
 
-from goldstone.theory.noether.detection import Symmetries, detect_symmetries
 from goldstone.theory.noether.families import KINDS, ChargeMap, Family, Member, SymmetryGroup
 
-__all__ = ["KINDS", "ChargeMap", "Family", "Member", "Symmetries", "SymmetryGroup", "detect_symmetries"]
+__all__ = ["KINDS", "ChargeMap", "Family", "Member", "SymmetryGroup"]

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from goldstone.theory.noether import detect_symmetries
+from goldstone.observables.symmetry_detection import detect_symmetries
 
 
 def cross_entropy(outputs, targets):
