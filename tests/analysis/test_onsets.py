@@ -10,6 +10,9 @@ expect, and the one after at c + 2w, the expected end. Noise is Gaussian, its le
 fraction of the transition's height. Tolerances are in grid points; every seed must meet them.
 """
 
+from functools import cache
+from itertools import combinations
+
 import numpy as np
 import pytest
 
@@ -64,12 +67,42 @@ def test_changepoints_with_a_given_number_use_exactly_that_many():
     assert detect_changepoints(STEPS, curve, n_bkps=1) == [STEPS[20]]
 
 
+def best_segmentation(x: np.ndarray, y: np.ndarray, n_bkps: int, degree: int, min_size: int = 2) -> tuple[int, ...]:
+    """Brute force: the first indices of the segments after the first, of the least-squares fit of a
+    polynomial of `degree` (0: a level, 1: a line in `x`) to every segment, over all admissible splits."""
+    @cache
+    def rss(a: int, b: int) -> float:
+        coefficients = np.polyfit(x[a:b], y[a:b], degree)
+        return float(np.sum((y[a:b] - np.polyval(coefficients, x[a:b])) ** 2))
+
+    splits = (c for c in combinations(range(min_size, len(y) - min_size + 1), n_bkps)
+              if all(b - a >= min_size for a, b in zip(c, c[1:])))
+    return min(splits, key=lambda c: sum(rss(a, b) for a, b in zip((0, *c), (*c, len(y)))))
+
+
 def test_changepoints_are_steps_of_the_given_grid():
-    """Integer steps come back as the integers of the grid."""
+    """A change point is the first step of a new segment, returned as the grid's own step in a Python
+    type (int for integer steps, float for float ones). A noise-free jump between 2500 and 2600 gives
+    [2600]. With n_bkps = 1, 2, 3 the change points are those of the exact least-squares segmentation,
+    found here by brute force over all splits with segments of at least 2 points: segment means for
+    "l2" (levels 0, 1, 0.4 changing at points 12 and 27), lines in log-step for "linear" (slopes 0, 2,
+    -1 in log10-step, kinks at points 15 and 30), noise 0.15 and 0.05."""
     steps = np.arange(1, 41) * 100
-    curve = np.where(np.arange(40) < 25, 0.0, 1.0)
-    assert detect_changepoints(steps, curve) == [2600]
-    assert isinstance(detect_changepoints(steps, curve)[0], int)
+    found = detect_changepoints(steps, np.where(np.arange(40) < 25, 0.0, 1.0))
+    assert found == [2600] and type(found[0]) is int
+    rng = np.random.default_rng(3)
+    index = np.arange(40)
+    levels = np.select([index < 12, index < 27], [0.0, 1.0], 0.4) + 0.15 * rng.standard_normal(40)
+    for grid in (steps, 1.5 * steps):
+        log = np.log10(grid)
+        kinked = 2 * np.clip(log - log[15], 0, log[30] - log[15]) - np.maximum(log - log[30], 0)
+        kinked = kinked + 0.05 * rng.standard_normal(40)
+        for model, degree, curve in (("l2", 0, levels), ("linear", 1, kinked)):
+            for n_bkps in (1, 2, 3):
+                found = detect_changepoints(grid, curve, n_bkps=n_bkps, model=model)
+                expected = [grid[i].item() for i in best_segmentation(np.log(grid), curve, n_bkps, degree)]
+                assert found == expected, (model, n_bkps)
+                assert all(type(step) is type(grid[0].item()) for step in found)
 
 
 def test_linear_model_finds_a_kink_in_log_step():
