@@ -28,16 +28,16 @@ def _fail(err: GoldstoneError) -> None:
 @app.command("list")
 def list_cmd() -> None:
     """Experiments and observables, one line each."""
-    from goldstone.catalogue import EXPERIMENTS, OBSERVABLES
+    from goldstone.catalogue import experiments, observables
     from goldstone.core.extras import missing
 
     table = Table("experiment", "what it does", "needs", title="experiments (keys: goldstone show EXPERIMENT)")
-    for name, (summary, extras) in sorted(EXPERIMENTS.items()):
+    for name, (summary, extras) in sorted(experiments().items()):
         needs = ", ".join(f"the {e} extra" + (" (not installed)" if missing(e) else "") for e in extras)
         table.add_row(name, summary, needs)
     console.print(table)
     table = Table("observable", "what it measures", title="observables")
-    for name, summary in sorted(OBSERVABLES.items()):
+    for name, summary in sorted(observables().items()):
         table.add_row(name, summary)
     console.print(table)
 
@@ -270,7 +270,7 @@ def census(model: Annotated[str, typer.Argument(help="Hugging Face model folder 
         from goldstone.observables.neuron_census import neuron_census
 
         loaded, _, _ = load_for_symmetries(model)
-        table = neuron_census(loaded, dead=dead, same=same)
+        table = neuron_census(loaded, dead=dead, same=same).table()
     except GoldstoneError as err:
         _fail(err)
     if out is not None:
@@ -280,7 +280,8 @@ def census(model: Annotated[str, typer.Argument(help="Hugging Face model folder 
     shown = Table("layer", "neurons", "dead", "independent", "greedy", "rank (num / eff / stable)", "rotation order",
                   "balance", title=f"neuron census of {model} (dead < {dead:g}, identical < {same:g})")
     for row in table.itertuples():
-        shown.add_row(row.layer, str(row.neurons), str(row.dead), str(row.independent), str(row.independent_greedy),
+        shown.add_row(row.layer, f"{row.neurons:.0f}", f"{row.dead:.0f}", f"{row.independent:.0f}",
+                      f"{row.independent_greedy:.0f}",
                       f"{row.numerical_rank:.0f} / {row.effective_rank:.1f} / {row.stable_rank:.1f}",
                       f"{row.rotation_order:.2e}", f"{row.balance:.3f}")
     console.print(shown)

@@ -23,16 +23,16 @@ def test_list_shows_experiments_and_observables():
     assert "│ demo " not in experiments
 
 
-def test_the_static_catalogue_is_what_experiments_and_observables_declare():
+def test_the_catalogue_read_from_the_sources_is_what_experiments_and_observables_declare():
     """`goldstone list` reads `goldstone.catalogue` so as to import no experiment; it must agree with
     the registries (every built-in experiment and observable, same summaries and extras)."""
     import goldstone.observables  # noqa: F401  (registers the built-in observables)
-    from goldstone.catalogue import EXPERIMENTS, OBSERVABLES
-    from goldstone.core.observable import OBSERVABLES as registered
+    from goldstone.catalogue import experiments, observables
+    from goldstone.core.observable import OBSERVABLES
     from goldstone.core.registry import load_all
 
-    assert EXPERIMENTS == {name: (exp.summary, exp.extras) for name, exp in load_all().items()}
-    assert OBSERVABLES == {name: cls.summary for name, cls in registered.items()}
+    assert experiments() == {name: (exp.summary, exp.extras) for name, exp in load_all().items()}
+    assert observables() == {name: cls.summary for name, cls in OBSERVABLES.items()}
 
 
 def test_list_and_help_import_no_torch():

@@ -65,20 +65,19 @@ def weight_profiles(source: str | Path, reference: str | Path | None = None,
 def profile_figure(frame: pd.DataFrame, path: Path, title: str) -> None:
     """Profiles against log2 of the left dimension, one panel per role (the name's last two parts),
     one line per layer, Page's curve dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     from goldstone.core.atomic import write_figure
 
     roles = frame.parameter.str.split(".").str[-2]
     panels = list(dict.fromkeys(roles))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.6), squeeze=False, constrained_layout=True)
+    fig = Figure(figsize=(4.8 * len(panels), 3.6), constrained_layout=True)
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, role in zip(axes[0], panels):
         part = frame[roles == role]
         for i, (name, rows) in enumerate(part.groupby("parameter", sort=False)):
-            ax.plot(rows.log2_left, rows.entropy, "o-", ms=2.5, lw=1, color=plt.cm.viridis(i / max(len(set(
+            ax.plot(rows.log2_left, rows.entropy, "o-", ms=2.5, lw=1, color=colormaps["viridis"](i / max(len(set(
                 part.parameter)) - 1, 1)), label=name.split(".")[2] if name.count(".") > 3 else name)
         first = part[part.parameter == part.parameter.iloc[0]]
         ax.plot(first.log2_left, first.page, "k--", lw=1, label="Page (random state)")
@@ -88,4 +87,3 @@ def profile_figure(frame: pd.DataFrame, path: Path, title: str) -> None:
         ax.legend(fontsize=6, title="layer", title_fontsize=6, loc="lower center")
     fig.suptitle(title)
     write_figure(path, fig)
-    plt.close(fig)

@@ -19,15 +19,19 @@ from typing import Any
 from goldstone.core.errors import ConfigError
 
 
-def param(default: Any, help: str = "", *, choices: tuple | None = None, gt: float | None = None,
-          ge: float | None = None, le: float | None = None, when: Mapping[str, tuple] | None = None) -> Any:
+def param(default: Any, help: str = "", *, label: str | None = None, critical: float | None = None,
+          choices: tuple | None = None, gt: float | None = None, ge: float | None = None, le: float | None = None,
+          when: Mapping[str, tuple] | None = None) -> Any:
     """A config field with its documentation and the values it accepts.
 
+    `label`: the key in words, with units, for reports (e.g. "weight scale σ_W"); `critical`: the
+    theory's critical value of the key, drawn on every phase diagram with the key on an axis.
     `when` = ``{"group": ("ok", "generic")}``: the key applies only when key ``group`` takes one of
     those values (reports and `goldstone show` leave it out otherwise).
     """
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "gt": gt, "ge": ge, "le": le,
-                                                        "when": dict(when or {})})
+    return dataclasses.field(default=default, metadata={"help": help, "label": label, "critical": critical,
+                                                        "choices": choices, "gt": gt, "ge": ge, "le": le,
+                                                        "when": dict(when) if when else None})
 
 
 def _field_types(cls: type) -> dict[str, type]:
@@ -139,9 +143,13 @@ def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def applicable(config: Mapping[str, Any], cls: type) -> dict[str, Any]:
-    """The keys of a stored `config` that apply to it (see `param(when=...)`)."""
-    when = {f.name: f.metadata.get("when") or {} for f in dataclasses.fields(cls)}
+def declared(cls: type, name: str) -> dict[str, Any]:
+    """``{key: param(name=...)}`` for the keys of config class `cls` that set `name` (label, critical, when)."""
+    return {f.name: f.metadata[name] for f in dataclasses.fields(cls) if f.metadata.get(name) is not None}
+
+
+def applicable(config: Mapping[str, Any], when: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The keys of a stored `config` that apply to it; `when` is ``declared(cls, "when")`` (see `param`)."""
     return {key: value for key, value in config.items()
             if all(config.get(other) in allowed for other, allowed in when.get(key, {}).items())}
 

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from goldstone.core.config import declared
 from goldstone.core.errors import ConfigError
+from goldstone.core.presentation import Presentation
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
@@ -28,8 +30,8 @@ class Experiment:
     fn: Callable[[Any], None]
     summary: str
     critical: dict[str, float] = dataclasses.field(default_factory=dict)
-    """The theory's critical value of a config key (e.g. ``{"sigma_w": 1.0}``), drawn as a line
-    on every phase diagram that has that key on an axis."""
+    """The theory's critical value of a config key (`param(critical=...)`), drawn as a line on every
+    phase diagram that has that key on an axis."""
     curve: tuple[str, str] | None = None
     """(observable, metric) drawn against step for every point of a sweep's report."""
     theory: Theory | None = None
@@ -37,8 +39,8 @@ class Experiment:
     extras: tuple[str, ...] = ()
     """Optional-dependency extras the experiment needs (see `goldstone.core.extras`)."""
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
-    """Labels in words (with units) for config keys and headline metrics, and for values as
-    ``"key=value"`` (e.g. ``"group=u1": "U(1)"``)."""
+    """Labels in words (with units) for config keys (`param(label=...)`) and headline metrics, and for
+    values as ``"key=value"`` (e.g. ``"group=u1": "U(1)"``)."""
     notes: str = ""
     """A paragraph every report of this experiment shows (conventions a reader must know)."""
     metric: str | None = None
@@ -47,8 +49,13 @@ class Experiment:
     """Extra sections of a sweep's report, from the sweep folder (e.g. onsets with seed bands): a list of
     headings (str), tables (DataFrame) and figures ((image path, caption))."""
 
-    def label(self, name: str) -> str:
-        return self.labels.get(name, name.replace("_", " "))
+    @property
+    def presentation(self) -> Presentation:
+        """What a report needs of the experiment, stored with each of its runs."""
+        theory = ({"key": self.theory.key, "label": self.theory.label, "same_axis": self.theory.same_axis}
+                  if self.theory else None)
+        return Presentation(self.labels, self.critical, self.notes, self.curve, self.metric,
+                            declared(self.config, "when"), theory)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +72,16 @@ class Theory:
     instead of a right-hand axis of its own."""
 
 
-def experiment(name: str, config: type, summary: str, critical: dict[str, float] | None = None,
-               curve: tuple[str, str] | None = None, theory: Theory | None = None, extras: tuple[str, ...] = (),
-               labels: dict[str, str] | None = None, notes: str = "", metric: str | None = None,
+def experiment(name: str, config: type, summary: str, curve: tuple[str, str] | None = None,
+               theory: Theory | None = None, extras: tuple[str, ...] = (), labels: dict[str, str] | None = None,
+               notes: str = "", metric: str | None = None,
                sweep_summary: Callable[[Path], list[Any]] | None = None) -> Callable:
+    """Register `fn` as experiment `name`; its keys' labels and critical values come from the params
+    of `config`, `labels` adds those of headline metrics and of values ("group=u1")."""
     def register(fn: Callable) -> Callable:
-        EXPERIMENTS[name] = Experiment(name, config, fn, summary, dict(critical or {}), curve, theory, tuple(extras),
-                                       dict(labels or {}), notes, metric, sweep_summary)
+        EXPERIMENTS[name] = Experiment(name, config, fn, summary, declared(config, "critical"), curve, theory,
+                                       tuple(extras), {**declared(config, "label"), **(labels or {})}, notes, metric,
+                                       sweep_summary)
         return fn
     return register
 

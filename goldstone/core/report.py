@@ -4,7 +4,8 @@ animations), nothing fetched from a network, every piece of text from configs an
 A sweep's report draws its phase diagram: a heat map of a headline metric (mean over seeds)
 over two swept keys, one panel per value of the other keys, with the experiment's critical
 value drawn as a dashed line; with one swept key, a line with a band of +-1 std over seeds
-(clipped to the range the seeds reached).
+(clipped to the range the seeds reached). Everything comes from the folders (the presentation each
+run stores, a sweep's theory curves and sections): a report never imports an experiment.
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from goldstone.core.atomic import check_output_file, write_figure, write_text
 from goldstone.core.config import applicable
 from goldstone.core.errors import GoldstoneError, RunFolderError
-from goldstone.core.registry import Experiment, Theory, get_experiment
+from goldstone.core.frames import series
+from goldstone.core.presentation import Presentation
 from goldstone.core.views import CONFIG, SPEC, Run, Sweep
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -48,34 +48,33 @@ def _figure(image: Path, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _render(item: str | pd.DataFrame | tuple[Path, str]) -> str:
-    """A heading (str), a table (DataFrame) or a figure ((image path, caption)) as HTML."""
-    if isinstance(item, pd.DataFrame):
-        return _table(item)
-    if isinstance(item, tuple):
-        return _figure(*item)
-    return f"<h3>{html.escape(item)}</h3>"
+def _section(folder: Path, item: dict[str, str]) -> str:
+    """A sweep's stored section (`Sweep.sections`: a heading, a table or a figure) as HTML."""
+    if "table" in item:
+        return _table(pd.read_parquet(folder / item["table"]))
+    if "figure" in item:
+        return _figure(folder / item["figure"], item["caption"])
+    return f"<h3>{html.escape(item['heading'])}</h3>"
 
 
 def _config_table(config: dict[str, Any]) -> str:
     return _table(pd.DataFrame({"key": list(config), "value": [json.dumps(v) for v in config.values()]}))
 
 
-def _notes(exp: Experiment) -> list[str]:
-    return [f"<p>{html.escape(exp.notes)}</p>"] if exp.notes else []
+def _notes(pres: Presentation) -> list[str]:
+    return [f"<p>{html.escape(pres.notes)}</p>"] if pres.notes else []
 
 
 def run_sections(folder: Path, level: int = 2) -> list[str]:
     run = Run(folder)
-    stored, manifest = run.stored, run.manifest
-    exp = get_experiment(stored["experiment"])
+    stored, manifest, pres = run.stored, run.manifest, run.presentation
     h = f"h{level}"
     headline = manifest["headline"]
     out = [f"<{h}>Run {html.escape(stored['experiment'])} (seed {stored['seed']})</{h}>",
            f"<p><code>{html.escape(str(folder))}</code>{'' if run.complete else ' <b>(unfinished)</b>'}</p>",
-           *_notes(exp), "<h3>Headline</h3>",
-           _table(pd.DataFrame({"metric": [exp.label(m) for m in headline], "value": list(headline.values())})),
-           "<h3>Config</h3>", _config_table(applicable(stored["config"], exp.config))]
+           *_notes(pres), "<h3>Headline</h3>",
+           _table(pd.DataFrame({"metric": [pres.label(m) for m in headline], "value": list(headline.values())})),
+           "<h3>Config</h3>", _config_table(applicable(stored["config"], pres.when))]
     for fig in manifest["figures"]:
         out.append(_figure(folder / "figures" / fig.get("file", f"{fig['name']}.png"), fig["caption"]))
     for table in manifest["tables"]:
@@ -98,10 +97,10 @@ def _spans_decades(values: list, ratio: float) -> bool:
     return min(numbers) > 0 and max(numbers) >= ratio * min(numbers)
 
 
-def _value_text(exp: Experiment, key: str, value: Any, params: dict[str, Any] | None = None) -> str:
+def _value_text(pres: Presentation, key: str, value: Any, params: dict[str, Any] | None = None) -> str:
     """A value in words: the experiment's label for ``key=value``, formatted with `params` (so that
     ``"O({k})"`` reads O(4)), else the value itself."""
-    template = exp.labels.get(f"{key}={value}")
+    template = pres.labels.get(f"{key}={value}")
     if template is None:
         return f"{value:g}" if _numeric([value]) else str(value)
     try:
@@ -110,8 +109,8 @@ def _value_text(exp: Experiment, key: str, value: Any, params: dict[str, Any] | 
         return template
 
 
-def _facet_title(exp: Experiment, keys: list[str], values: tuple) -> str:
-    return ", ".join(f"{exp.label(k)} = {_value_text(exp, k, v)}" for k, v in zip(keys, values))
+def _facet_title(pres: Presentation, keys: list[str], values: tuple) -> str:
+    return ", ".join(f"{pres.label(k)} = {_value_text(pres, k, v)}" for k, v in zip(keys, values))
 
 
 def _select(rows: pd.DataFrame, keys: list[str], values: tuple) -> pd.DataFrame:
@@ -121,13 +120,13 @@ def _select(rows: pd.DataFrame, keys: list[str], values: tuple) -> pd.DataFrame:
 
 
 def _panels(count: int, width: float = 4.6, height: float = 3.6, sharey: bool = False,
-            columns: int = 3) -> tuple[plt.Figure, np.ndarray]:
+            columns: int = 3) -> tuple[Figure, np.ndarray]:
     """A grid of `count` panels, at most `columns` to a row, sized to their number (plus room for
     a legend on the right)."""
     columns = min(count, columns)
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns + 2.8, height * rows + 0.4), squeeze=False,
-                             layout="constrained", sharey=sharey)
+    fig = Figure(figsize=(width * columns + 2.8, height * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False, sharey=sharey)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return fig, axes.flat[:count]
@@ -160,24 +159,29 @@ def _edges(values: list[float]) -> np.ndarray:
     return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
 
 
-def _draw_theory(ax: Any, theory: Theory, xs: np.ndarray, params: list[dict[str, Any]], members: list[str],
-                 colours: list[str]) -> list:
-    """The theory curve of every line, on a right-hand axis: dashed in the line's colour when each
-    line has its own curve, else one black curve per distinct name, labelled with its lines."""
-    twin = ax if theory.same_axis else ax.twinx()
+def _theory_curve(theory: pd.DataFrame, point: dict[str, Any]) -> tuple[str, np.ndarray, np.ndarray]:
+    """(name, x, y) of the stored theory curve (`Sweep.theory`) of the line whose swept values are in `point`."""
+    keys = [k for k in theory.columns if k not in ("name", "x", "y")]
+    rows = _select(theory, keys, tuple(point[k] for k in keys))
+    return rows["name"].iloc[0], rows.x.to_numpy(), rows.y.to_numpy()
+
+
+def _draw_theory(ax: Any, theory: dict[str, Any], lines: list[tuple[str, np.ndarray, np.ndarray]],
+                 members: list[str], colours: list[str]) -> list:
+    """The theory curve (name, x, y) of every line, on a right-hand axis: dashed in the line's colour
+    when each line has its own curve, else one black curve per distinct name, labelled with its lines."""
+    twin = ax if theory["same_axis"] else ax.twinx()
     handles, named = [], {}
-    for p, member, colour in zip(params, members, colours):
-        named.setdefault(theory.name(p) or theory.label, (p, [], []))[1].append(member)
-        named[theory.name(p) or theory.label][2].append(colour)
+    for (name, x, y), member, colour in zip(lines, members, colours):
+        named.setdefault(name, (x, y, [], []))[2].append(member)
+        named[name][3].append(colour)
     own = len(named) == len(members) > 1
-    dense = np.linspace(xs.min(), xs.max(), 200)
-    for style, (name, (p, who, colour)) in zip(itertools.cycle(["--", ":", "-."]), named.items()):
+    for style, (name, (x, y, who, colour)) in zip(itertools.cycle(["--", ":", "-."]), named.items()):
         label = name if own or not who[0] else f"{name}: {', '.join(who)}"
-        (line,) = twin.plot(dense, np.asarray(theory.fn(dense, p), dtype=float), color=colour[0] if own else "k",
-                            ls="--" if own else style, lw=1.4, label=label)
+        (line,) = twin.plot(x, y, color=colour[0] if own else "k", ls="--" if own else style, lw=1.4, label=label)
         handles.append(line)
-    if not theory.same_axis:
-        twin.set_ylabel(theory.label)
+    if not theory["same_axis"]:
+        twin.set_ylabel(theory["label"])
     return handles
 
 
@@ -188,26 +192,29 @@ def seed_band(stats: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
             np.minimum(stats["mean"] + stats["std"], stats["max"]))
 
 
-def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Experiment, path: Path,
-                  fixed: dict[str, Any] | None = None) -> str:
+def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, pres: Presentation, path: Path,
+                  fixed: dict[str, Any] | None = None, theory: pd.DataFrame | None = None) -> str:
     """Draw the phase diagram PNG+SVG of `metric` over the swept `keys`; returns its caption.
 
     A numeric x axis (the key with a critical value, drawn dashed), one line per value of a second
     key (mean over seeds, band of one std when there are several), one panel per value of the
-    others, and the experiment's theory on a right-hand axis; two many-valued numeric keys give a
-    heat map on numeric axes instead.
+    others, and the experiment's theory curves (`Sweep.theory`) on a right-hand axis; two
+    many-valued numeric keys give a heat map on numeric axes instead.
     """
     rows = summary[summary.metric == metric]
     if rows.empty:
         raise GoldstoneError(f"no headline metric {metric!r} in this sweep (have: {sorted(summary.metric.unique())})")
     fixed = fixed or {}
-    x_key, line_key, facet_keys = _layout(keys, rows, exp.critical, exp.theory.key if exp.theory else None)
+    theory = pd.DataFrame() if theory is None else theory
+    x_key, line_key, facet_keys = _layout(keys, rows, pres.critical, pres.theory["key"] if pres.theory else None)
     seeds = rows.seed.nunique() if "seed" in rows else 1
     over = f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed"
     facets = list(itertools.product(*(_axis_values(rows[k]) for k in facet_keys))) or [()]
     categorical = not _numeric(_axis_values(rows[x_key]))
     fig, axes = _panels(len(facets), width=max(4.6, 0.45 * rows[x_key].nunique()) if categorical else 4.6)
     heatmap = _heatmap_wanted(rows, x_key, line_key)
+    theory_drawn = (pres.theory is not None and pres.theory["key"] == x_key and not theory.empty
+                    and _numeric(_axis_values(rows[x_key])))
     handles: dict[str, Any] = {}
     vmin, vmax = rows.value.min(), rows.value.max()
     for ax, facet in zip(axes, facets):
@@ -216,38 +223,38 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
             xs, ys = _axis_values(rows[x_key]), _axis_values(rows[line_key])
             grid = sel.groupby([line_key, x_key]).value.mean().unstack(x_key).reindex(index=ys, columns=xs)
             image = ax.pcolormesh(_edges(xs), _edges(ys), grid.to_numpy(float), cmap="viridis", vmin=vmin, vmax=vmax)
-            ax.set_ylabel(exp.label(line_key))
-            if line_key in exp.critical:
-                ax.axhline(exp.critical[line_key], color="w", ls="--", lw=1.5)
+            ax.set_ylabel(pres.label(line_key))
+            if line_key in pres.critical:
+                ax.axhline(pres.critical[line_key], color="w", ls="--", lw=1.5)
         else:
             lines = _axis_values(sel[line_key]) if line_key else [None]
-            params, members, colours = [], [], []
+            curves, members, colours = [], [], []
             for value in lines:
                 group = sel if value is None else sel[sel[line_key] == value]
                 stats = (group.groupby(x_key).value.agg(["mean", "std", "min", "max"]).reset_index()
                          .fillna({"std": 0.0}))
                 point = {**fixed, **dict(zip(facet_keys, facet)), **({line_key: value} if line_key else {})}
-                label = _value_text(exp, line_key, value, point) if line_key else exp.label(metric)
+                label = _value_text(pres, line_key, value, point) if line_key else pres.label(metric)
                 (line,) = ax.plot(stats[x_key], stats["mean"], "o-", ms=4, label=label)
                 if seeds > 1:
                     ax.fill_between(stats[x_key], *seed_band(stats), color=line.get_color(), alpha=0.2, lw=0)
                 handles.setdefault(label, line)
-                params.append(point)
+                if theory_drawn:
+                    curves.append(_theory_curve(theory, point))
                 members.append(label if line_key else "")
                 colours.append(line.get_color())
-            ax.set_ylabel(f"{exp.label(metric)} ({over})")
-            if exp.theory and exp.theory.key == x_key and _numeric(_axis_values(rows[x_key])):
-                for handle in _draw_theory(ax, exp.theory, np.asarray(_axis_values(rows[x_key]), float), params,
-                                           members, colours):
+            ax.set_ylabel(f"{pres.label(metric)} ({over})")
+            if theory_drawn:
+                for handle in _draw_theory(ax, pres.theory, curves, members, colours):
                     handles.setdefault(handle.get_label(), handle)
-        if x_key in exp.critical:
-            critical = ax.axvline(exp.critical[x_key], color="grey" if not heatmap else "w", ls="--", lw=1.2,
-                                  label=f"critical {exp.label(x_key)} = {exp.critical[x_key]:g}")
+        if x_key in pres.critical:
+            critical = ax.axvline(pres.critical[x_key], color="grey" if not heatmap else "w", ls="--", lw=1.2,
+                                  label=f"critical {pres.label(x_key)} = {pres.critical[x_key]:g}")
             handles.setdefault(critical.get_label(), critical)
-        ax.set_xlabel(exp.label(x_key))
+        ax.set_xlabel(pres.label(x_key))
         if not categorical and _spans_decades(_axis_values(rows[x_key]), 10):
             ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         grid_values = [] if categorical else [float(v) for v in _axis_values(rows[x_key])]
         if 0 < len(grid_values) <= 8:  # label the swept values themselves (not 2.2 blocks, not only decades)
             ax.set_xticks(grid_values, [f"{v:g}" for v in grid_values])
@@ -258,39 +265,38 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, exp: Expe
             for tick in ax.get_xticklabels():
                 tick.set_horizontalalignment("right")
         if facet_keys:
-            ax.set_title(_facet_title(exp, facet_keys, facet), fontsize=10)
+            ax.set_title(_facet_title(pres, facet_keys, facet), fontsize=10)
     if heatmap:
-        fig.colorbar(image, ax=list(axes), label=f"{exp.label(metric)} ({over})")
+        fig.colorbar(image, ax=list(axes), label=f"{pres.label(metric)} ({over})")
     if handles:
         fig.legend(list(handles.values()), list(handles), loc="outside right center", fontsize=8,
-                   title=exp.label(line_key) if line_key and not heatmap else None, title_fontsize=8)
+                   title=pres.label(line_key) if line_key and not heatmap else None, title_fontsize=8)
     if fixed:
-        fixed_text = ", ".join(f"{exp.label(k)} = {v}" for k, v in fixed.items())
+        fixed_text = ", ".join(f"{pres.label(k)} = {v}" for k, v in fixed.items())
         fig.suptitle(textwrap.fill(f"fixed: {fixed_text}", int(fig.get_figwidth() * 11)), fontsize=9)
     for suffix in ("png", "svg"):
         write_figure(path.with_suffix(f".{suffix}"), fig)
-    plt.close(fig)
-    shown = f"{exp.label(metric)} ({over}) against {exp.label(x_key)}"
-    shown += (f" and {exp.label(line_key)} (colour)" if heatmap else f", one line per {exp.label(line_key)}") \
+    shown = f"{pres.label(metric)} ({over}) against {pres.label(x_key)}"
+    shown += (f" and {pres.label(line_key)} (colour)" if heatmap else f", one line per {pres.label(line_key)}") \
         if line_key else ""
-    caption = shown + (f", one panel per {', '.join(exp.label(k) for k in facet_keys)}" if facet_keys else "")
-    if x_key in exp.critical:
-        caption += f"; dashed: the theory's critical {exp.label(x_key)} = {exp.critical[x_key]:g}"
-    if exp.theory and exp.theory.key == x_key and not heatmap:
-        caption += (f"; dashed, in each line's colour: {exp.theory.label}" if exp.theory.same_axis
-                    else f"; black: {exp.theory.label} (right axis)")
+    caption = shown + (f", one panel per {', '.join(pres.label(k) for k in facet_keys)}" if facet_keys else "")
+    if x_key in pres.critical:
+        caption += f"; dashed: the theory's critical {pres.label(x_key)} = {pres.critical[x_key]:g}"
+    if theory_drawn and not heatmap:
+        caption += (f"; dashed, in each line's colour: {pres.theory['label']}" if pres.theory["same_axis"]
+                    else f"; black: {pres.theory['label']} (right axis)")
     return caption + "."
 
 
-def curves(results: pd.DataFrame, keys: list[str], exp: Experiment, path: Path,
+def curves(results: pd.DataFrame, keys: list[str], pres: Presentation, path: Path,
            fixed: dict[str, Any] | None = None) -> str:
     """The experiment's curve (observable, metric) against step for every point: one panel per
     value of every key but the line key (the same layout as the phase diagram: a row per facet,
     a column per x value), one colour per line-key value, one thin line per seed."""
-    observable, metric = exp.curve
+    observable, metric = pres.curve
     fixed = fixed or {}
-    rows = results[(results.observable == observable) & (results.metric == metric)]
-    x_key, line_key, facet_keys = _layout(keys, rows, exp.critical, exp.theory.key if exp.theory else None)
+    rows = series(results, observable, metric)
+    x_key, line_key, facet_keys = _layout(keys, rows, pres.critical, pres.theory["key"] if pres.theory else None)
     panel_keys = [*facet_keys, x_key]
     panels = list(itertools.product(*(_axis_values(rows[k]) for k in panel_keys)))
     columns = rows[x_key].nunique() if facet_keys else 3
@@ -304,8 +310,8 @@ def curves(results: pd.DataFrame, keys: list[str], exp: Experiment, path: Path,
             colour = colours[value if line_key else None]
             point = {**fixed, **dict(zip(panel_keys, panel)), **({line_key: value} if line_key else {})}
             ax.plot(group.step, group.value, lw=1, color=colour,
-                    label=_value_text(exp, line_key, value, point) if line_key else "one seed")
-        ax.set(title=_facet_title(exp, panel_keys, panel), xlabel="training step", ylabel=f"{observable} {metric}")
+                    label=_value_text(pres, line_key, value, point) if line_key else "one seed")
+        ax.set(title=_facet_title(pres, panel_keys, panel), xlabel="training step", ylabel=f"{observable} {metric}")
         ax.title.set_fontsize(8)
         ax.label_outer()
         if log_steps:
@@ -315,15 +321,14 @@ def curves(results: pd.DataFrame, keys: list[str], exp: Experiment, path: Path,
         for line in ax.get_lines():
             handles.setdefault(line.get_label(), line)
     fig.legend(list(handles.values()), list(handles), loc="outside right center", fontsize=8,
-               title=exp.label(line_key) if line_key else None, title_fontsize=8)
+               title=pres.label(line_key) if line_key else None, title_fontsize=8)
     for suffix in ("png", "svg"):
         write_figure(path.with_suffix(f".{suffix}"), fig)
-    plt.close(fig)
     return (f"{observable} {metric} against training step for every point of the sweep (one thin line per seed), "
-            f"one panel per {', '.join(exp.label(k) for k in panel_keys)}.")
+            f"one panel per {', '.join(pres.label(k) for k in panel_keys)}.")
 
 
-def headline_table(summary: pd.DataFrame, keys: list[str], exp: Experiment) -> pd.DataFrame:
+def headline_table(summary: pd.DataFrame, keys: list[str], pres: Presentation) -> pd.DataFrame:
     """One row per point of the grid, one column per headline metric (mean over seeds), with its
     std over seeds beside it when there are several seeds."""
     seeds = summary.seed.nunique()
@@ -331,44 +336,44 @@ def headline_table(summary: pd.DataFrame, keys: list[str], exp: Experiment) -> p
     metrics = list(dict.fromkeys(summary.metric))
     columns = {}
     for m in metrics:
-        columns[exp.label(m) + (" (mean)" if seeds > 1 else "")] = stats[("mean", m)]
+        columns[pres.label(m) + (" (mean)" if seeds > 1 else "")] = stats[("mean", m)]
         if seeds > 1:
-            columns[exp.label(m) + " (std)"] = stats[("std", m)]
+            columns[pres.label(m) + " (std)"] = stats[("std", m)]
     table = pd.DataFrame(columns).reset_index()
-    return table.rename(columns={k: exp.label(k) for k in keys}).sort_values([exp.label(k) for k in keys])
+    return table.rename(columns={k: pres.label(k) for k in keys}).sort_values([pres.label(k) for k in keys])
 
 
-def _fixed_settings(sweep: Sweep, exp: Experiment) -> dict[str, Any]:
+def _fixed_settings(sweep: Sweep, pres: Presentation) -> dict[str, Any]:
     """The config keys not swept that apply to at least one point, as the points stored them."""
     fixed: dict[str, Any] = {}
     for _, folder in sweep.point_folders():
         if (folder / CONFIG).exists():
             config = Run(folder).config
-            fixed.update({k: v for k, v in applicable(config, exp.config).items() if k not in sweep.spec.grid})
+            fixed.update({k: v for k, v in applicable(config, pres.when).items() if k not in sweep.spec.grid})
     return fixed
 
 
 def sweep_sections(folder: Path, metric: str | None = None) -> list[str]:
     sweep = Sweep(folder)
-    spec, summary = sweep.spec, sweep.summary
-    exp = get_experiment(spec.experiment)
+    spec, summary, pres = sweep.spec, sweep.summary, sweep.presentation
     keys = list(spec.grid)
-    fixed = _fixed_settings(sweep, exp)
+    fixed = _fixed_settings(sweep, pres)
     out = [f"<h2>Sweep {html.escape(spec.experiment)}</h2>", f"<p><code>{html.escape(str(folder))}</code>: "
-           f"{len(spec.points())} points ({spec.seeds} seed(s) each)</p>", *_notes(exp), "<h3>Grid</h3>",
+           f"{len(spec.points())} points ({spec.seeds} seed(s) each)</p>", *_notes(pres), "<h3>Grid</h3>",
            _table(pd.DataFrame({"key": keys, "values": [", ".join(map(str, v)) for v in spec.grid.values()]})),
            "<h3>Fixed settings</h3>", _config_table(fixed)]
     if summary.empty:
         return out + ["<p>No point has finished yet.</p>"]
-    metric = metric or (exp.metric if exp.metric in set(summary.metric) else summary.metric.iloc[0])
-    shown = {k: v for k, v in fixed.items() if k in exp.labels}
-    caption = phase_diagram(summary, keys, metric, exp, folder / "figures" / "phase_diagram.png", shown)
+    metric = metric or (pres.metric if pres.metric in set(summary.metric) else summary.metric.iloc[0])
+    shown = {k: v for k, v in fixed.items() if k in pres.labels}
+    caption = phase_diagram(summary, keys, metric, pres, folder / "figures" / "phase_diagram.png", shown,
+                            sweep.theory)
     out.append(_figure(folder / "figures" / "phase_diagram.png", caption))
-    if exp.curve:
-        caption = curves(sweep.results, keys, exp, folder / "figures" / "curves.png", fixed)
+    if pres.curve:
+        caption = curves(sweep.results, keys, pres, folder / "figures" / "curves.png", fixed)
         out.append(_figure(folder / "figures" / "curves.png", caption))
-    out += [_render(item) for item in exp.sweep_summary(folder)] if exp.sweep_summary else []
-    out += ["<h3>Headline metrics</h3>", _table(headline_table(summary, keys, exp))]
+    out += [_section(folder, item) for item in sweep.sections]
+    out += ["<h3>Headline metrics</h3>", _table(headline_table(summary, keys, pres))]
     return out
 
 

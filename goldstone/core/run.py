@@ -1,10 +1,10 @@
 """Runs: one experiment, one config, one folder.
 
-A run folder holds ``config.json`` (config, seed, package versions), ``metrics.parquet`` (long
-form), ``arrays/*.safetensors``, ``figures/*.png|svg|gif``, ``tables/*.parquet``,
-``checkpoints/step_*/`` and, written last, ``DONE``. Every file is written atomically; a run
-killed at any moment continues from its newest checkpoint with ``resume=True`` and ends with
-the same metrics, bit for bit on CPU.
+A run folder holds ``config.json`` (config, seed, package versions, and how reports present the
+run), ``metrics.parquet`` (long form), ``arrays/*.safetensors``, ``figures/*.png|svg|gif``,
+``tables/*.parquet``, ``checkpoints/step_*/`` and, written last, ``DONE``. Every file is written
+atomically; a run killed at any moment continues from its newest checkpoint with ``resume=True``
+and ends with the same metrics, bit for bit on CPU.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from goldstone.core.views import CONFIG, DONE, MANIFEST, METRICS, PROGRESS, Run,
 
 PROGRESS_EVERY = 0.5
 """Seconds between two writes of a run's progress.json."""
+SYNC_EVERY = 100
+"""Rows `RunContext.log_tensor` holds on the device before copying their values to the host at once."""
 PACKAGES = ("goldstone", "torch", "numpy", "scipy", "pandas", "pyarrow", "safetensors", "matplotlib")
 
 
@@ -76,6 +78,7 @@ class RunContext:
         self.seed, self.device, self.quiet = seed, device, quiet
         self._frames: list[pd.DataFrame] = []
         self._rows: list[dict[str, Any]] = []  # `log` rows not yet in a frame
+        self._held: list[tuple[dict[str, Any], torch.Tensor]] = []  # `log_tensor` rows and their values
         self._manifest: dict[str, Any] = {"figures": [], "tables": [], "headline": {}}
 
     # -- metrics ---------------------------------------------------------------------------
@@ -86,6 +89,23 @@ class RunContext:
         copy task at T_max = 200)."""
         self._rows.append({"step": step, "observable": observable, "metric": metric, **index, "value": float(value)})
 
+    def log_tensor(self, step: int, observable: str, value: torch.Tensor, metric: str = "value", **index: int) -> None:
+        """`log` for a scalar tensor (a training loss) without a device sync per call: the row takes
+        its place now, and its value is copied to the host with those of the other held rows every
+        `SYNC_EVERY` rows and whenever the metrics are read (so before every checkpoint and at the end)."""
+        row = {"step": step, "observable": observable, "metric": metric, **index, "value": None}
+        self._rows.append(row)
+        self._held.append((row, value.detach()))
+        if len(self._held) >= SYNC_EVERY:
+            self._sync()
+
+    def _sync(self) -> None:
+        """Fill the held rows' values, in one transfer."""
+        if self._held:
+            for (row, _), value in zip(self._held, torch.stack([v for _, v in self._held]).tolist()):
+                row["value"] = value
+            self._held = []
+
     def log_frame(self, frame: pd.DataFrame) -> None:
         self._flush_rows()
         self._frames.append(frame)
@@ -95,6 +115,7 @@ class RunContext:
             self.log_frame(result.to_frame(step))
 
     def _flush_rows(self) -> None:
+        self._sync()
         if self._rows:
             self._frames.append(pd.DataFrame(self._rows))
             self._rows = []
@@ -131,7 +152,7 @@ class RunContext:
             else:
                 obj.load_state_dict(state[name])
         torch.set_rng_state(state["torch_rng"])
-        self._frames, self._rows = [metrics], []
+        self._frames, self._rows, self._held = [metrics], [], []
         return int(state["step"])
 
     def checkpoint(self, step: int, **objects: Any) -> None:
@@ -166,27 +187,24 @@ class RunContext:
 
     def figure(self, name: str, figure: Any, caption: str) -> None:
         """Save a matplotlib figure as PNG and SVG with a one-sentence caption for the report."""
-        import matplotlib.pyplot as plt
-
         for suffix in ("png", "svg"):
             write_figure(self.folder / "figures" / f"{name}.{suffix}", figure)
-        plt.close(figure)
         self._manifest["figures"].append({"name": name, "caption": caption})
 
     def animation(self, name: str, figure: Any, update: Callable[[int], None], frames: int, caption: str,
                   seconds_per_frame: float = 0.25) -> None:
         """Save a looping GIF of `figure`, redrawn by `update(i)` for each of `frames` frames, with a
         caption for the report (which shows it like a figure)."""
-        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from PIL import Image
 
+        canvas = FigureCanvasAgg(figure)
         images = []
         for i in range(frames):
             update(i)
-            figure.canvas.draw()
-            rgba = Image.frombuffer("RGBA", figure.canvas.get_width_height(), figure.canvas.buffer_rgba())
+            canvas.draw()
+            rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
             images.append(rgba.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE))
-        plt.close(figure)
         write_gif(self.folder / "figures" / f"{name}.gif", images, seconds_per_frame)
         self._manifest["figures"].append({"name": name, "caption": caption, "file": f"{name}.gif"})
 
@@ -279,7 +297,8 @@ def _execute(exp: Experiment, overrides: dict[str, Any] | None, config_file: str
         remove_leftovers(folder)
         fresh = not (folder / CONFIG).exists()
         if fresh:
-            write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions()})
+            write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions(),
+                                         "presentation": exp.presentation.to_json()})
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)

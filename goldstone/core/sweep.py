@@ -2,7 +2,8 @@
 
 ``sweep.json`` records the spec; ``points/<id>/`` are the runs; ``results.parquet`` gathers all
 their metrics in one tidy table (swept keys and seed as columns) and ``summary.parquet`` their
-headline numbers. A sweep resumes: finished points are skipped, unfinished ones resumed.
+headline numbers; ``theory.parquet`` and ``sections.json`` hold what the report draws from the
+experiment's code. A sweep resumes: finished points are skipped, unfinished ones resumed.
 Points run in this process, in worker processes (`goldstone.core.workers`), or as Ray tasks. Every point runs on one
 torch thread whatever the backend, so its numbers do not depend on how the sweep was scheduled.
 """
@@ -25,9 +26,9 @@ from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import optional_import, require_extra
 from goldstone.core.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import Bar
-from goldstone.core.registry import get_experiment
+from goldstone.core.registry import Experiment, Theory, get_experiment
 from goldstone.core.run import execute
-from goldstone.core.views import CONFIG, DONE, PROGRESS, SPEC, Run, Sweep, SweepSpec, read_json
+from goldstone.core.views import CONFIG, DONE, PROGRESS, SECTIONS, SPEC, THEORY, Run, Sweep, SweepSpec, read_json
 from goldstone.core.workers import run_in_workers
 
 
@@ -140,19 +141,59 @@ def _run_local(tasks: list[dict[str, Any]], workers: int, log: Path, tracker: _T
     run_in_workers(tasks, workers, "goldstone.core.sweep:run_point", log, tracker.done)
 
 
-def gather(sweep: Sweep) -> None:
-    """Concatenate every finished point's metrics and headline numbers into tidy tables."""
-    frames, rows = [], []
+def gather(sweep: Sweep, exp: Experiment) -> None:
+    """Concatenate every finished point's metrics and headline numbers into tidy tables; store the
+    experiment's theory curves and its own report sections."""
+    frames, rows, configs = [], [], []
     for point, folder in sweep.point_folders():
         if not (folder / DONE).exists():
             continue
         run = Run(folder)
         config = run.config
+        configs.append(config)
         labels = {**{k: config[k] for k in point["values"]}, "seed": point["seed"]}
         frames.append(run.metrics.assign(**labels))
         rows.extend({**labels, "metric": k, "value": v} for k, v in run.manifest["headline"].items())
     write_parquet(sweep.folder / "results.parquet", pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
     write_parquet(sweep.folder / "summary.parquet", pd.DataFrame(rows))
+    if exp.theory:
+        write_parquet(sweep.folder / THEORY, theory_curves(exp.theory, list(sweep.spec.grid), configs))
+    if exp.sweep_summary:
+        write_json(sweep.folder / SECTIONS, stored_sections(sweep.folder, exp.sweep_summary(sweep.folder)))
+
+
+def theory_curves(theory: Theory, keys: list[str], configs: list[dict[str, Any]]) -> pd.DataFrame:
+    """`theory` over the range its key spans in `configs` (200 points), once per combination of the
+    other swept `keys` (given the full config of its first point): their values, name, x, y. Empty
+    unless the key is swept and numeric."""
+    xs = [config[theory.key] for config in configs] if theory.key in keys else []
+    if not xs or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+        return pd.DataFrame()
+    dense = np.linspace(min(xs), max(xs), 200)
+    others = [k for k in keys if k != theory.key]
+    frames: dict[tuple, pd.DataFrame] = {}
+    for config in configs:
+        combo = tuple(config[k] for k in others)
+        if combo not in frames:
+            params = {k: v for k, v in config.items() if k != theory.key}
+            frames[combo] = pd.DataFrame({**dict(zip(others, combo)), "name": theory.name(params) or theory.label,
+                                          "x": dense, "y": np.asarray(theory.fn(dense, params), dtype=float)})
+    return pd.concat(frames.values(), ignore_index=True)
+
+
+def stored_sections(folder: Path, items: list[Any]) -> list[dict[str, str]]:
+    """An experiment's sweep sections (headings, DataFrames, (image path, caption)) as `Sweep.sections`
+    reads them; tables are written to ``tables/section_<i>.parquet``."""
+    out: list[dict[str, str]] = []
+    for i, item in enumerate(items):
+        if isinstance(item, pd.DataFrame):
+            out.append({"table": f"tables/section_{i}.parquet"})
+            write_parquet(folder / out[-1]["table"], item)
+        elif isinstance(item, tuple):
+            out.append({"figure": Path(item[0]).relative_to(folder).as_posix(), "caption": item[1]})
+        else:
+            out.append({"heading": item})
+    return out
 
 
 def default_sweep_folder(spec: SweepSpec, root: str | Path = "runs") -> Path:
@@ -181,7 +222,7 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
         _claim(folder, spec)
         sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
         _run_points(sweep, spec, workers, backend, ray_address, quiet)
-        gather(sweep)
+        gather(sweep, exp)
     return sweep
 
 

@@ -1,10 +1,11 @@
 """Read-only views of run and sweep folders and the names of what they hold.
 
-A run folder holds ``config.json`` (config, seed, device, package versions), ``metrics.parquet``
-(long form), ``arrays/*.safetensors``, ``figures/*.png|svg|gif``, ``tables/*.parquet``,
-``checkpoints/step_*/``, ``progress.json`` while it trains and, written last, ``DONE``. A sweep
-folder holds ``sweep.json``, one run per point under ``points/``, ``results.parquet`` and
-``summary.parquet``.
+A run folder holds ``config.json`` (config, seed, device, package versions, presentation),
+``metrics.parquet`` (long form), ``arrays/*.safetensors``, ``figures/*.png|svg|gif``,
+``tables/*.parquet``, ``checkpoints/step_*/``, ``progress.json`` while it trains and, written last,
+``DONE``. A sweep folder holds ``sweep.json``, one run per point under ``points/``,
+``results.parquet``, ``summary.parquet`` and what its report draws from the experiment's code:
+``theory.parquet`` (the theory curves) and ``sections.json`` (the experiment's own sections).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import torch
 from safetensors.torch import load_file
 
 from goldstone.core.errors import RunFolderError
+from goldstone.core.presentation import Presentation
 
 CONFIG, METRICS, MANIFEST, DONE, PROGRESS = "config.json", "metrics.parquet", "manifest.json", "DONE", "progress.json"
-SPEC = "sweep.json"
+SPEC, THEORY, SECTIONS = "sweep.json", "theory.parquet", "sections.json"
 
 
 def read_json(path: Path) -> Any:
@@ -75,6 +77,11 @@ class Run:
     def versions(self) -> dict[str, str]:
         """Python and package versions the run was started with."""
         return self.stored["versions"]
+
+    @property
+    def presentation(self) -> Presentation:
+        """Labels, critical values, notes, ... of the run's experiment, as stored with the run."""
+        return Presentation.from_json(self.stored.get("presentation"))
 
     @property
     def complete(self) -> bool:
@@ -161,6 +168,26 @@ class Sweep:
         """Every finished point's headline numbers (empty until the sweep has gathered them)."""
         path = self.folder / "summary.parquet"
         return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+    @property
+    def presentation(self) -> Presentation:
+        """The presentation stored with the first point that has started."""
+        started = [folder for _, folder in self.point_folders() if (folder / CONFIG).exists()]
+        return Run(started[0]).presentation if started else Presentation()
+
+    @property
+    def theory(self) -> pd.DataFrame:
+        """The theory curve of every combination of the other swept keys: their values, name, x, y
+        (empty when the experiment has none, or the sweep has not gathered)."""
+        path = self.folder / THEORY
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+    @property
+    def sections(self) -> list[dict[str, str]]:
+        """The experiment's own report sections: ``{"heading": text}``, ``{"table": parquet path}`` or
+        ``{"figure": image path, "caption": text}``, paths relative to the sweep folder."""
+        path = self.folder / SECTIONS
+        return read_json(path) if path.exists() else []
 
     def report(self, path: str | Path | None = None, metric: str | None = None) -> Path:
         from goldstone.core.report import write_report

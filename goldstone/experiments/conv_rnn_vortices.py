@@ -14,28 +14,27 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from goldstone.analysis.vortex_tracks import VortexTracks, track_vortices
 from goldstone.analysis.vortices import gated_winding_numbers
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
+from goldstone.core.frames import series
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.experiments.copy_task import CopySchedule, held_out_batch, train_copy
 from goldstone.models.conv_rnn import CONV_GROUPS, CONV_INITS, ConvRNN, phase_field
+from goldstone.models.group_config import GROUP_LABELS
 
 
 @dataclasses.dataclass
 class ConvVorticesConfig(CopySchedule):
     group: str = param("u1", "symmetry of the recurrent kernel: U(1) (complex kernel) or generic (dense real "
-                       "kernel, same gain)", choices=CONV_GROUPS)
+                       "kernel, same gain)", label="recurrent kernel", choices=CONV_GROUPS)
     channels: int = param(4, "complex channels C of the field", ge=1, le=64)
     size: int = param(16, "lattice side H = W (a torus)", ge=3, le=256)
     kernel_size: int = param(3, "side of the convolution kernel (odd)", ge=1, le=15)
@@ -43,7 +42,8 @@ class ConvVorticesConfig(CopySchedule):
                             "(periodic bilinear); 0 writes every site independently", ge=0)
     init: str = param("identity", "recurrent kernel at initialisation: identity at the centre tap plus random "
                       "couplings of scale sigma_W, or random alone", choices=CONV_INITS)
-    sigma_w: float = param(0.3, "scale sigma_W of the random kernel weights", ge=1e-3, le=100)
+    sigma_w: float = param(0.3, "scale sigma_W of the random kernel weights", label="weight scale σ_W", ge=1e-3,
+                           le=100)
     threshold: float = param(0.1, "vortex gate: a plaquette counts where its corners' mean |z| is at least this "
                              "share of the frame's RMS |z|, in (0, 1)", gt=0)
     max_step: float = param(1.5, "largest move (lattice units) of a vortex between time steps", gt=0, le=4)
@@ -80,10 +80,9 @@ class ConvCopyModel(nn.Module):
         return self.readout(self.states(x))
 
 
-LABELS = {"group": "recurrent kernel", "group=u1": "U(1)", "group=generic": "generic", "sigma_w": "weight scale σ_W",
-          "max_delay": "longest delay T_max (steps)", "final_success": "sequences copied",
-          "final_symbol_accuracy": "answer symbols right", "parameters": "parameters",
-          "vortex_density": "vortices per plaquette", "mean_lifetime": "mean vortex lifetime (steps)"}
+LABELS = {**GROUP_LABELS, "final_success": "sequences copied", "final_symbol_accuracy": "answer symbols right",
+          "parameters": "parameters", "vortex_density": "vortices per plaquette",
+          "mean_lifetime": "mean vortex lifetime (steps)"}
 
 
 @experiment("conv_rnn_vortices", ConvVorticesConfig,
@@ -151,7 +150,8 @@ def _phase_axes(ax, phase: torch.Tensor):
 
 def plot_fields(ctx: RunContext, field: torch.Tensor, charges: torch.Tensor, moments: dict[str, int], name: str) -> None:
     """Phase of channel 0 of the first probe sequence at four moments, vortices marked."""
-    fig, axes = plt.subplots(1, len(moments), figsize=(3.2 * len(moments), 3.6), constrained_layout=True)
+    fig = Figure(figsize=(3.2 * len(moments), 3.6), constrained_layout=True)
+    axes = fig.subplots(1, len(moments))
     for ax, (label, t) in zip(axes, moments.items()):
         image = _phase_axes(ax, torch.angle(field[0, t]))
         _mark(ax, charges[0, t])
@@ -169,7 +169,8 @@ def plot_statistics(ctx: RunContext, cfg: ConvVorticesConfig, charges: torch.Ten
     """Vortices per plaquette against the time step, and the lifetime histograms at the first and
     the last measurement."""
     sequences, channels, frames, height, width = charges.shape
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    fig = Figure(figsize=(10, 3.6), constrained_layout=True)
+    ax1, ax2 = fig.subplots(1, 2)
     density = charges.ne(0).double().mean((0, 1, 3, 4))
     ax1.plot(range(frames), density.numpy(), "o-", ms=2.5)
     ax1.axvspan(-0.5, cfg.length - 0.5, color="tab:green", alpha=0.12, label="input symbols")
@@ -178,7 +179,7 @@ def plot_statistics(ctx: RunContext, cfg: ConvVorticesConfig, charges: torch.Ten
             title=f"after training, {sequences} sequences x {channels} channels")
     ax1.legend(loc="best")
     m = ctx.metrics
-    lifetimes = m[m.observable == "vortex_lifetimes"]
+    lifetimes = series(m, "vortex_lifetimes", "tracks")
     for step, style in ((lifetimes.step.min(), "s--"), (lifetimes.step.max(), "o-")):
         at = lifetimes[lifetimes.step == step]
         ax2.plot(at.lifetime, at.value, style, ms=3, label=f"training step {int(step)}")
@@ -192,7 +193,8 @@ def plot_statistics(ctx: RunContext, cfg: ConvVorticesConfig, charges: torch.Ten
 
 def animate(ctx: RunContext, field: torch.Tensor, charges: torch.Tensor, length: int, delay: int, name: str) -> None:
     """GIF of the phase of one channel over every time step of one sequence, vortices marked."""
-    fig, ax = plt.subplots(figsize=(4.4, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(4.4, 4.2), constrained_layout=True)
+    ax = fig.subplots()
     image = _phase_axes(ax, torch.angle(field[0]))
     fig.colorbar(image, ax=ax, label="phase arg z (rad)", shrink=0.8)
     vortices = ax.scatter([], [], s=36, marker="o", facecolor="white", edgecolor="black")

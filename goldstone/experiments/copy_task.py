@@ -15,23 +15,22 @@ import copy
 import dataclasses
 from collections.abc import Callable
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import nn
 
 from goldstone.analysis.lyapunov import lyapunov_spectrum
 from goldstone.analysis.phase_retention import phase_retention
-from goldstone.analysis.protected_direction import protected_direction
+from goldstone.observables.jacobian import protected_direction
 from goldstone.core.config import param
+from goldstone.core.frames import series
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.data.copy_task import IGNORE, CopyBatch, copy_accuracy, copy_batch
 from goldstone.models.recurrent import EquivariantRNN, parameter_count
+from goldstone.models.group_config import GROUP_LABELS
 from goldstone.models.recurrent_config import RecurrentConfig
 from goldstone.theory.neutral_modes import block_span, neutral_mode_count
 from goldstone.training.loop import make_optimizer, train_loop
@@ -41,7 +40,8 @@ from goldstone.training.loop import make_optimizer, train_loop
 class CopySchedule:
     """The task and training keys of every copy-task experiment."""
 
-    max_delay: int = param(25, "longest delay T_max (drawn uniformly in 1..T_max per sequence)", ge=1, le=10_000)
+    max_delay: int = param(25, "longest delay T_max (drawn uniformly in 1..T_max per sequence)",
+                           label="longest delay T_max (steps)", ge=1, le=10_000)
     alphabet: int = param(8, "symbols to copy from", ge=2, le=1000)
     length: int = param(10, "symbols per sequence", ge=1, le=1000)
     steps: int = param(1500, "optimiser steps", ge=1)
@@ -78,14 +78,12 @@ class CopyModel(nn.Module):
         return self.readout(self.states(x))
 
 
-LABELS = {"architecture": "network", "group": "symmetry group", "cell": "cell", "sigma_w": "weight scale σ_W",
-          "max_delay": "longest delay T_max (steps)", "width": "hidden width N", "final_success": "sequences copied",
-          "final_symbol_accuracy": "answer symbols right", "parameters": "parameters",
-          "group=u1": "U(1)", "group=ok": "O({k})", "group=generic": "generic"}
+LABELS = {"final_success": "sequences copied", "final_symbol_accuracy": "answer symbols right",
+          "parameters": "parameters", **GROUP_LABELS}
 
 
 @experiment("copy_task", CopyTaskConfig, "variable-delay copy task: equivariant RNN/GRU cells vs RNN, GRU, LSTM",
-            critical={"sigma_w": 1.0}, curve=("eval", "success"), labels=LABELS)
+            curve=("eval", "success"), labels=LABELS)
 def train(ctx: RunContext) -> None:
     cfg: CopyTaskConfig = ctx.config
     train_copy(ctx, cfg, CopyModel(cfg), cfg.network_name(cfg.alphabet + 1, cfg.alphabet))
@@ -123,7 +121,7 @@ def train_copy(ctx: RunContext, cfg: CopySchedule, model: nn.Module, name: str,
                            torch.Generator().manual_seed(ctx.seed * 1_000_003 + step))
         logits = model(batch.inputs.to(ctx.device))
         loss = F.cross_entropy(logits.flatten(0, 1), batch.targets.to(ctx.device).flatten(), ignore_index=IGNORE)
-        ctx.log(step + 1, "train", loss.item(), "loss")
+        ctx.log_tensor(step + 1, "train", loss, "loss")
         return loss
 
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, checkpoint=cfg.checkpoint_every,
@@ -190,12 +188,13 @@ def neutral_modes(ctx: RunContext, recurrent: EquivariantRNN, group: str, held_o
 
 def summarise(ctx: RunContext, cfg: CopySchedule, name: str, parameters: int) -> None:
     m = ctx.metrics
-    success = m[(m.observable == "eval") & (m.metric == "success")]
-    symbols = m[(m.observable == "eval") & (m.metric == "symbol_accuracy")]
+    success = series(m, "eval", "success")
+    symbols = series(m, "eval", "symbol_accuracy")
     ctx.headline("final_success", success.value.iloc[-1])
     ctx.headline("final_symbol_accuracy", symbols.value.iloc[-1])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
-    loss = m[m.observable == "train"]
+    fig = Figure(figsize=(9, 3.2))
+    ax1, ax2 = fig.subplots(1, 2)
+    loss = series(m, "train", "loss")
     ax1.plot(loss.step, loss.value, lw=0.6)
     ax1.axhline(torch.log(torch.tensor(float(cfg.alphabet))).item(), color="grey", ls=":", label="chance (ln alphabet)")
     ax1.set(xlabel="training step", ylabel="cross-entropy on answers (nats)", yscale="log")

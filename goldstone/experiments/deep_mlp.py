@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 
 from goldstone.core.config import param
 from goldstone.core.device import DTYPES, resolve_dtype
 from goldstone.core.errors import ConfigError
+from goldstone.core.frames import series
 from goldstone.core.monitor import Monitor
 from goldstone.core.observable import measure
 from goldstone.core.registry import Theory, experiment
@@ -28,23 +26,25 @@ from goldstone.data import batch_indices, load_dataset
 from goldstone.data.classification import DATASETS
 from goldstone.models import DeepMLP
 from goldstone.models.deep_mlp import GENERIC_SCALES, generic_gain
-from goldstone.models.group_config import GroupConfig, block_size
+from goldstone.models.group_config import GROUP_LABELS, GroupConfig, block_size
 from goldstone.observables import JacobianSpectrum, OrderParameter, ProtectedJacobian
-from goldstone.theory import fixed_point
+from goldstone.theory import SIGMA_W_CRITICAL, fixed_point
 from goldstone.training.loop import make_optimizer, train_loop
 
 
 @dataclasses.dataclass
 class DeepMLPConfig(GroupConfig):
-    depth: int = param(100, "number L of equivariant blocks", ge=1)
-    sigma_w: float = param(1.2, "weight scale sigma_W (critical value 1)", ge=1e-3, le=100)
+    depth: int = param(100, "number L of equivariant blocks", label="depth L (layers)", ge=1)
+    sigma_w: float = param(1.2, f"weight scale sigma_W (critical value {SIGMA_W_CRITICAL:g})", label="weight scale σ_W",
+                           critical=SIGMA_W_CRITICAL, ge=1e-3, le=100)
     generic_scale: str = param("matched", "generic weights' std: matched = sigma_W/sqrt(N) (the equivariant "
                                "layers' gain); authors = sigma_W*sqrt(k/N) (the O(k) layer's std, the authors' "
-                               "baseline)", choices=GENERIC_SCALES, when={"group": ("generic",)})
-    dataset: str = param("digits", "data set", choices=DATASETS)
+                               "baseline)", label="generic weight scale", choices=GENERIC_SCALES,
+                               when={"group": ("generic",)})
+    dataset: str = param("digits", "data set", label="data", choices=DATASETS)
     data_dir: str = param("", "folder with IDX files (nothing is downloaded)",
                           when={"dataset": ("mnist", "fashion_mnist")})
-    steps: int = param(360, "optimiser steps", ge=1)
+    steps: int = param(360, "optimiser steps", label="training steps", ge=1)
     batch_size: int = param(128, "batch size", ge=1)
     lr: float = param(1e-3, "Adam learning rate", gt=0, le=10)
     eval_every: int = param(40, "steps between test evaluations", ge=1)
@@ -87,12 +87,8 @@ def c_star_name(params: dict) -> str:
     return f"c*, k = {_block(params)}" + (f", gain √{_block(params)}·σ_W" if authors else "")
 
 
-LABELS = {"sigma_w": "weight scale σ_W", "group": "symmetry group", "depth": "depth L (layers)",
-          "width": "width N (real features)", "k": "block size k", "steps": "training steps", "dataset": "data",
-          "generic_scale": "generic weight scale", "final_test_accuracy": "final test accuracy",
-          "final_train_loss": "final train loss (cross-entropy, nats)",
-          "protected_jacobian_max_deviation": "protected-Jacobian max |ratio - 1|",
-          "group=u1": "U(1)", "group=ok": "O({k})", "group=generic": "generic",
+LABELS = {"final_test_accuracy": "final test accuracy", "final_train_loss": "final train loss (cross-entropy, nats)",
+          "protected_jacobian_max_deviation": "protected-Jacobian max |ratio - 1|", **GROUP_LABELS,
           "generic_scale=matched": "generic, std σ_W/√N", "generic_scale=authors": "generic, std σ_W√(k/N) (authors')"}
 NOTES = ("Weight scales: U(1) and O(k) layers draw weights of std sigma_W/sqrt(N) and sigma_W*sqrt(k/N), both "
          "of gain sigma_W (critical at 1). The generic baseline's weight std is sigma_W/sqrt(N) here (key "
@@ -102,9 +98,8 @@ NOTES = ("Weight scales: U(1) and O(k) layers draw weights of std sigma_W/sqrt(N
 
 
 @experiment("deep_mlp", DeepMLPConfig, "train a deep U(1)/O(k)/generic MLP; order parameter and protected Jacobian",
-            critical={"sigma_w": 1.0}, curve=("test", "accuracy"),
-            theory=Theory("sigma_w", "mean-field order parameter c*", c_star_curve, c_star_name), labels=LABELS,
-            notes=NOTES)
+            curve=("test", "accuracy"), theory=Theory("sigma_w", "mean-field order parameter c*", c_star_curve,
+                                                      c_star_name), labels=LABELS, notes=NOTES)
 def train(ctx: RunContext) -> None:
     cfg: DeepMLPConfig = ctx.config
     dtype = resolve_dtype(cfg.dtype)
@@ -128,7 +123,7 @@ def train(ctx: RunContext) -> None:
     def loss_fn(step: int) -> torch.Tensor:
         idx = batch_indices(len(data.x_train), cfg.batch_size, step, ctx.seed).to(ctx.device)
         loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-        ctx.log(step + 1, "train", loss.item(), "loss")
+        ctx.log_tensor(step + 1, "train", loss, "loss")
         return loss
 
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, checkpoint=cfg.checkpoint_every,
@@ -143,16 +138,17 @@ def train(ctx: RunContext) -> None:
 def summarise(ctx: RunContext, cfg: DeepMLPConfig) -> None:
     """Headline numbers and figures, all derived from the logged metrics."""
     m = ctx.metrics
-    acc = m[(m.observable == "test") & (m.metric == "accuracy")]
+    acc = series(m, "test", "accuracy")
+    train_loss = series(m, "train", "loss")
     ctx.headline("final_test_accuracy", acc.value.iloc[-1])
-    ctx.headline("final_train_loss", m[(m.observable == "train")].value.iloc[-1])
-    ratio = m[(m.observable == "protected_jacobian") & (m.metric == "max_deviation")]
+    ctx.headline("final_train_loss", train_loss.value.iloc[-1])
+    ratio = series(m, "protected_jacobian", "max_deviation")
     ctx.headline("protected_jacobian_max_deviation", ratio.value.iloc[-1])
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
-    train_loss = m[m.observable == "train"]
+    fig = Figure(figsize=(9, 3.2))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(train_loss.step, train_loss.value, lw=0.8, label="train")
-    test_loss = m[(m.observable == "test") & (m.metric == "loss")]
+    test_loss = series(m, "test", "loss")
     ax1.plot(test_loss.step, test_loss.value, "o-", ms=3, label="test")
     ax1.set(xlabel="training step", ylabel="cross-entropy (nats)", yscale="log")
     ax1.legend()
@@ -165,8 +161,9 @@ def summarise(ctx: RunContext, cfg: DeepMLPConfig) -> None:
     ctx.figure("training", fig, f"Training of the {cfg.depth}-layer {cfg.group} MLP on {cfg.dataset}: "
                                 f"final test accuracy {acc.value.iloc[-1]:.3f}.")
 
-    c = m[(m.observable == "order_parameter") & (m.metric == "c")]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    c = series(m, "order_parameter", "c")
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     for step in sorted({c.step.min(), c.step.max()}):
         rows = c[c.step == step]
         ax.plot(rows.layer, rows.value, label=f"step {step}")

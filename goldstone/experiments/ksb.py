@@ -14,13 +14,15 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 
 from goldstone.core.config import param
+from goldstone.core.frames import series
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
-from goldstone.experiments.noether import (SGDTrainingConfig, batch, cross_entropy, evaluate, model_for,
-                                           prepared_data)
-from goldstone.theory.noether import ChargeMap, detect_symmetries
+from goldstone.models.relu_mlp_config import SGDTrainingConfig, batch, evaluate, model_for, prepared_data
+from goldstone.observables.symmetry_detection import detect_symmetries
+from goldstone.theory.noether import ChargeMap
 from goldstone.theory.noether.families import group_families
 from goldstone.training.loop import train_loop
 
@@ -29,25 +31,25 @@ from goldstone.training.loop import train_loop
 class KSBConfig(SGDTrainingConfig):
     dataset: str = param("mnist1d", "data set", choices=("digits", "mnist1d"))
     width: int = param(256, "hidden units per layer", ge=1)
-    lr: float = param(0.3, "learning rate eta", gt=0, le=10)
+    lr: float = param(0.3, "learning rate eta", label="learning rate η", gt=0, le=10)
     steps: int = param(4000, "optimiser steps", ge=1)
     batch_size: int = param(128, "batch size", ge=1)
     eval_every: int = param(500, "steps between test evaluations", ge=1)
-    constrain: bool = param(False, "norm-frozen: after every step, scale each scale group back to its initial norm")
+    constrain: bool = param(False, "norm-frozen: after every step, scale each scale group back to its initial norm",
+                            label="norms")
 
 
-LABELS = {"lr": "learning rate η", "momentum": "momentum β", "constrain": "norms", "constrain=False": "free (unconstrained)",
-          "constrain=True": "frozen at their initial values", "test_accuracy": "final test accuracy",
-          "radius_ratio": "r / r(0) at the end (median over scale groups)"}
+LABELS = {"constrain=False": "free (unconstrained)", "constrain=True": "frozen at their initial values",
+          "test_accuracy": "final test accuracy", "radius_ratio": "r / r(0) at the end (median over scale groups)"}
 
 
 @experiment("ksb", KSBConfig, "kinetic symmetry breaking: BatchNorm MLP with free vs frozen weight norms (NLD Fig. 3)",
             curve=("test", "accuracy"), labels=LABELS, metric="test_accuracy")
 def train(ctx: RunContext) -> None:
     cfg: KSBConfig = ctx.config
-    data = prepared_data(cfg, ctx)
-    model = model_for(cfg, data, ctx)
-    symmetries = detect_symmetries(model, [batch(cfg, data, -1, ctx.seed)], cross_entropy)
+    data = prepared_data(cfg, ctx.device)
+    model = model_for(cfg, data, ctx.seed, ctx.device)
+    symmetries = detect_symmetries(model, [batch(cfg, data, -1, ctx.seed)], F.cross_entropy)
     scale = [g for g in symmetries if g.kind == "scale"]
     params = dict(model.named_parameters())
     norms = ChargeMap(scale, {n: p.shape for n, p in params.items()}, ctx.device)
@@ -57,8 +59,8 @@ def train(ctx: RunContext) -> None:
 
     def loss_fn(step: int) -> torch.Tensor:
         x, y = batch(cfg, data, step, ctx.seed)
-        loss = cross_entropy(model(x), y)
-        ctx.log(step + 1, "train", loss.item(), "loss")
+        loss = F.cross_entropy(model(x), y)
+        ctx.log_tensor(step + 1, "train", loss, "loss")
         return loss
 
     def freeze(step: int) -> None:
@@ -78,5 +80,5 @@ def train(ctx: RunContext) -> None:
                measurements=([(1, freeze)] if cfg.constrain else []) + measurements,
                description=f"ksb: η = {cfg.lr:g}, β = {cfg.momentum:g}, norms {'frozen' if cfg.constrain else 'free'}")
     m = ctx.metrics
-    ctx.headline("test_accuracy", m[(m.observable == "test") & (m.metric == "accuracy")].value.iloc[-1])
+    ctx.headline("test_accuracy", series(m, "test", "accuracy").value.iloc[-1])
     ctx.headline("radius_ratio", float((squared() / start).sqrt().median()))

@@ -18,16 +18,15 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
 from goldstone.analysis.attention_entanglement import attention_profiles, text_chunks
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.extras import optional_import
+from goldstone.core.frames import series
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.data.classification import batch_indices
@@ -46,16 +45,17 @@ CENTRE = len(prime_factors(384))
 @dataclasses.dataclass
 class LoraEntanglementConfig:
     method: str = param("lora", "lora (peft, on query and value), mps (MPS adaptation, same modules, as many "
-                        "parameters as LoRA at `rank`) or full fine-tuning", choices=("lora", "mps", "full"))
-    rank: int = param(8, "LoRA rank r (mps: the LoRA rank whose parameter count it matches)", ge=1, le=384,
-                      when={"method": ("lora", "mps")})
+                        "parameters as LoRA at `rank`) or full fine-tuning", label="method",
+                        choices=("lora", "mps", "full"))
+    rank: int = param(8, "LoRA rank r (mps: the LoRA rank whose parameter count it matches)", label="LoRA rank r",
+                      ge=1, le=384, when={"method": ("lora", "mps")})
     alpha: float = param(16.0, "adapter alpha (scaling alpha / r)", gt=0, when={"method": ("lora", "mps")})
     chi: int = param(4, "MPS bond between the two input cores", ge=1, when={"method": ("mps",)})
     split: int = param(24, "MPS input split d1 (d_in = 384 = d1 x d2; 24 = 3 x 2^3 keeps the chi cut on a site cut)",
                        ge=1, when={"method": ("mps",)})
     task: str = param("ewt_genre", "offline EWT task", choices=("ewt_genre", "ewt_relation"))
     treebank: str = param("", "folder with en_ewt-ud-train.conllu (default: $GOLDSTONE_UD_EWT or ../shared/data)")
-    lr: float = param(1e-3, "AdamW learning rate (full fine-tuning: about 5e-5)", gt=0, le=1)
+    lr: float = param(1e-3, "AdamW learning rate (full fine-tuning: about 5e-5)", label="learning rate", gt=0, le=1)
     steps: int = param(150, "fine-tuning steps", ge=1)
     batch_size: int = param(16, "texts per step", ge=1)
     max_length: int = param(64, "tokens per text", ge=8)
@@ -98,9 +98,8 @@ def profiles(model, method: str, reference: dict[str, torch.Tensor]) -> dict[tup
             for key, value in _updates(model, method, reference).items()}
 
 
-LABELS = {"method": "method", "rank": "LoRA rank r", "lr": "learning rate", "centre_query": "S_c of ΔW_Q (nats)",
-          "centre_value": "S_c of ΔW_V (nats)", "depth_query": "valley depth Page_c − S_c, ΔW_Q",
-          "test_accuracy": "test accuracy"}
+LABELS = {"centre_query": "S_c of ΔW_Q (nats)", "centre_value": "S_c of ΔW_V (nats)",
+          "depth_query": "valley depth Page_c − S_c, ΔW_Q", "test_accuracy": "test accuracy"}
 
 
 @experiment("lora_entanglement", LoraEntanglementConfig, "entanglement profiles of MiniLM's fine-tuning updates: "
@@ -132,7 +131,7 @@ def train(ctx: RunContext) -> None:
         idx = batch_indices(len(train_set), cfg.batch_size, step, ctx.seed)
         (inputs, labels), = encode_batches(train_set.subset(idx.numpy()), tokenizer, cfg.batch_size, cfg.max_length)
         loss = model(**{k: v.to(ctx.device) for k, v in inputs.items()}, labels=labels.to(ctx.device)).loss
-        ctx.log(step + 1, "finetune", loss.item(), "loss")
+        ctx.log_tensor(step + 1, "finetune", loss, "loss")
         return loss
 
     def measure(step: int) -> None:
@@ -186,9 +185,10 @@ def external(ctx: RunContext, model, tokenizer, texts: list[str], labels: int) -
 
     n = final.shape[-1] + 1
     cut = torch.arange(1, n, dtype=torch.float64)
-    fig, ax = plt.subplots(figsize=(7.5, 4), constrained_layout=True)
+    fig = Figure(figsize=(7.5, 4), constrained_layout=True)
+    ax = fig.subplots()
     for layer in range(len(final)):
-        ax.plot(cut, final[layer].mean(0), color=plt.cm.viridis(layer / max(len(final) - 1, 1)), lw=0.8,
+        ax.plot(cut, final[layer].mean(0), color=colormaps["viridis"](layer / max(len(final) - 1, 1)), lw=0.8,
                 label=f"layer {layer}, fine-tuned")
     ax.plot(cut, final.mean((0, 1)), "o-", color="C3", ms=3, lw=1.8, label="fine-tuned, mean over layers and heads")
     ax.plot(cut, start.mean((0, 1)), "s--", color="k", ms=3, lw=1, label="pre-trained, mean")
@@ -215,13 +215,14 @@ def summarise(ctx: RunContext, cfg: LoraEntanglementConfig) -> None:
     x = [math.log2(left) for left in lefts]
     final = m.step.max()
     r = cfg.adapter_rank
-    ctx.headline("test_accuracy", float(m[m.observable == "test"].value.iloc[-1]))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True, sharey=True)
+    ctx.headline("test_accuracy", float(series(m, "test", "accuracy").value.iloc[-1]))
+    fig = Figure(figsize=(11, 3.8), constrained_layout=True)
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, role in zip(axes, ROLES):
-        rows = m[(m.observable == f"profile_{role}") & (m.step == final)]
+        rows = series(m, f"profile_{role}", step=final)
         table = rows.pivot(index="layer", columns="cut", values="value")
         for layer, values in table.iterrows():
-            ax.plot(x, values.to_numpy(), color=plt.cm.viridis(int(layer) / 5), lw=0.8, alpha=0.8,
+            ax.plot(x, values.to_numpy(), color=colormaps["viridis"](int(layer) / 5), lw=0.8, alpha=0.8,
                     label=f"layer {int(layer)}")
         mean = table.mean(axis=0).to_numpy()
         ax.plot(x, mean, "o-", color="C3", lw=1.8, ms=3, label="mean over layers")
@@ -255,10 +256,11 @@ def summarise(ctx: RunContext, cfg: LoraEntanglementConfig) -> None:
 
 def valley_along_training(ctx: RunContext, what: str) -> None:
     m = ctx.metrics
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
+    fig = Figure(figsize=(9, 3.2), constrained_layout=True)
+    axes = fig.subplots(1, 2)
     for role, colour in zip(ROLES, ("C0", "C1")):
         for ax, field, label in zip(axes, ("centre", "width"), ("centre entropy S_c (nats)", "valley width (qubits)")):
-            rows = m[(m.observable == f"valley_{role}") & (m.metric == field)]
+            rows = series(m, f"valley_{role}", field)
             ax.plot(rows.step, rows.value, "o-", color=colour, ms=3, label=f"ΔW_{role[0].upper()}")
             ax.set(xlabel="fine-tuning step", ylabel=label)
     axes[0].legend(fontsize=8)

@@ -15,17 +15,15 @@ import dataclasses
 from collections import Counter
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from goldstone.core.atomic import atomic_dir
 from goldstone.core.config import param, resolve_config
 from goldstone.core.errors import ConfigError, GoldstoneError
+from goldstone.core.frames import series
 from goldstone.core.observable import measure, model_device
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
@@ -59,7 +57,7 @@ class MLMSyntaxConfig:
     text_file: str = param("", "UTF-8 text, one sentence (or short paragraph) per line; lines longer than max_length "
                            "tokens are cut", when={"corpus": ("text",)})
     variant: str = param("baseline", "regulariser: none, SAS- (lambda), SAS+ (-lambda), transient SAS-",
-                         choices=VARIANTS)
+                         label="regulariser", choices=VARIANTS)
     lam: float = param(1e-3, "regulariser strength |lambda| (a sum over arcs, layers and heads)", ge=0)
     form: str = param("uniform", "regulariser over layers and heads: sum (uniform) or max", choices=("uniform", "max"))
     release_step: int = param(500, "transient variant: lambda is 0 from this step on", ge=1)
@@ -78,17 +76,19 @@ class MLMSyntaxConfig:
     depth: int = param(3, "noun-phrase nesting levels (1: none)", when={"corpus": ("synthetic",)})
     agreement: float = param(1.0, "share of agreeing words that take their controller's class (the rest: noise)",
                              when={"corpus": ("synthetic",)})
-    local_cue: bool = param(False, "adjectives agree too (a local cue to the class)", when={"corpus": ("synthetic",)})
+    local_cue: bool = param(False, "adjectives agree too (a local cue to the class)",
+                            label="adjectives agree (local cue)", when={"corpus": ("synthetic",)})
     max_length: int = param(48, "tokens per sentence (longer ones are cut; their lost arcs are counted)", ge=8)
     hidden: int = param(64, "hidden size", ge=8)
-    layers: int | None = param(None, "transformer blocks (default: 4 on EWT, 3 on synthetic)", ge=1)
+    layers: int | None = param(None, "transformer blocks (default: 4 on EWT, 3 on synthetic)",
+                               label="transformer blocks", ge=1)
     heads: int = param(4, "attention heads", ge=1)
     dropout: float | None = param(None, "dropout of BERT's hidden states and attention (default: 0.1 on EWT, 0 on "
                                   "synthetic)", ge=0, le=0.9)
     steps: int | None = param(None, "optimiser steps (default: 2000 on EWT, 3000 on synthetic)", ge=10)
     batch_size: int | None = param(None, "sentences per step (default: 32 on EWT, 64 on synthetic)", ge=1)
     lr: float | None = param(None, "AdamW peak learning rate, linear warm-up over 5 % of the steps, then constant "
-                             "(default: 5e-4 on EWT, 1e-3 on synthetic)", gt=0)
+                             "(default: 5e-4 on EWT, 1e-3 on synthetic)", label="learning rate", gt=0)
     weight_decay: float = param(0.01, "AdamW weight decay, on weights of dim >= 2 only (not biases, LayerNorm)", ge=0)
     checkpoints: int = param(16, "evaluations, log-spaced from step 10 to the end (when eval_every is 0)", ge=2)
     transition_from: int | None = param(None, "first step searched for the loss drop and the UAS rise (default: 4 x "
@@ -201,9 +201,7 @@ def _mlm_loss(model, data: EncodedBatch, tokenizer, seed: int) -> float:
 LABELS = {"loss_drop_size": "loss drop across the detected window (nats; 0: none)",
           "uas_change": "best-head UAS gained across its detected rise (0: none)",
           "loss_drop_step": "loss-drop onset (step)", "uas_onset_step": "structure onset (step)",
-          "final_best_uas": "final best-head UAS", "best_offset_uas": "best offset baseline UAS",
-          "lr": "learning rate", "layers": "transformer blocks", "local_cue": "adjectives agree (local cue)",
-          "variant": "regulariser"}
+          "final_best_uas": "final best-head UAS", "best_offset_uas": "best offset baseline UAS"}
 
 
 def transition_detector(detector, cfg: MLMSyntaxConfig):
@@ -244,13 +242,14 @@ def onset_summary(folder: Path) -> list:
     if not points:
         return []
     rows = []
-    fig, axes = plt.subplots(1, len(points), figsize=(4.2 * len(points), 3.2), squeeze=False, constrained_layout=True)
+    fig = Figure(figsize=(4.2 * len(points), 3.2), constrained_layout=True)
+    axes = fig.subplots(1, len(points), squeeze=False)
     for ax, (name, runs) in zip(axes[0], points.items()):
         cfg = resolve_config(MLMSyntaxConfig, runs[0].config)
         uas_metric = "agreement_uas" if cfg.corpus == "synthetic" else "best_uas"
         curves = {}
-        for metric in ("dev_loss", uas_metric):
-            table = pd.concat([r.metrics[r.metrics.metric == metric].set_index("step").value.rename(i)
+        for observable, metric in (("mlm", "dev_loss"), ("syntax", uas_metric)):
+            table = pd.concat([series(r.metrics, observable, metric).set_index("step").value.rename(i)
                                for i, r in enumerate(runs)], axis=1).dropna()
             curves[metric] = table
         steps = curves["dev_loss"].index.to_numpy()
@@ -286,7 +285,6 @@ def onset_summary(folder: Path) -> list:
         ax.title.set_fontsize(8)
     path = folder / "figures" / "onsets.png"
     write_figure(path, fig)
-    plt.close(fig)
     return ["Onsets over seeds", pd.DataFrame(rows),
             (path, "Dev MLM loss (blue) and best-head UAS (red) of every seed (thin) and their mean (thick); dashed: "
                    "the mean onset over seeds (in log-step) of the loss drop and of the UAS rise; shaded: 90 % "
@@ -346,8 +344,8 @@ def train(ctx: RunContext) -> None:
             penalty = regulariser(attentions, train_data.word_index[idx].to(ctx.device),
                                   train_data.heads[idx].to(ctx.device), step)
             loss = loss + penalty
-            ctx.log(step + 1, "regulariser", penalty.item(), "penalty")
-        ctx.log(step + 1, "mlm", mlm.item(), "batch_loss")
+            ctx.log_tensor(step + 1, "regulariser", penalty, "penalty")
+        ctx.log_tensor(step + 1, "mlm", mlm, "batch_loss")
         return loss
 
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, warmup=max(1, cfg.steps // 20),
@@ -445,7 +443,7 @@ def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:
 
     m = ctx.metrics
     def curve(observable: str, metric: str):
-        rows = m[(m.observable == observable) & (m.metric == metric)]
+        rows = series(m, observable, metric)
         return rows.step.to_numpy(), rows.value.to_numpy()
 
     synthetic = cfg.corpus == "synthetic"
@@ -456,7 +454,8 @@ def summarise(ctx: RunContext, cfg: MLMSyntaxConfig) -> None:
     if cfg.minimal_pairs:
         panels.append(("minimal_pairs", "accuracy_all", "minimal-pair accuracy", find_rise,
                        "minimal_pairs_onset_step", "minimal_pairs_change"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), constrained_layout=True)
+    fig = Figure(figsize=(4.2 * len(panels), 3.3), constrained_layout=True)
+    axes = fig.subplots(1, len(panels))
     for ax, (observable, metric, label, detector, headline, size_headline) in zip(axes, panels):
         steps, values = curve(observable, metric)
         ax.plot(np.maximum(steps, 1), values, "o-", ms=3)

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import nn
 
 from goldstone.core.config import param
+from goldstone.core.frames import series
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.data.classification import batch_indices, load_dataset
@@ -35,12 +33,12 @@ METRICS = ("nc1", "nc1_cdnv", "equinorm_means", "max_angle_means", "nc3", "nc4")
 @dataclasses.dataclass
 class CollapseConfig:
     dataset: str = param("digits", "data set", choices=("digits", "mnist1d"))
-    loss: str = param("mse", "mse on one-hot targets, or cross_entropy", choices=("mse", "cross_entropy"))
+    loss: str = param("mse", "mse on one-hot targets, or cross_entropy", label="loss", choices=("mse", "cross_entropy"))
     width: int = param(256, "hidden units per layer", ge=1)
     depth: int = param(4, "hidden layers", ge=1, le=16)
     lr: float = param(0.05, "SGD learning rate", gt=0, le=10)
     momentum: float = param(0.9, "SGD momentum", ge=0, le=0.999)
-    weight_decay: float = param(5e-4, "weight decay", ge=0, le=1)
+    weight_decay: float = param(5e-4, "weight decay", label="weight decay", ge=0, le=1)
     batch_size: int = param(128, "batch size", ge=1)
     steps: int = param(2400, "SGD steps (digits: 12 per epoch)", ge=1)
     measure_every: int = param(200, "steps between NC measurements on the training set", ge=1)
@@ -58,8 +56,8 @@ class CollapseMLP(nn.Module):
         return self.classifier(self.features(x))
 
 
-LABELS = {"loss": "loss", "weight_decay": "weight decay", "nc1": "NC1 = Tr(Σ_W Σ_B⁺)/K", "nc3": "NC3 (self-duality)",
-          "nc4": "NC4 (mismatch with nearest class mean)", "train_error": "training error"}
+LABELS = {"nc1": "NC1 = Tr(Σ_W Σ_B⁺)/K", "nc3": "NC3 (self-duality)", "nc4": "NC4 (mismatch with nearest class mean)",
+          "train_error": "training error"}
 
 
 @experiment("neural_collapse", CollapseConfig, "neural collapse NC1-NC4 of an MLP's last-layer features along "
@@ -77,7 +75,7 @@ def train(ctx: RunContext) -> None:
         out = model(data.x_train[idx])
         loss = ((out - targets[idx]).pow(2).sum(1).mean() if cfg.loss == "mse"
                 else F.cross_entropy(out, data.y_train[idx]))
-        ctx.log(step + 1, "train", loss.item(), "loss")
+        ctx.log_tensor(step + 1, "train", loss, "loss")
         return loss
 
     def measure(step: int) -> None:
@@ -89,7 +87,7 @@ def train(ctx: RunContext) -> None:
         model.train()
         values = neural_collapse(features, data.y_train, model.classifier.weight, model.classifier.bias)
         for name in METRICS:
-            ctx.log(step, "collapse", values[name], name)
+            ctx.log(step, "collapse", float(getattr(values, name)), name)
         ctx.log(step, "collapse", (logits.argmax(1) != data.y_train).double().mean().item(), "train_error")
         ctx.log(step, "test", test, "accuracy")
 
@@ -101,12 +99,13 @@ def train(ctx: RunContext) -> None:
 
 def summarise(ctx: RunContext, cfg: CollapseConfig) -> None:
     m = ctx.metrics
-    collapse = m[m.observable == "collapse"].pivot(index="step", columns="metric", values="value").sort_index()
+    collapse = series(m, "collapse").pivot(index="step", columns="metric", values="value").sort_index()
     for name in METRICS + ("train_error",):
         ctx.headline(name, float(collapse[name].iloc[-1]))
-    ctx.headline("test_accuracy", float(m[m.observable == "test"].value.iloc[-1]))
+    ctx.headline("test_accuracy", float(series(m, "test", "accuracy").value.iloc[-1]))
     zero = collapse.index[collapse.train_error == 0]
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), constrained_layout=True)
+    fig = Figure(figsize=(15, 3.4), constrained_layout=True)
+    axes = fig.subplots(1, 4)
     panels = [("nc1", "NC1 = Tr(Σ_W Σ_B⁺)/K"), ("equinorm_means", "NC2: std/mean of |μ_c − μ_G|"),
               ("max_angle_means", "NC2: mean |cos + 1/(K−1)|"), ("nc3", "NC3: |W/|W| − M/|M||²")]
     for ax, (name, title) in zip(axes, panels):

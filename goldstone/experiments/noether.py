@@ -14,51 +14,28 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from torch import nn
 
 from goldstone.core.config import param
-from goldstone.core.device import DTYPES, resolve_dtype
 from goldstone.core.errors import ConfigError
+from goldstone.core.frames import series
 from goldstone.core.observable import Probe
 from goldstone.core.registry import Theory, experiment
 from goldstone.core.run import RunContext
-from goldstone.data.classification import Dataset, batch_indices, load_dataset, noisy_labels
-from goldstone.models.relu_mlp import relu_mlp
+from goldstone.models.relu_mlp_config import SGDTrainingConfig, batch, evaluate, model_for, prepared_data
 from goldstone.observables.noether_charges import NoetherCharges, NoetherChargesResult
-from goldstone.theory.noether import Symmetries, detect_symmetries, recursions
+from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries
+from goldstone.theory.noether import recursions
 from goldstone.training.loop import train_loop
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 KIND_LABELS = {"translation": "translation: s = ⟨θ_A, 1⟩", "scale": "scale: q / q(0), q = |θ_A|²",
                "rescale": "rescale: c = |θ_A1|² − |θ_A2|²"}
-
-
-@dataclasses.dataclass
-class SGDTrainingConfig:
-    """A ReLU MLP on a small data set, trained by SGD (the keys `noether` and `ksb` share)."""
-    dataset: str = param("digits", "data set", choices=("digits", "mnist1d"))
-    batch_norm: bool = param(True, "BatchNorm after every hidden Linear (scale groups), else none (rescale "
-                                   "groups per hidden unit)")
-    bn_eps: float = param(1e-5, "BatchNorm eps; it breaks the scale symmetry at order eps / sigma^2", gt=0, le=1)
-    width: int = param(128, "hidden units per layer", ge=1)
-    depth: int = param(2, "hidden layers", ge=1, le=16)
-    label_noise: float = param(0.0, "share of training labels replaced by random ones (keeps the gradients alive, "
-                                    "so the charges reach an equilibrium)", ge=0, le=1)
-    lr: float = param(0.1, "learning rate eta", gt=0, le=10)
-    momentum: float = param(0.9, "heavy-ball momentum beta", ge=0, le=0.999)
-    weight_decay: float = param(5e-4, "weight decay lambda (L2, on every parameter)", ge=0, le=1)
-    steps: int = param(3000, "optimiser steps", ge=1)
-    batch_size: int = param(64, "batch size", ge=1)
-    eval_every: int = param(250, "steps between test evaluations", ge=1)
-    checkpoint_every: int = param(1000, "steps between checkpoints", ge=1)
-    dtype: str = param("float32", "precision of model and data (also --dtype)", choices=tuple(DTYPES))
 
 
 @dataclasses.dataclass
@@ -71,32 +48,6 @@ class NoetherConfig(SGDTrainingConfig):
     def validate(self) -> None:
         if self.nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ConfigError("key 'nesterov': Nesterov momentum needs momentum > 0 and dampening = 0")
-
-
-def prepared_data(cfg: SGDTrainingConfig, ctx: RunContext) -> Dataset:
-    data = load_dataset(cfg.dataset).to(ctx.device, resolve_dtype(cfg.dtype))
-    if cfg.batch_size > len(data.x_train):
-        raise ConfigError(f"key 'batch_size'={cfg.batch_size} is more than the {len(data.x_train)} training examples "
-                          f"of {cfg.dataset}")
-    if cfg.label_noise:
-        noisy = noisy_labels(data.y_train.cpu(), cfg.label_noise, data.num_classes, 0)
-        data = dataclasses.replace(data, y_train=noisy.to(ctx.device))
-    return data
-
-
-def model_for(cfg: SGDTrainingConfig, data: Dataset, ctx: RunContext) -> nn.Module:
-    torch.manual_seed(ctx.seed)
-    model = relu_mlp(data.num_features, cfg.width, cfg.depth, data.num_classes, cfg.batch_norm, cfg.bn_eps)
-    return model.to(ctx.device, resolve_dtype(cfg.dtype)).train()
-
-
-def batch(cfg: SGDTrainingConfig, data: Dataset, step: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    idx = batch_indices(len(data.x_train), cfg.batch_size, step, seed).to(data.x_train.device)
-    return data.x_train[idx], data.y_train[idx]
-
-
-def cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(outputs, targets)
 
 
 def symmetry_table(symmetries: Symmetries, model: nn.Module) -> pd.DataFrame:
@@ -116,14 +67,6 @@ def symmetry_table(symmetries: Symmetries, model: nn.Module) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def evaluate(model: nn.Module, data: Dataset) -> float:
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(data.x_test).argmax(-1) == data.y_test).double().mean().item()
-    model.train()
-    return accuracy
-
-
 def make_sgd(model: nn.Module, cfg: NoetherConfig) -> torch.optim.Optimizer:
     """One parameter group, so that every symmetry group has one lr, weight decay and momentum."""
     if cfg.optimizer == "sgd":
@@ -133,8 +76,7 @@ def make_sgd(model: nn.Module, cfg: NoetherConfig) -> torch.optim.Optimizer:
     return optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-LABELS = {"lr": "learning rate η", "weight_decay": "weight decay λ", "momentum": "momentum β", "steps": "steps n",
-          "test_accuracy": "test accuracy", "exact_error_scale": "exact recursion, max relative error (scale)",
+LABELS = {"test_accuracy": "test accuracy", "exact_error_scale": "exact recursion, max relative error (scale)",
           "continuous_error_scale": "continuous form, max relative error (scale)",
           "continuous_error_rescale": "continuous form, max relative error (rescale)",
           "continuous_error_translation": "continuous form, max relative error (translation)",
@@ -154,10 +96,10 @@ def discretisation_gap(lr, params: dict) -> object:
                           lambda p: f"n η² λ², λ = {p.get('weight_decay', NoetherConfig.weight_decay)}", same_axis=True))
 def train(ctx: RunContext) -> None:
     cfg: NoetherConfig = ctx.config
-    data = prepared_data(cfg, ctx)
-    model = model_for(cfg, data, ctx)
+    data = prepared_data(cfg, ctx.device)
+    model = model_for(cfg, data, ctx.seed, ctx.device)
     symmetries = detect_symmetries(model, [batch(cfg, data, -1 - i, ctx.seed) for i in range(cfg.detect_batches)],
-                                   cross_entropy)
+                                   F.cross_entropy)
     ctx.table("symmetries", symmetry_table(symmetries, model), "Symmetry groups found by detect_symmetries (proposed "
               f"by {symmetries.method}, then checked): quality is the largest violation measured (|⟨g, X_A⟩| / "
               "(|g_A| |X_A|), or the relative loss change under a finite transformation). " + " ".join(symmetries.notes))
@@ -166,8 +108,8 @@ def train(ctx: RunContext) -> None:
 
     def loss_fn(step: int) -> torch.Tensor:
         x, y = batch(cfg, data, step, ctx.seed)
-        loss = cross_entropy(model(x), y)
-        ctx.log(step + 1, "train", loss.item(), "loss")
+        loss = F.cross_entropy(model(x), y)
+        ctx.log_tensor(step + 1, "train", loss, "loss")
         return loss
 
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, checkpoint=cfg.checkpoint_every,
@@ -201,7 +143,7 @@ def tolerance(cfg: NoetherConfig, prediction: str, kind: str) -> float:
 
 def summarise(ctx: RunContext, cfg: NoetherConfig, model: nn.Module, result: NoetherChargesResult) -> None:
     m = ctx.metrics
-    accuracy = m[(m.observable == "test") & (m.metric == "accuracy")]
+    accuracy = series(m, "test", "accuracy")
     ctx.headline("test_accuracy", accuracy.value.iloc[-1])
     kinds = [k for k in ("translation", "scale", "rescale") if k in result.kinds]
     applicable = [t.startswith("exact") for t in result.theory]
@@ -241,8 +183,8 @@ def _shown(result: NoetherChargesResult, kind: str, count: int = 5) -> list[int]
 
 
 def charges_figure(ctx: RunContext, cfg: NoetherConfig, result: NoetherChargesResult, kinds: list[str]) -> None:
-    fig, axes = plt.subplots(2, len(kinds), figsize=(4.2 * len(kinds), 6), squeeze=False, sharex=True,
-                             constrained_layout=True)
+    fig = Figure(figsize=(4.2 * len(kinds), 6), constrained_layout=True)
+    axes = fig.subplots(2, len(kinds), squeeze=False, sharex=True)
     steps = torch.arange(result.charge.shape[0])
     for column, kind in enumerate(kinds):
         top, bottom = axes[0, column], axes[1, column]
@@ -267,10 +209,10 @@ def charges_figure(ctx: RunContext, cfg: NoetherConfig, result: NoetherChargesRe
                         color="k" if prediction == "exact" else "grey", label=f"{prediction}, max over groups")
         bottom.set(xlabel="training step", ylabel="relative error (to |θ_A|², Σ|θ_A|)", yscale="log")
         bottom.legend(fontsize=7)
-    handles = [plt.Line2D([], [], color="C0", lw=1.2, label="measured (one colour per group)"),
-               plt.Line2D([], [], color="k", ls="--", lw=0.8, label="exact discrete recursion"),
-               plt.Line2D([], [], color="grey", ls=":", lw=1.2, label="Kunin et al., continuous form"),
-               plt.Line2D([], [], color="C0", lw=0.5, alpha=0.5, label="gradient flow (conserved)")]
+    handles = [Line2D([], [], color="C0", lw=1.2, label="measured (one colour per group)"),
+               Line2D([], [], color="k", ls="--", lw=0.8, label="exact discrete recursion"),
+               Line2D([], [], color="grey", ls=":", lw=1.2, label="Kunin et al., continuous form"),
+               Line2D([], [], color="C0", lw=0.5, alpha=0.5, label="gradient flow (conserved)")]
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8)
     momentum = f"β = {cfg.momentum:g}, " if cfg.optimizer == "sgd" else ""
     fig.suptitle(f"Noether charges, {cfg.optimizer.upper()} η = {cfg.lr:g}, {momentum}λ = "
@@ -284,7 +226,8 @@ def charges_figure(ctx: RunContext, cfg: NoetherConfig, result: NoetherChargesRe
 def portrait_figure(ctx: RunContext, cfg: NoetherConfig, result: NoetherChargesResult) -> None:
     """Kunin et al.'s phase portrait: q against dq/dt = (q_{k+1} - q_k) / eta, next to the
     centripetal (-2 lambda q) plus centrifugal (eta |g|^2) velocity of the continuous form."""
-    fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+    fig = Figure(figsize=(5.5, 4), constrained_layout=True)
+    ax = fig.subplots()
     q, lr = result.charge, result.lr[:-1]
     velocity = (q[1:] - q[:-1]) / lr
     if cfg.momentum > 0:  # the exact recursion's velocity -2 p_{k+1} + eta V_{k+1}
@@ -317,7 +260,8 @@ def nld_figure(ctx: RunContext, cfg: NoetherConfig, result: NoetherChargesResult
     raw = recursions.nld_radius4(q[0], g2, q, lr, wd, beta).sqrt()
     corrected = recursions.nld_radius4(q[0], g2, q, lr, wd, beta, coherence).sqrt()
     steps = torch.arange(n + 1)
-    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    fig = Figure(figsize=(13, 3.6), constrained_layout=True)
+    a1, a2, a3 = fig.subplots(1, 3)
     norm = q[0]
     a1.plot(steps, (q / norm).median(1).values, color="C0", lw=1.5, label="measured r² = |θ_A|²")
     a1.plot(steps, (raw / norm).median(1).values, "k--", lw=1, label="NLD Eq. 17 (κ = 1)")

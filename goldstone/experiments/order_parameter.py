@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from goldstone.core.config import param
 from goldstone.core.observable import measure
@@ -26,7 +23,7 @@ from goldstone.core.errors import ConfigError
 from goldstone.models import DeepMLP
 from goldstone.models.group_config import GROUPS, GroupConfig
 from goldstone.observables import OrderParameter
-from goldstone.theory import fixed_point, fixed_point_expansion, iterate_c_map
+from goldstone.theory import SIGMA_W_CRITICAL, fixed_point, fixed_point_expansion, iterate_c_map
 
 
 NEAR_CRITICAL = 1.15
@@ -63,7 +60,7 @@ def simulate(cfg: OrderParameterConfig, sigma_w: float, generator: torch.Generat
 
 
 @experiment("order_parameter", OrderParameterConfig,
-            "c* against sigma_W: random finite-width trunks vs mean-field quadrature", critical={"sigma_w": 1.0})
+            "c* against sigma_W: random finite-width trunks vs mean-field quadrature")
 def order_parameter(ctx: RunContext) -> None:
     cfg: OrderParameterConfig = ctx.config
     sigmas = np.linspace(cfg.sigma_min, cfg.sigma_max, cfg.num_sigma)
@@ -79,7 +76,7 @@ def order_parameter(ctx: RunContext) -> None:
     tail = c[:, :, -cfg.tail:].mean(-1)  # (sigma, network)
     theory = np.asarray(fixed_point(sigmas, cfg.block), dtype=float)
     table = pd.DataFrame({"sigma_w": sigmas, "c_star_theory": theory,
-                          "c_star_expansion": np.where((sigmas >= 1.0) & (sigmas <= NEAR_CRITICAL),
+                          "c_star_expansion": np.where((sigmas >= SIGMA_W_CRITICAL) & (sigmas <= NEAR_CRITICAL),
                                                        np.asarray(fixed_point_expansion(sigmas, cfg.block), float), np.nan),
                           "c_simulated": tail.mean(1).numpy(), "c_simulated_std": tail.std(1, unbiased=False).numpy()})
     table["relative_error"] = np.where(theory > 0, (table.c_simulated - theory) / np.where(theory > 0, theory, 1), np.nan)
@@ -93,16 +90,17 @@ def order_parameter(ctx: RunContext) -> None:
 
 
 def draw(ctx: RunContext, cfg: OrderParameterConfig, sigmas: np.ndarray, c: torch.Tensor, table: pd.DataFrame) -> None:
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
     fine = np.linspace(cfg.sigma_min, cfg.sigma_max, 200)
     ax1.plot(fine, fixed_point(fine, cfg.block), "k-", label=f"mean-field c* (quadrature), k = {cfg.block}")
-    near = fine[(fine >= 1.0) & (fine <= NEAR_CRITICAL)]
+    near = fine[(fine >= SIGMA_W_CRITICAL) & (fine <= NEAR_CRITICAL)]
     if len(near):
         ax1.plot(near, fixed_point_expansion(near, cfg.block), "k:", lw=2,
                  label=f"near-critical expansion (σ_W ≤ {NEAR_CRITICAL})")
     ax1.errorbar(table.sigma_w, table.c_simulated, yerr=table.c_simulated_std, fmt="o", color="C1",
                  label=f"simulation, N={cfg.width}")
-    ax1.axvline(1.0, color="grey", ls="--", label="critical σ_W = 1")
+    ax1.axvline(SIGMA_W_CRITICAL, color="grey", ls="--", label=f"critical σ_W = {SIGMA_W_CRITICAL:g}")
     ax1.set(xlabel="weight scale σ_W", ylabel="order parameter c* (mean squared block norm)", ylim=(-0.02, 1.0))
     ax1.legend(fontsize=8, loc="lower right")
     for i in np.linspace(0, len(sigmas) - 1, min(4, len(sigmas))).astype(int):

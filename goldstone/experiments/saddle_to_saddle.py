@@ -13,21 +13,15 @@ first aligns, which it does not describe).
 
 from __future__ import annotations
 
-import dataclasses
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
-from goldstone.core.config import param
-from goldstone.core.errors import ConfigError
+from goldstone.core.frames import series
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
-from goldstone.models.deep_linear import DeepLinear, linear_teacher
+from goldstone.models.deep_linear_config import LinearTeacherConfig, singular_values, teacher_and_student
 from goldstone.theory.linear_networks import half_time, mode_strength, plateau_losses
 from goldstone.training.loop import train_loop
 
@@ -35,44 +29,7 @@ START = 0.01
 """The share of its strength a mode holds where the theory curve starts (the measured anchor)."""
 
 
-def singular_values(text: str, key: str = "singular_values") -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError as err:
-        raise ConfigError(f"key {key!r}: give comma-separated numbers, e.g. 8,4,2,1; got {text!r}") from err
-    if not values or any(v <= 0 for v in values) or values != sorted(values, reverse=True):
-        raise ConfigError(f"key {key!r}: give positive numbers in decreasing order, e.g. 8,4,2,1; got {text!r}")
-    return values
-
-
-@dataclasses.dataclass
-class LinearTeacherConfig:
-    """A deep linear network trained by full-batch GD on a linear teacher (the keys of
-    `saddle_to_saddle` and `weight_decay_transition`)."""
-    depth: int = param(2, "number L of weight matrices", ge=2, le=8)
-    dim: int = param(20, "input and output dimension", ge=1)
-    width: int = param(20, "hidden width", ge=1)
-    singular_values: str = param("8,4,2,1", "teacher singular values s_i, decreasing")
-    init_scale: float = param(1e-3, "std of every weight entry at initialisation", gt=0, le=10)
-    lr: float = param(0.02, "learning rate eta (full-batch GD)", gt=0, le=10)
-    steps: int = param(700, "GD steps", ge=1)
-
-    def validate(self) -> None:
-        values = singular_values(self.singular_values)
-        if len(values) > min(self.dim, self.width):
-            raise ConfigError(f"key 'singular_values': {len(values)} values for dim {self.dim}, width {self.width}")
-
-
-
-def teacher_and_student(cfg: LinearTeacherConfig, seed: int
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, DeepLinear]:
-    """(T, U, V, network): the config's teacher and a fresh deep linear network, from one seeded generator."""
-    generator = torch.Generator().manual_seed(seed)
-    teacher, u, v = linear_teacher(cfg.dim, singular_values(cfg.singular_values), generator)
-    return teacher, u, v, DeepLinear(cfg.dim, cfg.width, cfg.depth, cfg.init_scale, generator)
-
-
-LABELS = {"depth": "depth L", "init_scale": "init scale σ", "half_time_error": "half-time, max |measured/theory - 1|",
+LABELS = {"half_time_error": "half-time, max |measured/theory - 1|",
           "half_time_product_spread": "spread of t_½·s over modes (std/mean)"}
 
 
@@ -92,7 +49,7 @@ def train(ctx: RunContext) -> None:
 
     def loss_fn(step: int) -> torch.Tensor:
         loss = 0.5 * (model.end_to_end() - teacher).pow(2).sum()
-        ctx.log(step, "train", loss.item(), "loss")
+        ctx.log_tensor(step, "train", loss, "loss")
         return loss
 
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, measurements=[(1, log_modes)], checkpoint=cfg.steps,
@@ -102,10 +59,11 @@ def train(ctx: RunContext) -> None:
 
 def summarise(ctx: RunContext, cfg: LinearTeacherConfig, s: list[float]) -> None:
     m = ctx.metrics
-    modes = m[m.observable == "mode"].pivot(index="step", columns="mode", values="value").sort_index()
+    modes = series(m, "mode", "strength").pivot(index="step", columns="mode", values="value").sort_index()
     steps = modes.index.to_numpy()
     rows, errors, products = [], [], []
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True)
+    fig = Figure(figsize=(14, 3.8), constrained_layout=True)
+    ax1, ax2, ax3 = fig.subplots(1, 3)
     for i, si in enumerate(s):
         a = modes[i].to_numpy()
         reached = np.nonzero(a >= si / 2)[0]
@@ -125,7 +83,7 @@ def summarise(ctx: RunContext, cfg: LinearTeacherConfig, s: list[float]) -> None
         later = steps[start:]
         ax2.plot(later, mode_strength((later - steps[start]) * cfg.lr, si, a[start], cfg.depth) / si, color="k",
                  ls="--", lw=0.8, label="theory (from 1%)" if i == 0 else None)
-    loss = m[m.observable == "train"]
+    loss = series(m, "train", "loss")
     ax1.plot(loss.step, loss.value, color="C0", lw=1.5, label="measured")
     for k, level in enumerate(plateau_losses(s)[1:-1], start=1):
         ax1.axhline(level, color="grey", ls=":", lw=0.8, label="plateaus ½Σ_{j>k} s_j²" if k == 1 else None)

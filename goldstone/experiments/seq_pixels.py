@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import nn
 
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
+from goldstone.core.frames import series
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.data.classification import DATASETS, Dataset, batch_indices, load_dataset
 from goldstone.models.recurrent import parameter_count
+from goldstone.models.group_config import GROUP_LABELS
 from goldstone.models.recurrent_config import RecurrentConfig
 from goldstone.training.loop import make_optimizer, train_loop
 
@@ -36,10 +35,11 @@ PERMUTATION_SEED = 12345
 @dataclasses.dataclass
 class SeqPixelsConfig(RecurrentConfig):
     dataset: str = param("digits", "images: sklearn's 8x8 digits (64 steps), MNIST-1D (40 steps), or MNIST / "
-                         "Fashion-MNIST from IDX files in key data_dir (784 steps)", choices=DATASETS)
+                         "Fashion-MNIST from IDX files in key data_dir (784 steps)", label="images", choices=DATASETS)
     data_dir: str = param("", "folder with the IDX files of mnist / fashion_mnist (nothing is downloaded)",
                           when={"dataset": ("mnist", "fashion_mnist")})
-    permute: bool = param(True, "feed the pixels in one fixed random order (psMNIST) instead of row by row")
+    permute: bool = param(True, "feed the pixels in one fixed random order (psMNIST) instead of row by row",
+                          label="permuted")
     steps: int = param(2000, "optimiser steps", ge=1)
     batch_size: int = param(128, "images per step", ge=1)
     lr: float = param(1e-3, "Adam learning rate", gt=0, le=10)
@@ -72,14 +72,11 @@ class SequenceClassifier(nn.Module):
         return self.readout(self.recurrent(x)[1])
 
 
-LABELS = {"architecture": "network", "group": "symmetry group", "cell": "cell", "sigma_w": "weight scale σ_W",
-          "width": "hidden width N", "final_accuracy": "test accuracy", "parameters": "parameters",
-          "dataset": "images", "permute": "permuted", "group=u1": "U(1)", "group=ok": "O({k})",
-          "group=generic": "generic"}
+LABELS = {"final_accuracy": "test accuracy", "parameters": "parameters", **GROUP_LABELS}
 
 
 @experiment("seq_pixels", SeqPixelsConfig, "(permuted) sequential pixels: equivariant RNN/GRU cells vs RNN, GRU, "
-            "LSTM", critical={"sigma_w": 1.0}, curve=("eval", "accuracy"), labels=LABELS)
+            "LSTM", curve=("eval", "accuracy"), labels=LABELS)
 def train(ctx: RunContext) -> None:
     cfg: SeqPixelsConfig = ctx.config
     data = load_dataset(cfg.dataset, cfg.data_dir or None)
@@ -101,7 +98,7 @@ def train(ctx: RunContext) -> None:
     def loss_fn(step: int) -> torch.Tensor:
         idx = batch_indices(len(x_train), cfg.batch_size, step, ctx.seed)
         loss = F.cross_entropy(model(x_train[idx].to(ctx.device)), y_train[idx].to(ctx.device))
-        ctx.log(step + 1, "train", loss.item(), "loss")
+        ctx.log_tensor(step + 1, "train", loss, "loss")
         return loss
 
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, checkpoint=cfg.checkpoint_every,
@@ -113,10 +110,11 @@ def train(ctx: RunContext) -> None:
 def summarise(ctx: RunContext, cfg: SeqPixelsConfig, name: str, parameters: int, length: int, classes: int,
               evaluated: int) -> None:
     m = ctx.metrics
-    accuracy = m[(m.observable == "eval") & (m.metric == "accuracy")]
+    accuracy = series(m, "eval", "accuracy")
     ctx.headline("final_accuracy", accuracy.value.iloc[-1])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
-    loss = m[m.observable == "train"]
+    fig = Figure(figsize=(9, 3.2), constrained_layout=True)
+    ax1, ax2 = fig.subplots(1, 2)
+    loss = series(m, "train", "loss")
     ax1.plot(loss.step, loss.value, lw=0.6)
     ax1.axhline(torch.log(torch.tensor(float(classes))).item(), color="grey", ls=":", label="chance (ln classes)")
     ax1.set(xlabel="training step", ylabel="cross-entropy (nats)", yscale="log")

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from goldstone.core.config import param
 from goldstone.core.registry import Theory, experiment
@@ -34,8 +31,8 @@ COLLAPSED = 1e-8
 
 @dataclasses.dataclass
 class CollapseToyConfig:
-    lr: float = param(0.05, "SGD learning rate eta", gt=0, le=1)
-    batch_size: int = param(1, "examples per step B", ge=1)
+    lr: float = param(0.05, "SGD learning rate eta", label="learning rate η", gt=0, le=1)
+    batch_size: int = param(1, "examples per step B", label="batch size B", ge=1)
     beta: float = param(0.1, "teacher slope beta", gt=0, le=10)
     noise: float = param(2.0, "label noise sigma", ge=0, le=100)
     init: float = param(0.3, "u = w at the start", gt=0, le=10)
@@ -54,8 +51,8 @@ def predicted_collapse(lr, params: dict) -> object:
     return (criterion(lr, params) > 0).astype(float)
 
 
-LABELS = {"lr": "learning rate η", "batch_size": "batch size B", "collapsed": "collapsed (|uw| < 1e-8)",
-          "criterion": "c = E[h] + (η/2)E[h²]/B", "final_product": "final |u w|"}
+LABELS = {"collapsed": "collapsed (|uw| < 1e-8)", "criterion": "c = E[h] + (η/2)E[h²]/B",
+          "final_product": "final |u w|"}
 
 
 @experiment("sgd_collapse", CollapseToyConfig, "SGD noise collapses a scalar product net onto its symmetric state, "
@@ -87,7 +84,8 @@ def train(ctx: RunContext) -> None:
     ctx.headline("collapsed", float(final < COLLAPSED))
     ctx.headline("criterion", c)
     ctx.headline("final_product", final)
-    fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+    fig = Figure(figsize=(5.5, 3.6), constrained_layout=True)
+    ax = fig.subplots()
     steps, values = zip(*products)
     ax.plot(steps, np.maximum(np.abs(values), 1e-300), "o-", ms=3, label="|u w| (measured)")
     ax.axhline(cfg.beta, color="grey", ls=":", label="β (the learned product)")

@@ -16,19 +16,17 @@ from __future__ import annotations
 import dataclasses
 import re
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from goldstone.analysis.crossover import CrossoverResult, crossover
 from goldstone.analysis.specialisation import specialisation
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
+from goldstone.core.frames import series
 from goldstone.core.observable import measure
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
@@ -207,7 +205,7 @@ def single_node(ctx: RunContext) -> None:
         part = train_set.subset(idx.numpy())
         (inputs, labels), = encode_batches(part, tokenizer, len(part), cfg.max_length)
         loss = model(**{k: v.to(ctx.device) for k, v in inputs.items()}, labels=labels.to(ctx.device)).loss
-        ctx.log(step + 1, "finetune", loss.item(), "loss")
+        ctx.log_tensor(step + 1, "finetune", loss, "loss")
         return loss
 
     train_loop(ctx, model, optimizer, cfg.finetune_steps, loss_fn, warmup=max(1, cfg.finetune_steps // 10),
@@ -261,7 +259,8 @@ def summarise(ctx: RunContext, cfg: SingleNodeConfig, dataset: TextDataset) -> N
 
 def _expertise_figure(ctx: RunContext, results: dict[str, UnitPerformanceResult], unit: str, title: str,
                       name: str) -> None:
-    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False, sharey=True)
+    fig = Figure(figsize=(4.5 * len(results), 3.6))
+    axes = fig.subplots(1, len(results), squeeze=False, sharey=True)
     for ax, (stage, result) in zip(axes[0], results.items()):
         image = ax.imshow(result.label_accuracy.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
         ax.set(title=f"{stage} (readout acc {result.full_accuracy:.2f})", xlabel="label")
@@ -278,7 +277,8 @@ def _expertise_figure(ctx: RunContext, results: dict[str, UnitPerformanceResult]
 def _cluster_figure(ctx: RunContext, nodes: dict[str, UnitPerformanceResult]) -> None:
     from goldstone.observables.label_clusters import label_clusters
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig = Figure(figsize=(9, 3.4))
+    axes = fig.subplots(1, 2)
     for stage, result in nodes.items():
         sizes = label_clusters(result.label_output, result.settings.get("threshold", 0.3)).sizes().numpy()
         top = max(int(sizes.max()) if len(sizes) else 1, 1)
@@ -293,7 +293,8 @@ def _cluster_figure(ctx: RunContext, nodes: dict[str, UnitPerformanceResult]) ->
 
 
 def _crossover_figure(ctx: RunContext, results: dict[str, CrossoverResult], num_labels: int) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    fig = Figure(figsize=(9.5, 3.6))
+    axes = fig.subplots(1, 2)
     for i, (stage, result) in enumerate(results.items()):
         n = result.size.numpy()
         a = result.accuracy_per_label.numpy()
@@ -316,15 +317,16 @@ def _crossover_figure(ctx: RunContext, results: dict[str, CrossoverResult], num_
 
 def _symmetry_figure(ctx: RunContext) -> None:
     m = ctx.metrics
-    rows = m[m.observable == "heads_specialisation"]
+    rows = series(m, "heads_specialisation")
     if rows.step.nunique() < 2:
         return
-    fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
+    fig = Figure(figsize=(7, 3.4), layout="constrained")
+    ax = fig.subplots()
     for i, metric in enumerate(("specialisation", "overlap", "coverage_entropy", "distinct_sets")):
-        series = rows[rows.metric == metric].sort_values("step")
-        trained = series[series.step >= 0]
+        values = series(rows, "heads_specialisation", metric)
+        trained = values[values.step >= 0]
         ax.plot(trained.step.clip(lower=0.5), trained.value, "o-", color=f"C{i}", label=metric)
-        init = series[series.step == INIT_STEP].value
+        init = values[values.step == INIT_STEP].value
         if len(init):
             ax.axhline(float(init.iloc[0]), color=f"C{i}", ls=":", lw=1)
     ax.set(xscale="log", xlabel="fine-tuning step (0 plotted at 0.5)", ylabel="value (0 to 1)",

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 
 from goldstone.core.config import param
+from goldstone.core.frames import series
 from goldstone.core.registry import experiment
 from goldstone.core.run import RunContext
 from goldstone.training.loop import train_loop
@@ -32,12 +30,12 @@ GAIN = 1.5
 
 @dataclasses.dataclass
 class SyreConfig:
-    method: str = param("syre", "vanilla: weight decay toward 0; syre: toward a fixed random anchor",
+    method: str = param("syre", "vanilla: weight decay toward 0; syre: toward a fixed random anchor", label="method",
                         choices=("vanilla", "syre"))
-    anchor_scale: float = param(0.0032, "syre's anchor std sigma_0 (0.01 x the init std of the notes)", gt=0, le=10,
-                                when={"method": ("syre",)})
+    anchor_scale: float = param(0.0032, "syre's anchor std sigma_0 (0.01 x the init std of the notes)",
+                                label="anchor σ_0", gt=0, le=10, when={"method": ("syre",)})
     width: int = param(32, "student tanh units", ge=1)
-    weight_decay: float = param(1e-4, "gamma of gamma/2 |theta - theta_0|^2", ge=0, le=1)
+    weight_decay: float = param(1e-4, "gamma of gamma/2 |theta - theta_0|^2", label="weight decay γ", ge=0, le=1)
     lr: float = param(0.05, "learning rate (full-batch GD)", gt=0, le=10)
     steps: int = param(5000, "GD steps", ge=1)
     examples: int = param(1000, "training examples", ge=10)
@@ -88,8 +86,7 @@ def one_neuron_losses(cfg: SyreConfig, x: torch.Tensor, y: torch.Tensor, generat
     return losses
 
 
-LABELS = {"method": "method", "anchor_scale": "anchor σ_0", "weight_decay": "weight decay γ",
-          "final_loss": "final training loss", "independent": "independent neurons",
+LABELS = {"final_loss": "final training loss", "independent": "independent neurons",
           "one_unit_gap": "max relative gap to the one-unit network's loss"}
 
 
@@ -105,7 +102,7 @@ def train(ctx: RunContext) -> None:
 
     def loss_fn(step: int) -> torch.Tensor:
         loss = 0.5 * (model(x) - y).pow(2).mean()
-        ctx.log(step, "train", loss.item(), "loss")
+        ctx.log_tensor(step, "train", loss, "loss")
         return loss
 
     def observe(step: int) -> None:
@@ -123,7 +120,7 @@ def train(ctx: RunContext) -> None:
     ctx.headline("spread", spread(model))
     theory = one_neuron_losses(cfg, x, y, ctx.seed)
     m = ctx.metrics
-    loss = m[m.observable == "train"]
+    loss = series(m, "train", "loss")
     gap = max(abs(value - theory[step]) / theory[step] for step, value in zip(loss.step, loss.value))
     ctx.headline("one_unit_gap", gap)
     figure(ctx, cfg, theory)
@@ -131,13 +128,14 @@ def train(ctx: RunContext) -> None:
 
 def figure(ctx: RunContext, cfg: SyreConfig, theory: list[float]) -> None:
     m = ctx.metrics
-    loss = m[m.observable == "train"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    loss = series(m, "train", "loss")
+    fig = Figure(figsize=(10, 3.6), constrained_layout=True)
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(loss.step, loss.value, color="C0", lw=1.5, label=f"{cfg.method}, {cfg.width} units")
     ax1.plot(range(len(theory)), theory, "k--", lw=1, label="theory: the one-unit network (Prop. 3)")
     ax1.set(xlabel="GD step", ylabel="training loss ½⟨(f − y)²⟩", yscale="log", title="loss")
     ax1.legend(fontsize=7)
-    spreads = m[m.observable == "student"]
+    spreads = series(m, "student", "spread")
     ax2.plot(spreads.step, spreads.value.clip(lower=1e-18), "o-", ms=2)
     ax2.set(xlabel="GD step", ylabel="|W − mean row|_F", yscale="log", title="distance from the symmetric state")
     fig.suptitle("32 identical tanh units: " + ("vanilla weight decay" if cfg.method == "vanilla" else

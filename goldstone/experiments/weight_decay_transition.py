@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from goldstone.core.config import param
+from goldstone.core.frames import series
 from goldstone.core.registry import Theory, experiment
 from goldstone.core.run import RunContext
-from goldstone.experiments.saddle_to_saddle import LinearTeacherConfig, singular_values, teacher_and_student
+from goldstone.models.deep_linear_config import LinearTeacherConfig, singular_values, teacher_and_student
 from goldstone.theory.linear_networks import broken_branch, regularised_singular_value
 from goldstone.training.loop import train_loop
 
@@ -37,8 +35,9 @@ RANK_FLOOR = 1e-3
 class TransitionConfig(LinearTeacherConfig):
     dim: int = param(12, "input and output dimension", ge=1)
     width: int = param(12, "hidden width", ge=1)
-    weight_decay: float = param(1.5, "weight decay lambda on every matrix (grad += lambda theta)", ge=0, le=100)
-    init_scale: float = param(0.3, "std of every weight entry at initialisation", gt=0, le=10)
+    weight_decay: float = param(1.5, "weight decay lambda on every matrix (grad += lambda theta)",
+                                label="weight decay λ", ge=0, le=100)
+    init_scale: float = param(0.3, "std of every weight entry at initialisation", label="init scale σ", gt=0, le=10)
     steps: int = param(6000, "GD steps", ge=1)
 
 
@@ -66,8 +65,8 @@ def theory_rank(weight_decay, params: dict) -> object:
                      for lam in np.atleast_1d(weight_decay)], float)
 
 
-LABELS = {"weight_decay": "weight decay λ", "depth": "depth L", "singular_values": "teacher singular values s",
-          "init_scale": "init scale σ", "rank": "rank of W_L⋯W_1", "sigma_error": "max |σ_i − nearest stable stationary value|", "rank_global_minimum": "rank at the global minimum"}
+LABELS = {"rank": "rank of W_L⋯W_1", "sigma_error": "max |σ_i − nearest stable stationary value|",
+          "rank_global_minimum": "rank at the global minimum"}
 
 
 @experiment("weight_decay_transition", TransitionConfig, "weight decay restores rotation symmetry: rank of a deep "
@@ -83,7 +82,7 @@ def train(ctx: RunContext) -> None:
     def loss_fn(step: int) -> torch.Tensor:
         loss = 0.5 * (model.end_to_end() - teacher).pow(2).sum()
         if step % 50 == 0:
-            ctx.log(step, "train", loss.item(), "loss")
+            ctx.log_tensor(step, "train", loss, "loss")
         return loss
 
     def log_sigma(step: int) -> None:
@@ -113,8 +112,9 @@ def train(ctx: RunContext) -> None:
 
 def figure(ctx: RunContext, cfg: TransitionConfig, s: list[float], theory: list[float]) -> None:
     m = ctx.metrics
-    sigma = m[m.observable == "sigma"].pivot(index="step", columns="mode", values="value").sort_index()
-    fig, ax = plt.subplots(figsize=(6, 3.8), constrained_layout=True)
+    sigma = series(m, "sigma", "value").pivot(index="step", columns="mode", values="value").sort_index()
+    fig = Figure(figsize=(6, 3.8), constrained_layout=True)
+    ax = fig.subplots()
     for i in range(len(s)):
         ax.plot(sigma.index, sigma[i], color=f"C{i}", lw=1.5, label=f"σ_{i + 1} (teacher s = {s[i]:g})")
         ax.axhline(theory[i], color=f"C{i}", ls="--", lw=0.8)

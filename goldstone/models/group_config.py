@@ -9,6 +9,8 @@ from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 
 GROUPS = ("u1", "ok", "generic")
+GROUP_LABELS = {"group=u1": "U(1)", "group=ok": "O({k})", "group=generic": "generic"}
+"""The groups in words, for reports ("{k}": the block size)."""
 
 
 def block_size(group: str, k: int) -> int:
@@ -21,10 +23,11 @@ class GroupConfig:
     """Base of experiment configs built from U(1), O(k) or generic layers; a subclass may redeclare
     a field to change its default (the field keeps its place)."""
 
-    group: str = param("ok", "symmetry of the hidden layers", choices=GROUPS)
-    k: int = param(4, "block size of O(k) and of the radial activation (U(1) always uses 2)", ge=2,
+    group: str = param("ok", "symmetry of the hidden layers", label="symmetry group", choices=GROUPS)
+    k: int = param(4, "block size of O(k) and of the radial activation (U(1) always uses 2)", label="block size k",
+                   ge=2,
                    when={"group": ("ok", "generic")})
-    width: int = param(64, "real width N of the hidden layers", ge=2)
+    width: int = param(64, "real width N of the hidden layers", label="width N (real features)", ge=2)
 
     @property
     def block(self) -> int:

@@ -11,6 +11,7 @@ from goldstone.core.config import param
 from goldstone.models.group_config import GROUPS, GroupConfig
 from goldstone.models.recurrent import (CELLS, TORCH_CELLS, EquivariantRNN, TorchRecurrent, equal_parameter_width,
                                         parameter_count)
+from goldstone.theory.mean_field import SIGMA_W_CRITICAL
 
 ARCHITECTURES = ("equivariant", *TORCH_CELLS)
 EQUIVARIANT = {"architecture": ("equivariant",)}
@@ -21,11 +22,13 @@ BASELINE_WIDTHS = ("equal_width", "equal_parameters")
 @dataclasses.dataclass
 class RecurrentConfig(GroupConfig):
     architecture: str = param("equivariant", "the recurrent network: our equivariant cell, or PyTorch's RNN / "
-                              "GRU / LSTM (tanh, no symmetry)", choices=ARCHITECTURES)
-    group: str = param("u1", "symmetry of the recurrent map", choices=GROUPS, when=EQUIVARIANT)
-    width: int = param(64, "hidden width N (real units) of our cell", ge=2)
-    cell: str = param("rnn", "equivariant cell: simple RNN or gated (GRU-like)", choices=CELLS, when=EQUIVARIANT)
-    sigma_w: float = param(1.0, "recurrent weight scale sigma_W", ge=1e-3, le=100, when=EQUIVARIANT)
+                              "GRU / LSTM (tanh, no symmetry)", label="network", choices=ARCHITECTURES)
+    group: str = param("u1", "symmetry of the recurrent map", label="symmetry group", choices=GROUPS, when=EQUIVARIANT)
+    width: int = param(64, "hidden width N (real units) of our cell", label="hidden width N", ge=2)
+    cell: str = param("rnn", "equivariant cell: simple RNN or gated (GRU-like)", label="cell", choices=CELLS,
+                      when=EQUIVARIANT)
+    sigma_w: float = param(1.0, "recurrent weight scale sigma_W", label="weight scale σ_W", critical=SIGMA_W_CRITICAL,
+                           ge=1e-3, le=100, when=EQUIVARIANT)
     baseline_width: str = param("equal_width", "a PyTorch baseline's hidden width: key 'width', or the width that "
                                 "gives it the parameter count of our cell with these keys", choices=BASELINE_WIDTHS,
                                 when=BASELINE)

@@ -1,0 +1,50 @@
+"""Labels and critical values are declared with the params; runs store how they are presented, so
+reports read their folders alone and never import an experiment."""
+
+import html
+import json
+import subprocess
+import sys
+
+import goldstone
+from goldstone.core.registry import get_experiment
+from goldstone.core.views import CONFIG
+from goldstone.theory import SIGMA_W_CRITICAL
+
+
+def test_labels_and_critical_values_come_from_the_params():
+    deep = get_experiment("deep_mlp")
+    assert deep.labels["sigma_w"] == "weight scale σ_W" and deep.labels["width"] == "width N (real features)"
+    assert deep.labels["group=ok"] == "O({k})" and "final_test_accuracy" in deep.labels
+    for name in ("deep_mlp", "copy_task", "seq_pixels"):
+        assert get_experiment(name).critical == {"sigma_w": SIGMA_W_CRITICAL}
+    assert get_experiment("copy_task").labels["width"] == "hidden width N"  # its own declaration of the key
+
+
+def report_in_a_fresh_process(folder) -> str:
+    """The report's text, written by a process that imports no experiment before or while writing it."""
+    code = (f"import sys; from goldstone.core.report import write_report; write_report({str(folder)!r}); "
+            "print([m for m in sys.modules if m.startswith('goldstone.experiments')])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    return html.unescape((folder / "report.html").read_text())
+
+
+def test_run_and_sweep_reports_import_no_experiment(tmp_path, tiny_overrides):
+    run = goldstone.run("deep_mlp", out=tmp_path / "run", **tiny_overrides)
+    assert run.presentation.labels["sigma_w"] == "weight scale σ_W"
+    assert "final test accuracy" in report_in_a_fresh_process(run.folder)
+    sweep = goldstone.sweep("deep_mlp", {"sigma_w": [0.5, 1.5]}, out=tmp_path / "sweep", **tiny_overrides)
+    assert set(sweep.theory.columns) == {"name", "x", "y"} and len(sweep.theory) == 200
+    assert ("final test accuracy (1 seed) against weight scale σ_W; dashed: the theory's critical weight scale "
+            "σ_W = 1; black: mean-field order parameter c* (right axis)") in report_in_a_fresh_process(sweep.folder)
+
+
+def test_a_run_stored_without_its_presentation_still_renders(tmp_path, tiny_overrides):
+    run = goldstone.run("deep_mlp", out=tmp_path / "run", **tiny_overrides)
+    stored = json.loads((run.folder / CONFIG).read_text())
+    del stored["presentation"]
+    (run.folder / CONFIG).write_text(json.dumps(stored))
+    text = report_in_a_fresh_process(run.folder)
+    assert "final test accuracy" in text and "<td>generic_scale</td>" in text  # plain names, every key
