@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import LOADED, busy_cores, report
-from goldstone.core.sweep import SweepSpec, execute_sweep
+from goldstone.lab.sweep import SweepSpec, execute_sweep
 
 GRID = {"sigma_w": [1.1, 1.3, 1.5, 1.7], "group": ["ok", "u1"]}
 POINT = {"depth": 60, "steps": 160, "eval_every": 40, "observe_every": 40, "checkpoint_every": 80}

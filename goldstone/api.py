@@ -11,7 +11,7 @@ def run(experiment: str, out: str | Path | None = None, seed: int | None = None,
         config_file: str | Path | None = None, quiet: bool = True, **overrides: Any):
     """Run `experiment` with config overrides as keyword arguments; returns a `Run`
     (``.config``, ``.seed``, ``.versions``, ``.metrics``, ``.arrays``, ``.report()``)."""
-    from goldstone.core.run import execute
+    from goldstone.lab.run import execute
 
     return execute(experiment, overrides, config_file, out, seed, device, resume, quiet)
 
@@ -22,8 +22,8 @@ def sweep(experiment: str, grid: dict[str, list[Any]], out: str | Path | None = 
     """Run every point of `grid` (key -> values) for `seeds` seeds; returns a `Sweep`
     (``.results`` tidy table, ``.report()``). Points run in worker processes that never import
     the calling script, so a plain script needs no ``if __name__ == "__main__":`` guard."""
-    from goldstone.core.sweep import execute_sweep
-    from goldstone.core.views import SweepSpec
+    from goldstone.lab.sweep import execute_sweep
+    from goldstone.lab.views import SweepSpec
 
     spec = SweepSpec(experiment, {k: list(v) for k, v in grid.items()}, seeds, overrides, device)
     return execute_sweep(spec, out, workers, backend, ray_address, quiet)
@@ -31,6 +31,6 @@ def sweep(experiment: str, grid: dict[str, list[Any]], out: str | Path | None = 
 
 def list_experiments() -> dict[str, str]:
     """Experiment name -> one-line summary."""
-    from goldstone.core.registry import load_all
+    from goldstone.lab.registry import load_all
 
     return {name: exp.summary for name, exp in sorted(load_all().items())}

@@ -45,7 +45,7 @@ def list_cmd() -> None:
 def _show(experiment: str) -> None:
     """Print every key of `experiment`: type, default, range, description."""
     from goldstone.core.config import describe_fields
-    from goldstone.core.registry import get_experiment
+    from goldstone.lab.registry import get_experiment
 
     exp = get_experiment(experiment)
     table = Table("key", "type", "default", "range", "description",
@@ -84,7 +84,7 @@ def run(ctx: typer.Context,
         ) -> None:
     """Run one experiment into a run folder and write its HTML report (`goldstone run EXPERIMENT --help`: its keys)."""
     from goldstone.core.config import parse_assignments
-    from goldstone.core.run import execute
+    from goldstone.lab.run import execute
 
     if help_ or experiment is None:
         console.print(ctx.get_help(), end="")
@@ -112,7 +112,7 @@ def _require_key(experiment: str, key: str, flag: str) -> None:
     """A flag that stands for a config key works only for experiments that have that key."""
     import dataclasses
 
-    from goldstone.core.registry import get_experiment
+    from goldstone.lab.registry import get_experiment
 
     if key not in {f.name for f in dataclasses.fields(get_experiment(experiment).config)}:
         raise GoldstoneError(f"{flag}: experiment {experiment!r} has no key {key!r} (goldstone show {experiment})")
@@ -133,7 +133,7 @@ def sweep(experiment: str,
           out: Optional[Path] = None, device: Device = "cpu", quiet: Quiet = False) -> None:
     """Run an experiment over a grid (times seeds); resumes an unfinished sweep in --out."""
     from goldstone.core.config import parse_assignments
-    from goldstone.core.sweep import SweepSpec, execute_sweep, parse_grid
+    from goldstone.lab.sweep import SweepSpec, execute_sweep, parse_grid
 
     try:
         spec = SweepSpec(experiment, parse_grid(grid), seeds, parse_assignments(set_), device)
@@ -150,10 +150,11 @@ def report(folder: Path,
            out: Annotated[Optional[Path], typer.Option(help="HTML file (default FOLDER/report.html)")] = None,
            force: Annotated[bool, typer.Option(help="replace --out even if goldstone did not write it")] = False) -> None:
     """Write the self-contained HTML report of a run or sweep folder."""
-    from goldstone.core.report import write_report
+    from goldstone.lab.views import open_folder
 
     try:
-        path = write_report(folder, out, metric, force)
+        view = open_folder(folder)
+        path = view.report(out, metric, force) if hasattr(view, "spec") else view.report(out, force)
     except GoldstoneError as err:
         _fail(err)
     console.print(f"report: {path}", highlight=False, markup=False)
@@ -339,7 +340,7 @@ def nodes(model: Annotated[Path, typer.Argument(help="Hugging Face classificatio
           out: Annotated[Optional[Path], typer.Option(help="run folder (default runs/single_node-<hash>)")] = None,
           seed: int = 0, device: Device = "cpu", quiet: Quiet = False) -> None:
     """What each head and node of YOUR classifier has learned, on your local data (the single_node experiment)."""
-    from goldstone.core.run import execute
+    from goldstone.lab.run import execute
 
     if finetune_steps == 0 and not _is_classifier(model):
         errors.print(f"warning: {model} has no sequence-classification head: its readout is freshly initialised, "
@@ -373,7 +374,7 @@ def demo(out: Annotated[Path, typer.Option(help="demo folder")] = Path("goldston
          workers: int = 2, quiet: Quiet = False) -> None:
     """The main job on embedded defaults: the order-parameter transition and deep equivariant vs
     generic training, in one HTML report (a few minutes on 2 cores)."""
-    from goldstone.experiments.demo import run_demo
+    from goldstone.lab.demo import run_demo
 
     try:
         path = run_demo(out, workers, quiet)

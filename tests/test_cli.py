@@ -29,7 +29,7 @@ def test_the_catalogue_read_from_the_sources_is_what_experiments_and_observables
     import goldstone.observables  # noqa: F401  (registers the built-in observables)
     from goldstone.catalogue import experiments, observables
     from goldstone.core.observable import OBSERVABLES
-    from goldstone.core.registry import load_all
+    from goldstone.lab.registry import load_all
 
     assert experiments() == {name: (exp.summary, exp.extras) for name, exp in load_all().items()}
     assert observables() == {name: cls.summary for name, cls in OBSERVABLES.items()}

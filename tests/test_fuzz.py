@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from goldstone.core.config import resolve_config
 from goldstone.core.errors import ConfigError, GoldstoneError
-from goldstone.core.sweep import parse_grid
+from goldstone.lab.sweep import parse_grid
 from goldstone.experiments.deep_mlp import DeepMLPConfig
 
 pytest.importorskip("conllu")

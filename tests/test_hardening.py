@@ -191,7 +191,7 @@ def test_uas_with_a_truncated_model_file(tmp_path):
 def test_a_second_process_on_a_busy_folder_is_told_who_holds_it(tmp_path):
     import os
 
-    from goldstone.core.lock import folder_lock
+    from goldstone.lab.lock import folder_lock
 
     folder = tmp_path / "r"
     with folder_lock(folder):  # as if another goldstone process were running there

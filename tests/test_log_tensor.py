@@ -4,8 +4,8 @@ while copying the values to the host in batches."""
 import pandas as pd
 import torch
 
-from goldstone.core.run import SYNC_EVERY, RunContext
-from goldstone.core.views import METRICS
+from goldstone.lab.run import SYNC_EVERY, RunContext
+from goldstone.lab.views import METRICS
 
 
 def context(folder) -> RunContext:

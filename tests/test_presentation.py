@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import goldstone
-from goldstone.core.registry import get_experiment
-from goldstone.core.views import CONFIG
+from goldstone.lab.registry import get_experiment
+from goldstone.lab.views import CONFIG
 from goldstone.theory import SIGMA_W_CRITICAL
 
 
@@ -23,7 +23,7 @@ def test_labels_and_critical_values_come_from_the_params():
 
 def report_in_a_fresh_process(folder) -> str:
     """The report's text, written by a process that imports no experiment before or while writing it."""
-    code = (f"import sys; from goldstone.core.report import write_report; write_report({str(folder)!r}); "
+    code = (f"import sys; from goldstone.lab.views import open_folder; open_folder({str(folder)!r}).report(); "
             "print([m for m in sys.modules if m.startswith('goldstone.experiments')])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

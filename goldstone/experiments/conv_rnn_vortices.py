@@ -24,9 +24,9 @@ from goldstone.analysis.vortices import gated_winding_numbers
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
-from goldstone.experiments.copy_task import CopySchedule, held_out_batch, train_copy
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
+from goldstone.training.copy_task import CopySchedule, held_out_batch, train_copy
 from goldstone.models.conv_rnn import CONV_GROUPS, CONV_INITS, ConvRNN, phase_field
 from goldstone.models.group_config import GROUP_LABELS
 

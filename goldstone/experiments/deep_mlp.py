@@ -20,8 +20,8 @@ from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
 from goldstone.core.monitor import Monitor
 from goldstone.core.observable import measure
-from goldstone.core.registry import Theory, experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import Theory, experiment
+from goldstone.lab.run import RunContext
 from goldstone.data import batch_indices, load_dataset
 from goldstone.data.classification import DATASETS
 from goldstone.models import DeepMLP

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 from goldstone.core.config import param
 from goldstone.core.frames import series
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
 from goldstone.models.relu_mlp_config import SGDTrainingConfig, batch, evaluate, model_for, prepared_data
 from goldstone.observables.symmetry_detection import detect_symmetries
 from goldstone.theory.noether import ChargeMap

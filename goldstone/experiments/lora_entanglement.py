@@ -27,8 +27,8 @@ from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.extras import optional_import
 from goldstone.core.frames import series
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
 from goldstone.data.classification import batch_indices
 from goldstone.data.text_tasks import encode_batches, load_task
 from goldstone.models.mps_adapter import MPSLinear, add_mps_adapters, rank_matching_lora

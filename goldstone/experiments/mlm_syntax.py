@@ -25,8 +25,8 @@ from goldstone.core.config import param, resolve_config
 from goldstone.core.errors import ConfigError, GoldstoneError
 from goldstone.core.frames import series
 from goldstone.core.observable import measure, model_device
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
 from goldstone.data import batch_indices
 from goldstone.data.treebank import EncodedBatch, encode_sentences, read_conllu, treebank_dir
 from goldstone.data.wordpiece import cached_wordpiece
@@ -231,7 +231,7 @@ def onset_summary(folder: Path) -> list:
     seeds' curves with the bands shaded."""
     from goldstone.analysis.onsets import find_drop, find_rise, onset_bands
     from goldstone.core.atomic import write_figure
-    from goldstone.core.views import DONE, Run, Sweep
+    from goldstone.lab.views import DONE, Run, Sweep
 
     sweep = Sweep(folder)
     points: dict[str, list[Run]] = {}

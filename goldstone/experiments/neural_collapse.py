@@ -21,8 +21,8 @@ from torch import nn
 
 from goldstone.core.config import param
 from goldstone.core.frames import series
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
 from goldstone.data.classification import batch_indices, load_dataset
 from goldstone.observables.neural_collapse import neural_collapse
 from goldstone.training.loop import train_loop

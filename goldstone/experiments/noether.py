@@ -25,8 +25,8 @@ from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
 from goldstone.core.observable import Probe
-from goldstone.core.registry import Theory, experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import Theory, experiment
+from goldstone.lab.run import RunContext
 from goldstone.models.relu_mlp_config import SGDTrainingConfig, batch, evaluate, model_for, prepared_data
 from goldstone.observables.noether_charges import NoetherCharges, NoetherChargesResult
 from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries

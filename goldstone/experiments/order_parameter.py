@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 from goldstone.core.config import param
 from goldstone.core.observable import measure
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
 from goldstone.core.errors import ConfigError
 from goldstone.models import DeepMLP
 from goldstone.models.group_config import GROUPS, GroupConfig

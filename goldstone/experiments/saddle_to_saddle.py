@@ -19,8 +19,8 @@ import torch
 from matplotlib.figure import Figure
 
 from goldstone.core.frames import series
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
 from goldstone.models.deep_linear_config import LinearTeacherConfig, singular_values, teacher_and_student
 from goldstone.theory.linear_networks import half_time, mode_strength, plateau_losses
 from goldstone.training.loop import train_loop

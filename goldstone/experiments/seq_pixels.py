@@ -20,8 +20,8 @@ from torch import nn
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
 from goldstone.data.classification import DATASETS, Dataset, batch_indices, load_dataset
 from goldstone.models.recurrent import parameter_count
 from goldstone.models.group_config import GROUP_LABELS

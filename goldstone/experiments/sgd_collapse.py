@@ -23,8 +23,8 @@ import torch
 from matplotlib.figure import Figure
 
 from goldstone.core.config import param
-from goldstone.core.registry import Theory, experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import Theory, experiment
+from goldstone.lab.run import RunContext
 
 COLLAPSED = 1e-8
 

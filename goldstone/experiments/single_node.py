@@ -28,8 +28,8 @@ from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
 from goldstone.core.observable import measure
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
 from goldstone.data import batch_indices
 from goldstone.data.masked_tokens import masked_token_batches
 from goldstone.data.text_tasks import ENTITY_MARKERS, TASKS, TextDataset, encode_batches, load_task

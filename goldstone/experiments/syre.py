@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 
 from goldstone.core.config import param
 from goldstone.core.frames import series
-from goldstone.core.registry import experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import experiment
+from goldstone.lab.run import RunContext
 from goldstone.training.loop import train_loop
 from goldstone.training.syre import Syre
 

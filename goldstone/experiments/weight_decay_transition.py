@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 
 from goldstone.core.config import param
 from goldstone.core.frames import series
-from goldstone.core.registry import Theory, experiment
-from goldstone.core.run import RunContext
+from goldstone.lab.registry import Theory, experiment
+from goldstone.lab.run import RunContext
 from goldstone.models.deep_linear_config import LinearTeacherConfig, singular_values, teacher_and_student
 from goldstone.theory.linear_networks import broken_branch, regularised_singular_value
 from goldstone.training.loop import train_loop

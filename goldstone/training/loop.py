@@ -16,7 +16,7 @@ from torch import nn
 
 from goldstone.core.errors import ConfigError
 from goldstone.core.monitor import Schedule, parse_schedule
-from goldstone.core.run import RunContext
+from goldstone.lab.run import RunContext
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 FUSED = ("adam", "adamw")

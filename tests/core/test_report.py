@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import goldstone
-from goldstone.core.report import seed_band, write_report
+from goldstone.lab.report import seed_band
 
 
 def test_report_is_self_contained_and_escaped(tmp_path, tiny_overrides):
@@ -36,7 +36,7 @@ def test_run_report_shows_only_the_keys_that_apply(tmp_path, tiny_overrides):
 def test_sweep_report_has_phase_diagram_with_critical_line(tmp_path, tiny_overrides):
     sweep = goldstone.sweep("deep_mlp", {"sigma_w": [0.5, 1.5], "depth": [2, 3]}, out=tmp_path / "s",
                             **{k: v for k, v in tiny_overrides.items() if k != "depth"})
-    text = html.unescape(write_report(sweep.folder).read_text())
+    text = html.unescape(sweep.report().read_text())
     assert ("final test accuracy (1 seed) against weight scale σ_W, one line per depth L (layers); dashed: the "
             "theory's critical weight scale σ_W = 1; black: mean-field order parameter c* (right axis)") in text
     assert (sweep.folder / "figures" / "phase_diagram.svg").exists()
@@ -49,7 +49,7 @@ def test_sweep_report_has_phase_diagram_with_critical_line(tmp_path, tiny_overri
 
 def test_headline_table_has_std_columns_with_several_seeds(tmp_path, tiny_overrides):
     sweep = goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, seeds=2, out=tmp_path / "s", **tiny_overrides)
-    text = write_report(sweep.folder).read_text()
+    text = sweep.report().read_text()
     headline = re.search(r"<h3>Headline metrics</h3>(.*?)</table>", text, re.S).group(1)
     assert "final test accuracy (mean)</th>" in headline and "final test accuracy (std)</th>" in headline
     assert headline.count("<tr") == 2 and "mean ± std over 2 seeds" in text

@@ -8,7 +8,7 @@ import pytest
 import goldstone
 from goldstone.core import extras
 from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
-from goldstone.core.sweep import _share_done, parse_grid
+from goldstone.lab.sweep import _share_done, parse_grid
 
 GRID = {"group": ["ok", "generic"], "sigma_w": [0.8, 1.5]}
 

@@ -13,9 +13,9 @@ from goldstone.analysis.vortices import gated_winding_numbers
 from goldstone.core.checkpoint import load_checkpoint
 from goldstone.core.config import resolve_config
 from goldstone.core.errors import ConfigError
-from goldstone.core.report import write_report
+from goldstone.lab.views import open_folder
 from goldstone.experiments.conv_rnn_vortices import ConvCopyModel, ConvVorticesConfig
-from goldstone.experiments.copy_task import held_out_batch
+from goldstone.training.copy_task import held_out_batch
 from goldstone.models.conv_rnn import phase_field
 
 TINY = {"channels": 2, "size": 6, "input_grid": 3, "max_delay": 4, "length": 3, "alphabet": 3, "steps": 4, "eval_every": 2,
@@ -86,7 +86,7 @@ def test_tiny_vortex_run_logs_statistics_and_writes_figures_and_a_gif(tmp_path):
     assert figures == {"training", "vortex_field", "vortex_statistics", "vortex_movie"}
     gif = (tmp_path / "r" / "figures" / "vortex_movie.gif").read_bytes()
     assert gif.startswith(b"GIF89a")
-    html = write_report(tmp_path / "r").read_text()
+    html = open_folder(tmp_path / "r").report().read_text()
     assert "data:image/gif;base64," in html
 
 

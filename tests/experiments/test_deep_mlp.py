@@ -4,8 +4,8 @@ import pytest
 
 import goldstone
 from goldstone.core.extras import missing
-from goldstone.core.views import Run
-from goldstone.experiments.demo import run_demo
+from goldstone.lab.views import Run
+from goldstone.lab.demo import run_demo
 
 
 def test_tiny_run_on_mnist1d(tmp_path, tiny_overrides):

@@ -22,7 +22,8 @@ import torch
 from safetensors.torch import load_file
 
 from goldstone.core.errors import RunFolderError
-from goldstone.core.presentation import Presentation
+from goldstone.lab.presentation import Presentation
+from goldstone.lab.report import write_report
 
 CONFIG, METRICS, MANIFEST, DONE, PROGRESS = "config.json", "metrics.parquet", "manifest.json", "DONE", "progress.json"
 SPEC, THEORY, SECTIONS = "sweep.json", "theory.parquet", "sections.json"
@@ -106,10 +107,9 @@ class Run:
     def table(self, name: str) -> pd.DataFrame:
         return pd.read_parquet(self.folder / "tables" / f"{name}.parquet")
 
-    def report(self, path: str | Path | None = None) -> Path:
-        from goldstone.core.report import write_report
-
-        return write_report(self.folder, path)
+    def report(self, path: str | Path | None = None, force: bool = False) -> Path:
+        """Write the run's HTML report (``report.html`` in its folder, or `path`); returns its path."""
+        return write_report(self, path, force=force)
 
     def __repr__(self) -> str:
         return f"Run({str(self.folder)!r}, complete={self.complete})"
@@ -157,6 +157,10 @@ class Sweep:
     def point_folders(self) -> list[tuple[dict[str, Any], Path]]:
         return [(p, self.folder / "points" / point_id(i, p)) for i, p in enumerate(self.spec.points())]
 
+    def point_runs(self) -> list[Run]:
+        """The runs of the points started so far."""
+        return [Run(folder) for _, folder in self.point_folders() if (folder / CONFIG).exists()]
+
     @property
     def results(self) -> pd.DataFrame:
         """Every finished point's metrics (empty until the sweep has gathered them)."""
@@ -189,12 +193,22 @@ class Sweep:
         path = self.folder / SECTIONS
         return read_json(path) if path.exists() else []
 
-    def report(self, path: str | Path | None = None, metric: str | None = None) -> Path:
-        from goldstone.core.report import write_report
-
-        return write_report(self.folder, path, metric=metric)
+    def report(self, path: str | Path | None = None, metric: str | None = None, force: bool = False) -> Path:
+        """Write the sweep's HTML report (``report.html`` in its folder, or `path`), its phase
+        diagram showing `metric`; returns its path."""
+        return write_report(self, path, metric, force)
 
     def __repr__(self) -> str:
         return f"Sweep({str(self.folder)!r}, points={len(self.spec.points())})"
 
 
+
+
+def open_folder(folder: str | Path) -> Run | Sweep:
+    """The `Sweep` or `Run` a folder holds."""
+    folder = Path(folder)
+    if (folder / SPEC).exists():
+        return Sweep(folder)
+    if (folder / CONFIG).exists():
+        return Run(folder)
+    raise RunFolderError(f"{folder} holds neither a run ({CONFIG}) nor a sweep ({SPEC})")

@@ -1,24 +1,24 @@
 """The experiment registry: an experiment is a config dataclass plus a function of a `RunContext`.
 
-Adding one is one file ``goldstone/experiments/<name>.py`` that decorates its function with
-`@experiment("<name>", ...)`; it is imported when it is first asked for by name. Experiments
-registered elsewhere (a user's module, imported before use) are found as well.
+Adding one is a module that decorates its function with `@experiment("<name>", ...)` and one
+entry point naming that module in the group ``goldstone_experiments`` (``pyproject.toml``: the
+built-in ones are ``goldstone/experiments/<name>.py``; your own package can add its own the same
+way). A module is imported when its experiment is first asked for by name; experiments registered
+elsewhere (a user's module, imported before use) are found as well.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
-import importlib.util
-import pkgutil
+from importlib import metadata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from goldstone.core.config import declared
 from goldstone.core.errors import ConfigError
-from goldstone.core.presentation import Presentation
+from goldstone.lab.presentation import Presentation
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
@@ -86,29 +86,28 @@ def experiment(name: str, config: type, summary: str, curve: tuple[str, str] | N
     return register
 
 
-EXPERIMENTS_PACKAGE = "goldstone.experiments"
-"""Where the built-in experiments live, one module each (found by name, imported when used)."""
+ENTRY_POINTS = "goldstone_experiments"
+"""The entry-point group naming the module of every installed experiment."""
 
 
-def _builtin_names() -> list[str]:
-    spec = importlib.util.find_spec(EXPERIMENTS_PACKAGE)
-    return [info.name for info in pkgutil.iter_modules(spec.submodule_search_locations)]
+def _installed() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINTS)}
 
 
 def load_all() -> dict[str, Experiment]:
-    """Import every module of ``goldstone.experiments`` (each registers itself)."""
-    for name in _builtin_names():
-        importlib.import_module(f"{EXPERIMENTS_PACKAGE}.{name}")
+    """Import the module of every installed experiment (each registers itself)."""
+    for entry in _installed().values():
+        entry.load()
     return EXPERIMENTS
 
 
 def get_experiment(name: str) -> Experiment:
-    """The experiment called `name`, importing ``goldstone.experiments.<name>`` if needed."""
-    if name not in EXPERIMENTS and name in _builtin_names():
-        importlib.import_module(f"{EXPERIMENTS_PACKAGE}.{name}")
+    """The experiment called `name`, importing its module (named by its entry point) if needed."""
+    installed = _installed()
+    if name not in EXPERIMENTS and name in installed:
+        installed[name].load()
     if name not in EXPERIMENTS:
-        close = difflib.get_close_matches(name, sorted(set(EXPERIMENTS) | set(_builtin_names()) - {"demo"}), n=1,
-                                          cutoff=0.0)
+        close = difflib.get_close_matches(name, sorted(set(EXPERIMENTS) | set(installed)), n=1, cutoff=0.0)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown experiment {name!r}{hint} (`goldstone list` shows them all)")
     return EXPERIMENTS[name]

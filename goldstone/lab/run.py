@@ -30,11 +30,11 @@ from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.device import resolve_device
 from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
 from goldstone.core.extras import require_extra
-from goldstone.core.lock import claimed_folder, foreign_entries
+from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import library_bars_off, progress
-from goldstone.core.registry import Experiment, get_experiment
+from goldstone.lab.registry import Experiment, get_experiment
 from goldstone.core.result import Result
-from goldstone.core.views import CONFIG, DONE, MANIFEST, METRICS, PROGRESS, Run, read_stored
+from goldstone.lab.views import CONFIG, DONE, MANIFEST, METRICS, PROGRESS, Run, read_stored
 
 PROGRESS_EVERY = 0.5
 """Seconds between two writes of a run's progress.json."""

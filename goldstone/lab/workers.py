@@ -1,4 +1,4 @@
-"""Worker processes for sweep points: fresh interpreters running ``python -m goldstone.core.workers``.
+"""Worker processes for sweep points: fresh interpreters running ``python -m goldstone.lab.workers``.
 
 Unlike a `multiprocessing` pool (spawn or forkserver), a worker never imports the caller's
 ``__main__``, so ``goldstone.sweep(..., workers=2)`` works from a plain script with no
@@ -44,7 +44,7 @@ def run_in_workers(tasks: list[dict[str, Any]], workers: int, target: str, log: 
     stop = threading.Event()
     with open(log, "ab") as log_file:
         env = {**os.environ, PARENT: str(os.getpid()), "OMP_NUM_THREADS": "1"}
-        procs = [subprocess.Popen([sys.executable, "-m", "goldstone.core.workers", target], stdin=subprocess.PIPE,
+        procs = [subprocess.Popen([sys.executable, "-m", "goldstone.lab.workers", target], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=log_file, env=env, text=True)
                  for _ in range(min(workers, len(tasks)))]
 

@@ -16,7 +16,7 @@ import itertools
 import json
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,10 +25,12 @@ from matplotlib.ticker import NullFormatter
 
 from goldstone.core.atomic import check_output_file, write_figure, write_text
 from goldstone.core.config import applicable
-from goldstone.core.errors import GoldstoneError, RunFolderError
+from goldstone.core.errors import GoldstoneError
 from goldstone.core.frames import series
-from goldstone.core.presentation import Presentation
-from goldstone.core.views import CONFIG, SPEC, Run, Sweep
+from goldstone.lab.presentation import Presentation
+
+if TYPE_CHECKING:  # the views call the report, not the other way round
+    from goldstone.lab.views import Run, Sweep
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}
@@ -65,8 +67,8 @@ def _notes(pres: Presentation) -> list[str]:
     return [f"<p>{html.escape(pres.notes)}</p>"] if pres.notes else []
 
 
-def run_sections(folder: Path, level: int = 2) -> list[str]:
-    run = Run(folder)
+def run_sections(run: Run, level: int = 2) -> list[str]:
+    folder = run.folder
     stored, manifest, pres = run.stored, run.manifest, run.presentation
     h = f"h{level}"
     headline = manifest["headline"]
@@ -346,15 +348,14 @@ def headline_table(summary: pd.DataFrame, keys: list[str], pres: Presentation) -
 def _fixed_settings(sweep: Sweep, pres: Presentation) -> dict[str, Any]:
     """The config keys not swept that apply to at least one point, as the points stored them."""
     fixed: dict[str, Any] = {}
-    for _, folder in sweep.point_folders():
-        if (folder / CONFIG).exists():
-            config = Run(folder).config
-            fixed.update({k: v for k, v in applicable(config, pres.when).items() if k not in sweep.spec.grid})
+    for run in sweep.point_runs():
+        config = run.config
+        fixed.update({k: v for k, v in applicable(config, pres.when).items() if k not in sweep.spec.grid})
     return fixed
 
 
-def sweep_sections(folder: Path, metric: str | None = None) -> list[str]:
-    sweep = Sweep(folder)
+def sweep_sections(sweep: Sweep, metric: str | None = None) -> list[str]:
+    folder = sweep.folder
     spec, summary, pres = sweep.spec, sweep.summary, sweep.presentation
     keys = list(spec.grid)
     fixed = _fixed_settings(sweep, pres)
@@ -377,12 +378,8 @@ def sweep_sections(folder: Path, metric: str | None = None) -> list[str]:
     return out
 
 
-def sections(folder: Path, metric: str | None = None) -> list[str]:
-    if (folder / SPEC).exists():
-        return sweep_sections(folder, metric)
-    if (folder / CONFIG).exists():
-        return run_sections(folder)
-    raise RunFolderError(f"{folder} holds neither a run ({CONFIG}) nor a sweep ({SPEC})")
+def sections(view: Run | Sweep, metric: str | None = None) -> list[str]:
+    return sweep_sections(view, metric) if hasattr(view, "spec") else run_sections(view)
 
 
 GENERATOR = "<meta name='generator' content='goldstone'>"
@@ -403,20 +400,20 @@ def render(title: str, body: list[str]) -> str:
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>\n" + "\n".join(body) + "</body></html>\n")
 
 
-def write_report(folder: str | Path, path: str | Path | None = None, metric: str | None = None,
+def write_report(view: Run | Sweep, path: str | Path | None = None, metric: str | None = None,
                  force: bool = False) -> Path:
-    """Write ``report.html`` (or `path`) for a run or sweep folder; returns its path."""
-    folder = Path(folder)
-    own = folder / "report.html"  # the folder's own report, whatever wrote it
+    """Write ``report.html`` (or `path`) for a run or sweep (a `Run` or `Sweep` view of its
+    folder); returns its path."""
+    own = view.folder / "report.html"  # the folder's own report, whatever wrote it
     path = check_output_file(path if path is not None else own, ".html", lambda p: p == own or is_report(p), force)
-    write_text(path, render(f"Goldstone report: {folder.name}", sections(folder, metric)))
+    write_text(path, render(f"Goldstone report: {view.folder.name}", sections(view, metric)))
     return path
 
 
-def write_combined_report(folders: list[Path], path: Path, title: str, intro: str = "") -> Path:
-    """One HTML file with the sections of several run and sweep folders, in order."""
+def write_combined_report(views: list[Run | Sweep], path: Path, title: str, intro: str = "") -> Path:
+    """One HTML file with the sections of several runs and sweeps, in order."""
     body = [f"<p>{html.escape(intro)}</p>"] if intro else []
-    for folder in folders:
-        body += sections(Path(folder))
+    for view in views:
+        body += sections(view)
     write_text(path, render(title, body))
     return path

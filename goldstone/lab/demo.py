@@ -16,10 +16,10 @@ from goldstone.core.atomic import write_json
 from goldstone.core.errors import RunFolderError
 from goldstone.core.extras import install_hint, missing
 from goldstone.core.progress import log, stage
-from goldstone.core.report import write_combined_report
-from goldstone.core.run import execute
-from goldstone.core.sweep import execute_sweep
-from goldstone.core.views import CONFIG, SweepSpec
+from goldstone.lab.report import write_combined_report
+from goldstone.lab.run import execute
+from goldstone.lab.sweep import execute_sweep
+from goldstone.lab.views import CONFIG, Run, SweepSpec
 
 DEMO_GRID = {"group": ["u1", "ok", "generic"], "sigma_w": [0.8, 1.2, 2.0]}
 DEMO_TRAINING = {"depth": 100, "width": 64, "steps": 240, "dataset": "digits"}
@@ -44,14 +44,14 @@ def run_demo(out: str | Path = "goldstone-demo", workers: int = 2, quiet: bool =
     with stage(f"demo 2/4: deep MLP sweep ({len(spec.points())} points: 100-layer U(1), O(4) and generic MLPs "
                f"on 8x8 digits)", quiet):
         sweep = execute_sweep(spec, out / "deep_mlp", workers=workers, quiet=quiet)
-    folders = [sweep.folder, order]
+    folders = [sweep, Run(order)]
     if missing("hf"):
         log(f"demo 3/4: sudden drop in the loss skipped (needs the hf extra: {install_hint('hf')})", quiet)
     else:
         syntax = out / "sudden_drop"
         with stage("demo 3/4: sudden drop in the loss (small BERT on a synthetic agreement language)", quiet):
             execute("mlm_syntax", DEMO_SYNTAX, out=syntax, resume=(syntax / CONFIG).exists(), quiet=quiet)
-        folders.append(syntax)
+        folders.append(Run(syntax))
     with stage("demo 4/4: HTML report", quiet):
         return write_combined_report(
             folders, out / "report.html", "Goldstone demo: symmetry breaking in deep MLPs and a sudden drop in the loss",

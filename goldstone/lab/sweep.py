@@ -4,7 +4,7 @@
 their metrics in one tidy table (swept keys and seed as columns) and ``summary.parquet`` their
 headline numbers; ``theory.parquet`` and ``sections.json`` hold what the report draws from the
 experiment's code. A sweep resumes: finished points are skipped, unfinished ones resumed.
-Points run in this process, in worker processes (`goldstone.core.workers`), or as Ray tasks. Every point runs on one
+Points run in this process, in worker processes (`goldstone.lab.workers`), or as Ray tasks. Every point runs on one
 torch thread whatever the backend, so its numbers do not depend on how the sweep was scheduled.
 """
 
@@ -24,12 +24,12 @@ from goldstone.core.atomic import write_json, write_parquet
 from goldstone.core.config import resolve_config
 from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import optional_import, require_extra
-from goldstone.core.lock import claimed_folder, foreign_entries
+from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import Bar
-from goldstone.core.registry import Experiment, Theory, get_experiment
-from goldstone.core.run import execute
-from goldstone.core.views import CONFIG, DONE, PROGRESS, SECTIONS, SPEC, THEORY, Run, Sweep, SweepSpec, read_json
-from goldstone.core.workers import run_in_workers
+from goldstone.lab.registry import Experiment, Theory, get_experiment
+from goldstone.lab.run import execute
+from goldstone.lab.views import CONFIG, DONE, PROGRESS, SECTIONS, SPEC, THEORY, Run, Sweep, SweepSpec, read_json
+from goldstone.lab.workers import run_in_workers
 
 
 def parse_grid(items: list[str]) -> dict[str, list[str]]:
@@ -138,7 +138,7 @@ def _run_local(tasks: list[dict[str, Any]], workers: int, log: Path, tracker: _T
             run_point(**task)
             tracker.done(i)
         return
-    run_in_workers(tasks, workers, "goldstone.core.sweep:run_point", log, tracker.done)
+    run_in_workers(tasks, workers, "goldstone.lab.sweep:run_point", log, tracker.done)
 
 
 def gather(sweep: Sweep, exp: Experiment) -> None:
