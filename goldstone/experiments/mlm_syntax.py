@@ -302,8 +302,8 @@ def train(ctx: RunContext) -> None:
     (dev_data,), _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, len(dev_sents), relations)
     dev_batches, _, _ = encode_sentences(dev_sents, tokenizer, cfg.max_length, 32, relations, by_length=True)
     probe_train = train_data.rows(slice(cfg.eval_sentences))
-    agreement = [relations.index(r) for r in AGREEMENT_RELATIONS if r in relations] if cfg.corpus == "synthetic" \
-        else None
+    bases = [r.split(":")[0] for r in AGREEMENT_RELATIONS]  # the vocabulary holds base relations (acl:relcl -> acl)
+    agreement = [relations.index(r) for r in bases if r in relations] if cfg.corpus == "synthetic" else None
 
     model = _model(cfg, len(tokenizer)).to(ctx.device)
     optimizer = make_optimizer(model, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -57,10 +57,6 @@ def test_synthetic_run_logs_agreement_uas_and_the_named_headlines(tiny_run):
     assert (run.folder / "tokenizer" / "tokenizer.json").exists()  # beside model/, for single_node
 
 
-@pytest.mark.xfail(strict=True, reason="bug in mlm_syntax.train: the relation vocabulary collapses subtypes "
-                   "('acl:relcl' -> 'acl') but the agreement relations are looked up by their full names, so the "
-                   "relative-clause arcs drop out of agreement_uas and agreement_offset (docs/syntax.md: det, nsubj, "
-                   "acl:relcl); the headline here is 0.364 for 0.423")
 def test_best_offset_uas_is_the_offset_baseline_of_every_agreement_arc(tiny_run):
     """Counted from dev.conllu: per agreement relation (det, nsubj, acl:relcl) the arcs whose head is at the
     single best offset k in -3, -2, -1, +1, +2 from the dependent, summed over the relations and divided by
