@@ -11,7 +11,7 @@ import time
 import torch
 
 from benchmarks.common import interleaved, pin_threads, report
-from goldstone.theory.entanglement import entanglement_profile
+from goldstone.observables.entanglement import entanglement_profile
 
 
 def main(rounds: int = 3) -> list[dict]:

@@ -51,7 +51,7 @@ _HOMES = {
     "fit_readout": "goldstone.observables.unit_performance",
     "unit_performance": "goldstone.observables.unit_performance",
     "detect_symmetries": "goldstone.observables",
-    "entanglement_profile": "goldstone.theory.entanglement",
+    "entanglement_profile": "goldstone.observables.entanglement",
     "phase_retention": "goldstone.analysis.phase_retention",
     "protected_direction": "goldstone.observables.jacobian",
     "gated_winding_numbers": "goldstone.analysis.vortices",

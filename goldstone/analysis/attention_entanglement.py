@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from goldstone.core.errors import GoldstoneError
-from goldstone.theory.entanglement import entanglement_profile
+from goldstone.observables.entanglement import entanglement_profile
 
 
 def text_chunks(tokenizer, texts: Sequence[str], length: int = 128, count: int = 8) -> torch.Tensor:

@@ -14,7 +14,8 @@ import torch
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.weights import read_weights
 from goldstone.models.pretrained import minilm_path
-from goldstone.theory.entanglement import entanglement_profile, page_curve, prime_factors
+from goldstone.observables.entanglement import entanglement_profile, prime_factors
+from goldstone.theory.entanglement import page_curve
 
 DEFAULT_PATTERNS = ("*attention.self.query.weight", "*attention.self.value.weight")
 """MiniLM / BERT's W_Q and W_V, the paper's matrices."""

@@ -33,8 +33,10 @@ from goldstone.data.classification import batch_indices
 from goldstone.data.text_tasks import encode_batches, load_task
 from goldstone.models.mps_adapter import MPSLinear, add_mps_adapters, rank_matching_lora
 from goldstone.models.pretrained import load_classifier
-from goldstone.theory.entanglement import (area_law_bootstrap, entanglement_profile, lora_profile, low_rank_curve,
-                                           page_curve, prime_factors, random_softmax_attention, valley_width)
+from goldstone.analysis.area_law import area_law_bootstrap
+from goldstone.observables.entanglement import (entanglement_profile, lora_profile, prime_factors,
+                                                random_softmax_attention, valley_width)
+from goldstone.theory.entanglement import low_rank_curve, page_curve
 from goldstone.training.loop import train_loop
 
 ROLES = ("query", "value")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from goldstone.core.errors import GoldstoneError
-from goldstone.theory.entanglement import area_law_fits
+from goldstone.analysis.area_law import area_law_fits
 
 transformers = pytest.importorskip("transformers")
 

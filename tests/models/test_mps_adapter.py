@@ -9,7 +9,7 @@ from torch import nn
 from goldstone.core.errors import ConfigError
 from goldstone.models.mps_adapter import (MPSLinear, add_mps_adapters, default_split, mps_parameter_count,
                                           rank_matching_lora)
-from goldstone.theory.entanglement import entanglement_profile
+from goldstone.observables.entanglement import entanglement_profile
 
 
 def test_parameter_count_matches_the_published_example():

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from goldstone.core.errors import GoldstoneError
-from goldstone.theory.entanglement import (area_law_bootstrap, area_law_fits, entanglement_profile, lora_profile,
-                                           low_rank_centre, page_curve, page_entropy, prime_factors,
-                                           random_softmax_attention, random_state_profiles, valley_width)
+from goldstone.analysis.area_law import area_law_bootstrap, area_law_fits
+from goldstone.observables.entanglement import (entanglement_profile, lora_profile, prime_factors,
+                                                random_softmax_attention, random_state_profiles, valley_width)
+from goldstone.theory.entanglement import low_rank_centre, page_curve, page_entropy
 
 LN2 = math.log(2)
 
@@ -120,7 +121,7 @@ def test_agrees_with_quimb():
 
 
 def test_matrix_product_state_is_exact_untruncated_and_has_bond_r_for_lora():
-    from goldstone.theory.entanglement import matrix_product_state
+    from goldstone.observables.entanglement import matrix_product_state
 
     g = torch.Generator().manual_seed(6)
     b, a = torch.randn(48, 3, generator=g, dtype=torch.float64), torch.randn(3, 32, generator=g, dtype=torch.float64)
@@ -136,7 +137,7 @@ def test_matrix_product_state_is_exact_untruncated_and_has_bond_r_for_lora():
 
 
 def test_permutation_null_keeps_the_centre():
-    from goldstone.theory.entanglement import permutation_null
+    from goldstone.observables.entanglement import permutation_null
 
     g = torch.Generator().manual_seed(7)
     m = torch.block_diag(*[torch.randn(4, 4, generator=g, dtype=torch.float64) for _ in range(4)])
