@@ -151,3 +151,58 @@ def test_sparse_full_measurements_keep_the_exact_recursions():
     others = [i for i, k in enumerate(result.kinds) if k != "scale"]
     assert float(error[:, others].max()) < 1e-10 and float(error[:, scale].max()) < 1e-8
     assert torch.isfinite(result.exact).all()
+
+
+def test_compute_classifies_groups_by_param_group_over_many_steps():
+    """One optimiser param group per module, weight decays differing: the recursions run once per
+    class of param groups with one schedule (not per distinct per-group schedule row, which grows
+    with steps x groups), and give every group what its own schedule gives it alone."""
+    from goldstone.observables.noether_charges import _hyper_classes
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.BatchNorm1d(32, eps=1e-12), nn.ReLU(), nn.Linear(32, 32),
+                          nn.BatchNorm1d(32, eps=1e-12), nn.ReLU(), nn.Linear(32, 5)).double()
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(512, 10, generator=g, dtype=torch.float64), torch.randint(0, 5, (512,), generator=g)
+    decays = {"0": 1e-3, "1": 0.0, "3": 2e-3, "4": 0.0, "6": 1e-3}  # fc1 and the head alike, BatchNorm undecayed
+    optimizer = torch.optim.SGD([{"params": list(model[int(m)].parameters()), "weight_decay": wd}
+                                 for m, wd in decays.items()], lr=0.1, momentum=0.9)
+    groups = detect_symmetries(model, [(x[:64], y[:64])], lambda out, t: F.cross_entropy(out, t))
+    charges = NoetherCharges(groups, every=10)
+    for step in range(300):
+        if step == 150:
+            for group in optimizer.param_groups:
+                group["lr"] = 0.03
+        idx = torch.randint(0, len(x), (64,), generator=g)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        charges.update(Probe(model, step=step, optimizer=optimizer))
+        optimizer.step()
+    charges.update(Probe(model, step=300, optimizer=optimizer))
+    result = charges.compute()
+
+    kinds = {k: [i for i, kind in enumerate(result.kinds) if kind == k] for k in ("scale", "rescale", "translation")}
+    assert all(result.theory[i] == "exact" for i in kinds["scale"] + kinds["translation"])
+    assert all("measured" in result.theory[i] for i in kinds["rescale"])  # BatchNorm undecayed, the next Linear not
+    measured = ~torch.isnan(result.charge[:, 0])
+    assert float(result.relative_error("exact")[measured].max()) < 1e-8
+    # classes: {fc1 scale, head translation} (equal schedules), {fc2 scale}, {rescale, measured decay}
+    hyper = torch.stack([r["hyper"] for r in charges._rows])[:-1]
+    ok = torch.tensor([t.startswith("exact") for t in result.theory])
+    flags = torch.tensor(["measured" in t for t in result.theory])
+    classes = _hyper_classes(hyper, charges._first, ok, flags)
+    assert sorted(len(c) for c in classes) == sorted([32 + 33, 32, 64])
+    # the same partition as the distinct per-group schedules (each group's first param group's rows)
+    schedules = torch.cat([hyper[:, charges._first].permute(1, 0, 2).reshape(len(result.kinds), -1),
+                           flags[:, None].double()], 1)
+    _, inverse = torch.unique(schedules, dim=0, return_inverse=True)
+    assert {frozenset(c.tolist()) for c in classes} == {frozenset(torch.nonzero(inverse == c).squeeze(1).tolist())
+                                                       for c in range(int(inverse.max()) + 1)}
+    # each exact group's prediction is that of the recursion run on its own schedule alone
+    steps = result.charge.shape[0] - 1
+    for i in kinds["scale"][::7] + kinds["translation"][::7]:
+        h = (result.lr[:-1, i], result.weight_decay[:-1, i], result.momentum[:-1, i])
+        alone = (recursions.exact_quadratic(result.charge[0, [i]], result.energy[:-1, [i]], *h)[0]
+                 if result.kinds[i] == "scale" else recursions.exact_translation(result.charge[0, [i]], steps, *h))
+        assert torch.equal(alone[:, 0], result.exact[:, i]), result.names[i]
