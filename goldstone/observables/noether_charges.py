@@ -66,6 +66,14 @@ class NoetherChargesResult(Result):
         return (self.charge - getattr(self, prediction)).abs() / self.reference.clamp_min(1e-300)
 
 
+class NoOptimizer:
+    """Stands in for the optimiser where there is none (a series of saved checkpoints): one param
+    group holding every parameter, no state; the charges are measured, the update is not."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.param_groups, self.state = model, [{"params": list(model.parameters())}], {}
+
+
 FULL_PAIRS = [(0, 0), (1, 1), (0, 1), (2, 2), (0, 2)]
 """Products of (theta, g, v) summed at a full measurement: q, |g|^2, <g, theta>, |v|^2, <theta, v>."""
 
@@ -152,8 +160,10 @@ class NoetherCharges(Observable):
 
     def update(self, probe: Probe) -> None:
         model, optimizer = probe.model, probe.optimizer
-        if optimizer is None:
-            raise GoldstoneError("NoetherCharges reads the optimiser: update with Probe(model, optimizer=...)")
+        if optimizer is None:  # saved checkpoints: the charges only
+            if getattr(self, "_stand_in", None) is None or self._stand_in.model is not model:
+                self._stand_in = NoOptimizer(model)
+            optimizer = self._stand_in
         if self._built != (id(model), id(optimizer)):
             self._build(model, optimizer)
         full = self._updates % self.every == 0
@@ -182,7 +192,10 @@ class NoetherCharges(Observable):
         if mixed:
             row["decay"] = sums["decay"]
         self._rows.append(row)
-        if not self._sgd:
+        if isinstance(optimizer, NoOptimizer):
+            self._problems["all"] = ("no optimiser (saved checkpoints): the charges are measured, their theory needs "
+                                     "the optimiser's steps")
+        elif not self._sgd:
             self._problems["all"] = (f"{type(optimizer).__name__} has no closed form: its preconditioner breaks the "
                                      "orthogonality of the update to the generator; only the drift is measured")
         elif any(g.get("nesterov") for g in optimizer.param_groups):

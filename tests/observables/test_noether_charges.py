@@ -130,11 +130,17 @@ def test_different_learning_rates_inside_a_group_are_not_applicable():
     assert flagged == {n for n, k in zip(result.names, result.kinds) if k == "rescale"}
 
 
-def test_update_without_optimizer_is_refused():
+def test_without_an_optimizer_the_charges_are_measured_and_the_theory_is_not_applicable():
+    """Saved checkpoints have no optimiser: the charges are those measured with one, at the same weights."""
     model, x, y = model_and_data("plain", torch.float32)
     groups = detect_symmetries(model, [(x[:64], y[:64])], lambda out, t: F.cross_entropy(out, t))
-    with pytest.raises(GoldstoneError, match="optimi"):
-        NoetherCharges(groups).update(Probe(model))
+    bare, tracked = NoetherCharges(groups), NoetherCharges(groups)
+    bare.update(Probe(model))
+    tracked.update(Probe(model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+    saved, live = bare.compute(), tracked.compute()
+    assert torch.equal(saved.charge, live.charge) and torch.equal(saved.reference, live.reference)
+    assert all(t.startswith("not applicable: no optimiser") for t in saved.theory)
+    assert saved.exact.isnan().all()
     with pytest.raises(GoldstoneError, match="no symmetry groups"):
         NoetherCharges([])
 
