@@ -3,7 +3,8 @@
 The public API, importable from here (each name is imported when first used, so ``import
 goldstone`` stays fast):
 
-- attach to your own training: `Monitor`, `trainer_callback`, `scan_checkpoints`, `measure`;
+- attach to your own training: `Monitor`, `trainer_callback`, `scan_checkpoints`, `measure`; read
+  the tidy frames they give with `series`;
 - write your own observable: `Observable`, `ParameterObservable`, `Probe`, `Result`;
 - observables: `GradientNorms`, `WeightNorms`, `OrderParameter`, `Overlap`, `ProtectedJacobian`,
   `JacobianSpectrum`, `HeadUAS`, `MinimalPairAccuracy`, `UnitActivations`, `UnitPerformance`, `NeuronCensus`,
@@ -29,6 +30,7 @@ _HOMES = {
     "Observable": "goldstone.core.observable",
     "Probe": "goldstone.core.observable",
     "Result": "goldstone.core.result",
+    "series": "goldstone.core.frames",
     "GoldstoneError": "goldstone.core.errors",
     "read_weights": "goldstone.core.weights",
     "ParameterObservable": "goldstone.observables",
