@@ -16,10 +16,12 @@ only, the theory marked not applicable with the reason.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from collections.abc import Sequence
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -64,6 +66,26 @@ class NoetherChargesResult(Result):
         over both sides for q and c, and sqrt(|A|) |theta_A| >= sum |theta_A| >= |s| for s (signed
         charges can cancel)."""
         return (self.charge - getattr(self, prediction)).abs() / self.reference.clamp_min(1e-300)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per kind of group: how many, how many the theory covers exactly, and the largest
+        relative error of the exact and the continuous prediction over all steps (NaN where none)."""
+        rows = []
+        for kind in dict.fromkeys(self.kinds):
+            columns = [i for i, k in enumerate(self.kinds) if k == kind]
+            worst = {p: self.relative_error(p)[:, columns].nan_to_num(nan=-1.0).max().item()
+                     for p in ("exact", "continuous")}
+            rows.append({"kind": kind, "groups": len(columns),
+                         "exact_theory": sum(self.theory[i].startswith("exact") for i in columns),
+                         **{f"max_error_{p}": math.nan if v < 0 else v for p, v in worst.items()}})
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        steps, groups = self.charge.shape
+        kinds = ", ".join(f"{n} {k}" for k, n in collections.Counter(self.kinds).items())
+        theory = ", ".join(f"{n} {t.split(':')[0]}" for t, n in collections.Counter(
+            "exact" if t.startswith("exact") else t for t in self.theory).items())
+        return f"NoetherChargesResult({steps} steps, {groups} groups ({kinds}); theory: {theory})"
 
 
 class NoOptimizer:

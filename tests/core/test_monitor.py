@@ -53,3 +53,33 @@ def test_scan_checkpoints_in_step_order_restores_the_model_and_accumulates(tmp_p
     assert pooled.step.unique().tolist() == [100]
     mean = sum(f.value.to_numpy() for f in single) / 3
     assert pooled.value.to_numpy() == pytest.approx(mean, rel=1e-12)
+
+
+def test_checkpoints_holding_the_same_weights_are_measured_once(tmp_path):
+    """The same bytes under another name, and the same tensors saved in another order (as some
+    hubs serve a copy), are duplicates of the first; a changed tensor is not."""
+    model = DeepMLP(6, 2, "ok", k=2, width=8, depth=2)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp_path / "step_10.safetensors"))
+    (tmp_path / "step_20.safetensors").write_bytes((tmp_path / "step_10.safetensors").read_bytes())
+    save_file(dict(reversed(list(state.items()))), str(tmp_path / "step_30.safetensors"))
+    changed = {**state, "readout.weight": state["readout.weight"] + 1e-6}
+    save_file(changed, str(tmp_path / "step_40.safetensors"))
+    paths = [tmp_path / f"step_{s}.safetensors" for s in (40, 30, 20, 10)]
+    frame = scan_checkpoints(model, paths, [WeightNorms("readout.weight")], quiet=True)
+    assert sorted(frame.step.unique()) == [10, 40]
+    first = str(tmp_path / "step_10.safetensors")
+    assert frame.attrs["duplicates"] == {str(tmp_path / "step_20.safetensors"): first,
+                                         str(tmp_path / "step_30.safetensors"): first}
+
+
+def test_unreadable_checkpoints_are_skipped_with_their_reason_when_asked(tmp_path):
+    model = DeepMLP(6, 2, "ok", k=2, width=8, depth=2)
+    save_file(model.state_dict(), str(tmp_path / "step_10.safetensors"))
+    (tmp_path / "step_20.safetensors").write_bytes(b"\x00" * 40)
+    paths = [tmp_path / "step_10.safetensors", tmp_path / "step_20.safetensors"]
+    with pytest.raises(GoldstoneError, match="step_20.safetensors: not a readable safetensors file"):
+        scan_checkpoints(model, paths, [WeightNorms("readout.weight")], quiet=True)
+    frame = scan_checkpoints(model, paths, [WeightNorms("readout.weight")], quiet=True, skip_unreadable=True)
+    assert frame.step.unique().tolist() == [10]
+    assert list(frame.attrs["skipped"]) == [str(paths[1])] and "not a readable" in frame.attrs["skipped"][str(paths[1])]

@@ -141,6 +141,10 @@ def test_without_an_optimizer_the_charges_are_measured_and_the_theory_is_not_app
     assert torch.equal(saved.charge, live.charge) and torch.equal(saved.reference, live.reference)
     assert all(t.startswith("not applicable: no optimiser") for t in saved.theory)
     assert saved.exact.isnan().all()
+    assert repr(saved).startswith("NoetherChargesResult(1 steps, ") and repr(saved).count("not applicable") == 1
+    table = live.summary()
+    assert table.groups.sum() == len(groups) and table.exact_theory.sum() == len(groups)
+    assert saved.summary().exact_theory.sum() == 0 and saved.summary().max_error_exact.isna().all()
     with pytest.raises(GoldstoneError, match="no symmetry groups"):
         NoetherCharges([])
 
