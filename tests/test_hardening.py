@@ -26,6 +26,14 @@ def run_folder(tmp_path):
     return folder
 
 
+def test_a_finished_run_asked_for_again_says_it_is_complete(run_folder):
+    metrics = (run_folder / "metrics.parquet").read_bytes()
+    result = invoke("run", "deep_mlp", *TINY, "--out", str(run_folder))
+    assert result.exit_code == 0
+    assert "already holds this run, complete: nothing was run again" in " ".join(result.output.split())
+    assert (run_folder / "metrics.parquet").read_bytes() == metrics
+
+
 def test_uas_never_overwrites_a_file_it_did_not_write(tmp_path):
     treebank = tmp_path / "dev.conllu"
     treebank.write_text("precious\n")
@@ -74,7 +82,9 @@ def test_error_text_is_printed_literally(tmp_path, text):
     one_line_exit_2(result, f"unknown key {text!r}")
 
 
-@pytest.mark.parametrize("grid,message", [("sigma_w=,,", "no values"), ("sigma_w=inf:1:2", "must be finite")])
+@pytest.mark.parametrize("grid,message", [("sigma_w=,,", "no values"), ("sigma_w=inf:1:2", "must be finite"),
+                                          ("sigma_w=0.5:2", "a range is start:stop:num (num values, both ends "
+                                           "included), e.g. sigma_w=0.5:2:5")])
 def test_grids_without_points_or_with_infinities(tmp_path, grid, message):
     one_line_exit_2(invoke("sweep", "deep_mlp", "--grid", grid, "--out", str(tmp_path / "s")), message)
     assert not (tmp_path / "s").exists()

@@ -365,6 +365,9 @@ def sweep_sections(sweep: Sweep, metric: str | None = None) -> list[str]:
            "<h3>Fixed settings</h3>", _config_table(fixed)]
     if summary.empty:
         return out + ["<p>No point has finished yet.</p>"]
+    if metric is not None and metric not in set(summary.metric):
+        raise GoldstoneError(f"--metric {metric!r}: the sweep has no such headline metric; it has "
+                             f"{', '.join(sorted(set(summary.metric)))}")
     metric = metric or (pres.metric if pres.metric in set(summary.metric) else summary.metric.iloc[0])
     shown = {k: v for k, v in fixed.items() if k in pres.labels}
     caption = phase_diagram(summary, keys, metric, pres, folder / "figures" / "phase_diagram.png", shown,

@@ -31,7 +31,7 @@ from goldstone.core.device import resolve_device
 from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
 from goldstone.core.extras import require_extra
 from goldstone.lab.lock import claimed_folder, foreign_entries
-from goldstone.core.progress import library_bars_off, progress
+from goldstone.core.progress import library_bars_off, log, progress
 from goldstone.lab.registry import Experiment, get_experiment
 from goldstone.core.result import Result
 from goldstone.lab.views import CONFIG, DONE, MANIFEST, METRICS, PROGRESS, Run, read_stored
@@ -293,6 +293,8 @@ def _execute(exp: Experiment, overrides: dict[str, Any] | None, config_file: str
     folder = Path(out) if out is not None else default_folder(identity)
     with claimed_folder(folder):
         if _prepare_folder(folder, identity, resume):
+            log(f"{folder} already holds this run, complete: nothing was run again (to run it afresh, delete the "
+                "folder or give another --out)", quiet)
             return Run(folder)
         remove_leftovers(folder)
         fresh = not (folder / CONFIG).exists()

@@ -53,6 +53,9 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
             if num < 1:
                 raise ConfigError(f"--grid {item!r}: num must be >= 1")
             grid[key] = [f"{v:.6g}" for v in np.linspace(start, stop, num)]
+        elif len(parts) != 1:
+            raise ConfigError(f"--grid {item!r}: a range is start:stop:num (num values, both ends included), "
+                              f"e.g. {key}={parts[0]}:{parts[-1]}:5; a list is {key}=v1,v2,...")
         else:
             grid[key] = [v.strip() for v in spec.split(",") if v.strip()]
             if not grid[key]:

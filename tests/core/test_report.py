@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import goldstone
+from goldstone.core.errors import GoldstoneError
 from goldstone.lab.report import seed_band
 
 
@@ -45,6 +46,10 @@ def test_sweep_report_has_phase_diagram_with_critical_line(tmp_path, tiny_overri
     assert "(std)" not in headline and "final test accuracy</th>" in headline
     fixed = re.search(r"<h3>Fixed settings</h3>(.*?)</table>", text, re.S).group(1)
     assert "width" in fixed and "steps" in fixed and "sigma_w" not in fixed and "data_dir" not in fixed
+    before = (sweep.folder / "report.html").read_bytes()
+    with pytest.raises(GoldstoneError, match="--metric 'nonsense': the sweep has no such headline metric; it has "):
+        sweep.report(metric="nonsense")
+    assert (sweep.folder / "report.html").read_bytes() == before
 
 
 def test_headline_table_has_std_columns_with_several_seeds(tmp_path, tiny_overrides):
