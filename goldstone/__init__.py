@@ -8,7 +8,7 @@ goldstone`` stays fast):
 - write your own observable: `Observable`, `ParameterObservable`, `Probe`, `Result`;
 - observables: `GradientNorms`, `WeightNorms`, `OrderParameter`, `Overlap`, `ProtectedJacobian`,
   `JacobianSpectrum`, `HeadUAS`, `MinimalPairAccuracy`, `UnitActivations`, `UnitPerformance`, `NeuronCensus`,
-  `NoetherCharges`;
+  `NoetherCharges`, `WeightStatistics`, `AttentionPatterns`, `LossCurvature`, `RepresentationDrift`;
 - functions of a model, its weights or its states: `detect_symmetries`, `neuron_census`,
   `neural_collapse`, `linear_cka`, `entanglement_profile`, `read_weights`, `unit_performance`
   (with `UnitGroups`, `fit_readout`), `phase_retention`, `protected_direction`,
@@ -45,6 +45,10 @@ _HOMES = {
     "UnitPerformance": "goldstone.observables",
     "NeuronCensus": "goldstone.observables",
     "NoetherCharges": "goldstone.observables",
+    "WeightStatistics": "goldstone.observables",
+    "AttentionPatterns": "goldstone.observables",
+    "LossCurvature": "goldstone.observables",
+    "RepresentationDrift": "goldstone.observables",
     "neuron_census": "goldstone.observables",
     "neural_collapse": "goldstone.observables",
     "linear_cka": "goldstone.observables",

@@ -102,7 +102,8 @@ class Monitor:
         for obs in self.streams:
             obs.reset()
         self._frames: list[pd.DataFrame] = []
-        self._stream_steps: list[int] = []
+        self._stream_steps: dict[int, list[int]] = {id(obs): [] for obs in self.streams}
+        self._seen: list[int] = []
         self._due_steps: list[int] = []
 
     def _check_optimizer(self, optimizer: torch.optim.Optimizer | None) -> None:
@@ -118,14 +119,16 @@ class Monitor:
         gradients (after the last step): observables that read them sit it out."""
         optimizer = optimizer or self.optimizer
         self._check_optimizer(optimizer)
-        if self._stream_steps and step <= self._stream_steps[-1] or self._due_steps and step <= self._due_steps[-1]:
-            raise GoldstoneError(f"Monitor: step {step} comes after step {max(self._stream_steps + self._due_steps)}; "
-                                 "steps must increase")
-        streams = [o for o in self.streams if gradients or not o.needs_gradients]
+        if self._seen and step <= self._seen[-1]:
+            raise GoldstoneError(f"Monitor: step {step} comes after step {self._seen[-1]}; steps must increase")
+        self._seen.append(step)
+        due = self.due(step)
+        streams = [o for o in self.streams if (gradients or not o.needs_gradients) and (due or o.every_step)]
         if streams:
             accumulate(self.model, streams, self.probe, step=step, optimizer=optimizer, forward=self.forward)
-            self._stream_steps.append(step)
-        if not self.due(step):
+            for obs in streams:
+                self._stream_steps[id(obs)].append(step)
+        if not due:
             return None
         self._due_steps.append(step)
         snapshots = [o for o in self.snapshots if gradients or not o.needs_gradients]
@@ -145,14 +148,14 @@ class Monitor:
         """Record the state after the last optimiser step, which has no gradients (a Trainer's
         end of training): streams take their last update, due snapshots that read no gradients
         are measured. Nothing happens for a step already measured."""
-        if self._stream_steps and step <= self._stream_steps[-1] or self._due_steps and step <= self._due_steps[-1]:
+        if self._seen and step <= self._seen[-1]:
             return None
         return self(step, optimizer, gradients=False)
 
     def frame(self) -> pd.DataFrame:
         """Every due step's rows, snapshots and streams (computed now), in step order."""
-        frames = self._frames + [stream_rows(obs, self._stream_steps, set(self._due_steps))
-                                 for obs in self.streams if self._stream_steps]
+        frames = self._frames + [stream_rows(obs, self._stream_steps[id(obs)], set(self._due_steps))
+                                 for obs in self.streams if self._stream_steps[id(obs)]]
         frames = [f for f in frames if len(f)]
         if not frames:
             return pd.DataFrame()
@@ -280,8 +283,9 @@ def scan_checkpoints(model: nn.Module, checkpoints: Sequence[str | Path], observ
         raise GoldstoneError(f"{type(needy[0]).__name__} reads gradients; scan_checkpoints computes them on the probe "
                              "with loss_fn= (loss_fn(outputs, targets)) and probe=")
     monitor = Monitor(model, observables, probe, schedule=lambda step: True, forward=forward, training=False)
-    if accumulate:
+    if accumulate:  # every observable pooled over the checkpoints, as a stream is
         monitor.snapshots, monitor.streams = [], list(observables)
+        monitor._stream_steps = {id(obs): [] for obs in observables}
         for obs in observables:
             obs.reset()
     steps = [checkpoint_step(p) for p in checkpoints]

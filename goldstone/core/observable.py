@@ -64,13 +64,14 @@ class Observable(ABC):
 
     `lifecycle`: a "snapshot" stands alone at each measurement (a census, UAS, weight norms), and
     a `Monitor` resets it before every measurement; a "stream" accumulates across steps (Noether
-    charges, running statistics), and a `Monitor` updates it at every call and computes it when
-    its frame is asked for.
+    charges, representation drift), and a `Monitor` updates it at every call (`every_step`, as the
+    Noether recursions need) or at the due steps only, and computes it when its frame is asked for.
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     lifecycle: ClassVar[Literal["snapshot", "stream"]] = "snapshot"
+    every_step: ClassVar[bool] = True
     needs_forward: ClassVar[bool] = True
     needs_gradients: ClassVar[bool] = False
     needs_optimizer: ClassVar[bool] = False
