@@ -1,0 +1,127 @@
+"""What changes when: the steepest transition of every logged series, lined up on one step axis.
+
+Each series (one observable's metric at one index: a layer, a head, a matrix) is searched for its
+steepest rise and its steepest drop with `find_rise` / `find_drop` (continuous piecewise-linear
+fits with the modified-BIC penalty, "Sudden Drops in the Loss", Chen et al., ICLR 2024); the larger
+of the two is its transition if it also stands out of the curve's own noise and trend: bending a
+straight-line fit of the whole curve at the window's two ends must lower the residual sum of
+squares by at least `SIGNIFICANCE`^2 sigma^2, sigma the noise level estimated from the median
+absolute first difference (sigma = MAD(diff) / (0.6745 sqrt 2), floored at float32 resolution), so
+neither noise nor a steady drift counts, however long the curve. The window
+[start, end] is the steep part of the fit; `step` is the first checkpoint after `start`, where the
+new regime shows first; `before` and `after` are the fitted levels at the window's ends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from goldstone.analysis.onsets import find_drop, find_rise
+
+SIGNIFICANCE = 6.0
+"""How far (in units of the noise sigma) a transition must stand out of a straight line to count."""
+
+MIN_POINTS = 5
+"""Checkpoints a series needs before it is searched."""
+
+COLUMNS = ("observable", "metric", "value")
+
+
+def noise_level(values: np.ndarray) -> float:
+    """Robust sigma of white noise on a curve from its first differences (see the module docstring)."""
+    d = np.diff(values)
+    sigma = np.median(np.abs(d - np.median(d))) / (0.6745 * np.sqrt(2))
+    return max(float(sigma), float(np.finfo(np.float32).eps * np.max(np.abs(values))))
+
+
+def _axis(steps: np.ndarray) -> str:
+    gaps = np.diff(steps)
+    return "linear" if steps[0] <= 0 or np.allclose(gaps, gaps[0], rtol=1e-6) else "log"
+
+
+def _rss(columns: list[np.ndarray], values: np.ndarray) -> float:
+    design = np.column_stack(columns)
+    residual = values - design @ np.linalg.lstsq(design, values, rcond=None)[0]
+    return float(residual @ residual)
+
+
+def bend_gain(x: np.ndarray, values: np.ndarray, start: float, end: float) -> float:
+    """How much bending a straight-line fit at `start` and `end` (continuous, free slopes) lowers
+    the residual sum of squares."""
+    line = [np.ones_like(x), x]
+    return _rss(line, values) - _rss(line + [np.maximum(x - start, 0), np.maximum(x - end, 0)], values)
+
+
+def series_transition(steps: np.ndarray, values: np.ndarray) -> dict | None:
+    """The significant steepest transition of one curve, or None (see the module docstring)."""
+    if len(steps) < MIN_POINTS or np.ptp(values) == 0:
+        return None
+    axis = _axis(steps)
+    sigma = noise_level(values)
+    x = np.log(steps) if axis == "log" else steps
+    best = None
+    for found in (find_rise(steps, values, axis), find_drop(steps, values, axis)):
+        if found is None:
+            continue
+        first, last = np.searchsorted(steps, [found.start, found.end])
+        before, after = float(np.median(values[max(first - 1, 0):first + 1])), float(np.median(values[last:last + 2]))
+        size = after - before
+        gain = bend_gain(x, values, x[first], x[last])
+        if gain >= (SIGNIFICANCE * sigma) ** 2 and (best is None or abs(size) > abs(best["size"])):
+            best = {"step": float(steps[min(first + 1, len(steps) - 1)]), "start": found.start, "end": found.end,
+                    "before": before, "after": after, "size": size, "noise": sigma}
+    return best
+
+
+def transitions(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per series of a tidy frame (``step, observable, metric, <index>, value``) with a
+    significant transition: its observable, metric, index columns, step, start, end, before, after,
+    size and noise, ordered by step."""
+    index = [c for c in frame.columns if c not in ("step", *COLUMNS)]
+    rows = []
+    for key, group in frame.groupby(["observable", "metric", *index], dropna=False, sort=False):
+        group = group[np.isfinite(group.value.to_numpy(float))].sort_values("step")
+        steps = group.step.to_numpy(float)
+        if len(np.unique(steps)) != len(steps):
+            continue  # not a series along steps (several rows per step)
+        found = series_transition(steps, group.value.to_numpy(float))
+        if found is not None:
+            rows.append({**dict(zip(["observable", "metric", *index], key)), **found})
+    columns = ["observable", "metric", *index, "step", "start", "end", "before", "after", "size", "noise"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["step", "observable", "metric"], kind="stable", ignore_index=True)
+
+
+def describe(row: pd.Series, index: list[str]) -> str:
+    """One line: "at step S: <observable> <metric> [<index>] rises from a to b"."""
+    where = ", ".join(f"{c} {row[c]}" for c in index if pd.notna(row[c]))
+    verb = "rises" if row["size"] > 0 else "drops"
+    return (f"at step {row['step']:g}: {row['observable'].replace('_', ' ')} {row['metric'].replace('_', ' ')}"
+            f"{f' ({where})' if where else ''} {verb} from {row['before']:.4g} to {row['after']:.4g}")
+
+
+def timeline_figure(table: pd.DataFrame, steps: np.ndarray, limit: int = 40) -> Figure:
+    """The `limit` largest transitions (in units of their noise) as windows on one step axis,
+    one row each, earliest at the top."""
+    index = [c for c in table.columns if c not in ("observable", "metric", "step", "start", "end", "before", "after",
+                                                   "size", "noise")]
+    shown = table.assign(strength=(table["size"].abs() / table.noise)).nlargest(limit, "strength")
+    shown = shown.sort_values("step", kind="stable", ascending=False)
+    fig = Figure(figsize=(9, 1.2 + 0.28 * max(len(shown), 1)), layout="constrained")
+    ax = fig.subplots()
+    for y, (_, row) in enumerate(shown.iterrows()):
+        colour = "tab:blue" if row["size"] > 0 else "tab:red"
+        ax.plot([row.start, row.end], [y, y], color=colour, lw=5, alpha=0.5, solid_capstyle="butt")
+        ax.plot([row.step], [y], "o", color=colour, ms=4)
+    labels = [" ".join(str(v) for v in [r.observable, r.metric, *(r[c] for c in index)] if pd.notna(v))
+              for _, r in shown.iterrows()]
+    ax.set_yticks(range(len(shown)), labels, fontsize=7)
+    ax.set_xlim(steps.min(), steps.max())
+    if _axis(np.sort(np.unique(steps))) == "log":
+        ax.set_xscale("log")
+    ax.set_xlabel("training step (window: steepest part of the change; dot: first checkpoint after it)")
+    ax.set_title("transitions along training (blue: rises, red: drops)", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    return fig

@@ -1,0 +1,65 @@
+"""The timeline finds what a person sees, and only that: steps and ramps of known position, no
+transition on flat or noisy curves."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from goldstone.analysis.timeline import describe, series_transition, timeline_figure, transitions
+
+pytest.importorskip("ruptures")
+
+STEPS = np.arange(0, 2100, 100.0)  # 21 evenly spaced checkpoints
+
+
+@pytest.mark.parametrize("at", [300, 1000, 1700])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_noisy_step_is_found_at_its_checkpoint(at, seed):
+    rng = np.random.default_rng(seed)
+    values = np.where(STEPS >= at, 3.0, 1.0) + rng.normal(0, 0.05, len(STEPS))
+    found = series_transition(STEPS, values)
+    assert found is not None and found["step"] == at
+    assert found["start"] <= at - 100 and found["end"] >= at
+    assert found["size"] == pytest.approx(2.0, abs=0.2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_ramp_is_found_where_it_starts(seed):
+    rng = np.random.default_rng(seed)
+    values = np.interp(STEPS, [0, 800, 1200, 2000], [5.0, 5.0, 1.0, 1.0]) + rng.normal(0, 0.05, len(STEPS))
+    found = series_transition(STEPS, values)
+    assert found is not None and found["size"] < -3.5
+    assert 700 <= found["start"] <= 900 and 1100 <= found["end"] <= 1300
+    assert found["step"] in (800, 900)
+
+
+def test_flat_noisy_and_smoothly_drifting_curves_have_no_transition():
+    rng = np.random.default_rng(0)
+    false = 0
+    for _ in range(200):
+        false += series_transition(STEPS, 2.0 + rng.normal(0, 0.1, len(STEPS))) is not None
+        drift = 2.0 + 0.0005 * STEPS + rng.normal(0, 0.1, len(STEPS))  # a steady trend is not a transition
+        false += series_transition(STEPS, drift) is not None
+    assert false <= 4  # at most 1 % of 400 curves
+    assert series_transition(STEPS, np.full(len(STEPS), 7.0)) is None
+    assert series_transition(STEPS[:4], np.array([0.0, 0.0, 1.0, 1.0])) is None  # too few checkpoints
+
+
+def test_a_frame_of_many_series_gets_exactly_the_planted_transition():
+    rng = np.random.default_rng(1)
+    rows = []
+    for layer in range(4):
+        for step in STEPS:
+            dead = 40.0 if (layer == 2 and step >= 1200) else 0.0
+            rows.append({"step": step, "observable": "neuron_census", "metric": "dead", "layer": layer,
+                         "value": dead})
+            rows.append({"step": step, "observable": "weight_statistics", "metric": "norm", "layer": layer,
+                         "value": 10 + rng.normal(0, 0.1)})
+    table = transitions(pd.DataFrame(rows))
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert (row.observable, row.metric, row.layer, row.step, row.before, row.after) == \
+        ("neuron_census", "dead", 2, 1200, 0.0, 40.0)
+    assert describe(row, ["layer"]) == "at step 1200: neuron census dead (layer 2) rises from 0 to 40"
+    fig = timeline_figure(table, STEPS)
+    assert fig.axes[0].get_yticklabels()[0].get_text() == "neuron_census dead 2"
