@@ -14,7 +14,7 @@ goldstone`` stays fast):
   (with `UnitGroups`, `fit_readout`), `phase_retention`, `protected_direction`,
   `gated_winding_numbers`, `track_vortices`; `assert_equivariant` tests a layer; `minilm_path`
   locates the packaged MiniLM;
-- experiments: `run`, `sweep`, `list_experiments`.
+- experiments: `run`, `sweep`, `list_experiments`; every finding on your own model or run: `audit`.
 """
 
 import importlib
@@ -64,6 +64,7 @@ _HOMES = {
     "track_vortices": "goldstone.analysis.vortex_tracks",
     "assert_equivariant": "goldstone.testing",
     "minilm_path": "goldstone.models.pretrained",
+    "audit": "goldstone.lab.audit",
     "run": "goldstone.api",
     "sweep": "goldstone.api",
     "list_experiments": "goldstone.api",

@@ -1,4 +1,4 @@
-"""The command line: ``goldstone list | show | run | sweep | report | uas | symmetries | census | entanglement | nodes | demo``."""
+"""The command line: ``goldstone list | show | run | sweep | report | uas | symmetries | census | entanglement | nodes | audit | demo``."""
 
 from __future__ import annotations
 
@@ -367,6 +367,37 @@ def _is_classifier(model: Path) -> bool:
     except (OSError, ValueError, AttributeError):
         return True  # no readable config: the run itself names the problem
     return any(a.endswith("ForSequenceClassification") for a in architectures)
+
+
+@app.command()
+def audit(target: Annotated[str, typer.Argument(help="a Hugging Face model folder, a Trainer output_dir (checkpoint-* "
+                                                     "folders), a goldstone run folder, or 'minilm'")],
+          checkpoints: Annotated[Optional[str], typer.Option(help="glob of checkpoints, in place of those the folder "
+                                                                  "implies")] = None,
+          text: Annotated[Optional[Path], typer.Option(help="probe sentences, one per line (default: a few built-in "
+                                                             "ones)")] = None,
+          out: Annotated[Path, typer.Option(help="audit folder (resumed if it holds this audit)")] = Path("goldstone-audit"),
+          quiet: Quiet = False) -> None:
+    """Every finding that applies, on every checkpoint of your model or training run, with a timeline of what changed when."""
+    from goldstone.core.extras import require_extra
+
+    try:
+        require_extra("hf", "goldstone audit")
+        from goldstone.lab.audit import audit as run_audit
+
+        result = run_audit(target, checkpoints, out=out, text=text, quiet=quiet)
+    except GoldstoneError as err:
+        _fail(err)
+    from goldstone.analysis.timeline import describe
+
+    index = [c for c in result.transitions.columns if c not in ("observable", "metric", "step", "start", "end",
+                                                                 "before", "after", "size", "noise")]
+    lines = [describe(row, index) for _, row in result.transitions.head(12).iterrows()]
+    more = len(result.transitions) - len(lines)
+    console.print("\n".join(lines + ([f"... and {more} more in the report"] if more > 0 else []))
+                  or "no transition stands out of its series' noise", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"audit folder: {result.folder}\nreport: {result.folder / 'report.html'}", highlight=False,
+                  markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -26,7 +26,8 @@ SENTENCES = ("The cat sat on the mat while the dog slept.", "Symmetry breaking s
              "They will finish the report before Friday.", "Nobody expected the results to be so clear.")
 
 
-def _sentences(text_file: Path | None) -> list[str]:
+def read_sentences(text_file: Path | None) -> list[str]:
+    """The non-empty lines of a UTF-8 text file, or a few built-in English sentences."""
     if text_file is None:
         return list(SENTENCES)
     try:
@@ -38,8 +39,9 @@ def _sentences(text_file: Path | None) -> list[str]:
     return lines
 
 
-def load_for_symmetries(source: str | Path):
-    """(model, tokenizer, kind) for a folder or "minilm"; kind is classifier, masked_lm or encoder."""
+def load_for_symmetries(source: str | Path, tokenizer_source: str | Path | None = None):
+    """(model, tokenizer, kind) for a folder or "minilm" (the tokenizer from `tokenizer_source` if
+    given); kind is classifier, masked_lm or encoder."""
     transformers = optional_import("transformers", "hf", "goldstone symmetries on a Hugging Face model")
     folder = minilm_path() if str(source) == "minilm" else Path(source)
     if not (folder / "config.json").is_file():
@@ -57,7 +59,7 @@ def load_for_symmetries(source: str | Path):
         kind, cls = "encoder", transformers.AutoModel
     try:
         model = cls.from_pretrained(str(folder), attn_implementation="eager")
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_source or folder))
     except (OSError, ValueError) as err:
         raise GoldstoneError(f"{folder}: cannot load the model or its tokenizer ({str(err).splitlines()[0]})") from err
     return model, tokenizer, kind
@@ -71,35 +73,45 @@ def model_symmetries(source: str | Path, text_file: Path | None = None, batch_si
     return symmetries_of(model, tokenizer, kind, text_file, batch_size, seed, tolerance), model
 
 
-def symmetries_of(model, tokenizer, kind: str, text_file: Path | None = None, batch_size: int = 4, seed: int = 0,
-                  tolerance: float = 1e-3) -> Symmetries:
-    """`detect_symmetries` on a loaded Hugging Face model with the loss its `kind` implies."""
-    model.train()
-    sentences = _sentences(text_file)
+def probe_batches(tokenizer, kind: str, sentences: list[str], batch_size: int = 4, count: int = 4, seed: int = 0,
+                  num_labels: int = 2) -> list[tuple[dict, torch.Tensor | None]]:
+    """Up to `count` batches ``(inputs, targets)`` of `sentences` for a model of `kind`: random
+    labels for a classifier, the input ids for a masked LM, none for an encoder."""
     g = torch.Generator().manual_seed(seed)
     batches = []
-    for start in range(0, min(len(sentences), 4 * batch_size), batch_size):
+    for start in range(0, min(len(sentences), count * batch_size), batch_size):
         inputs = dict(tokenizer(sentences[start:start + batch_size], padding=True, truncation=True, max_length=64,
                                 return_tensors="pt"))
-        if kind == "classifier":
-            labels = torch.randint(0, model.config.num_labels, (len(inputs["input_ids"]),), generator=g)
-            batches.append((inputs, labels))
-        elif kind == "masked_lm":
-            batches.append((inputs, inputs["input_ids"].clone()))
-        else:
-            batches.append((inputs, None))
-    direction = torch.randn(model.config.hidden_size, generator=g)
+        targets = (torch.randint(0, num_labels, (len(inputs["input_ids"]),), generator=g) if kind == "classifier"
+                   else inputs["input_ids"].clone() if kind == "masked_lm" else None)
+        batches.append((inputs, targets))
+    return batches
+
+
+def kind_loss(model, kind: str, seed: int = 0):
+    """The loss `loss_fn(outputs, targets)` a model's `kind` implies: cross-entropy of a classifier
+    or of a masked LM's token predictions, or for a bare encoder the mean squared projection of its
+    last hidden states on a fixed random direction."""
+    direction = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(seed + 1))
     direction = direction / direction.norm()
 
     def loss_fn(outputs, targets):
         if kind == "classifier":
             return torch.nn.functional.cross_entropy(outputs.logits, targets)
         if kind == "masked_lm":
-            logits = outputs.logits
-            return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
-        return (outputs.last_hidden_state @ direction).pow(2).mean()
+            return torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1), targets.flatten())
+        return (outputs.last_hidden_state @ direction.to(outputs.last_hidden_state)).pow(2).mean()
 
-    return detect_symmetries(model, batches, loss_fn, tolerance, seed)
+    return loss_fn
+
+
+def symmetries_of(model, tokenizer, kind: str, text_file: Path | None = None, batch_size: int = 4, seed: int = 0,
+                  tolerance: float = 1e-3) -> Symmetries:
+    """`detect_symmetries` on a loaded Hugging Face model with the loss its `kind` implies."""
+    model.train()
+    batches = probe_batches(tokenizer, kind, read_sentences(text_file), batch_size, 4, seed,
+                            getattr(model.config, "num_labels", 2))
+    return detect_symmetries(model, batches, kind_loss(model, kind, seed), tolerance, seed)
 
 
 def symmetry_rows(symmetries: Symmetries, model: torch.nn.Module) -> pd.DataFrame:

@@ -128,16 +128,22 @@ def read_weights(path: str | Path, base: str | Path | None = None) -> dict[str, 
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load the weights at `path` into `model`. Tied weights (one tensor under several names)
     may be saved under one name only; any other missing or unexpected key is an error naming it."""
-    weights = read_weights(path)
+    fit_weights(model, read_weights(path), path)
+
+
+def fit_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load `weights` (read from `path`) into `model`, checked as `load_weights` does."""
     own = model.state_dict()
     storage = {name: t.untyped_storage().data_ptr() for name, t in own.items()}
     present = {storage[k] for k in weights if k in storage}
     missing = [k for k in own if k not in weights and storage[k] not in present]
-    unexpected = [k for k in weights if k not in own]
+    buffers = {name for name, _ in model.named_buffers()}  # non-persistent ones (position ids) may be saved too
+    unexpected = [k for k in weights if k not in own and k not in buffers]
     if missing or unexpected:
         parts = ([f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"] if missing else []) + \
                 ([f"unexpected {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}"] if unexpected else [])
         raise RunFolderError(f"{path}: weights do not fit {type(model).__name__} ({'; '.join(parts)})")
+    weights = {k: v for k, v in weights.items() if k in own}
     wrong = [k for k, v in weights.items() if v.shape != own[k].shape]
     if wrong:
         raise RunFolderError(f"{path}: {wrong[0]!r} has shape {tuple(weights[wrong[0]].shape)} in the file and "

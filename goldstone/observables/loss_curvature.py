@@ -78,7 +78,7 @@ class LossCurvature(Observable):
                 sharpness = top_hessian_eigenvalue(loss, params, self.iterations, self.tolerance, self.seed)
         finally:
             model.train(was_training)
-        self._results.append(LossCurvatureResult(loss=torch.tensor(float(loss), dtype=torch.float64),
+        self._results.append(LossCurvatureResult(loss=torch.tensor(float(loss.detach()), dtype=torch.float64),
                                                  sharpness=torch.tensor(sharpness, dtype=torch.float64)))
 
     def compute(self) -> LossCurvatureResult:

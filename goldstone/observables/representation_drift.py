@@ -81,9 +81,18 @@ class RepresentationDrift(Observable):
     def update(self, probe: Probe) -> None:
         self._grams.append(centred_gram(pooled_states(probe, self.layers)).cpu())
 
+    def grams(self) -> torch.Tensor:
+        """The centred Grams recorded so far, (update, layer, example, example)."""
+        return torch.stack(self._grams)
+
     def compute(self) -> RepresentationDriftResult:
-        grams = torch.stack(self._grams)  # (step, layer, n, n)
-        nan = torch.full_like(grams[:1, :, 0, 0], float("nan"))
-        previous = torch.cat([nan, gram_cka(grams[1:], grams[:-1])])
-        first = torch.cat([nan, gram_cka(grams[1:], grams[:1].expand_as(grams[1:]))])
-        return RepresentationDriftResult(cka_previous=previous, cka_first=first)
+        return drift_from_grams(self.grams())
+
+
+def drift_from_grams(grams: torch.Tensor) -> RepresentationDriftResult:
+    """CKA of every measurement with the previous and the first, from their centred Grams
+    (step, layer, n, n)."""
+    nan = torch.full_like(grams[:1, :, 0, 0], float("nan"))
+    previous = torch.cat([nan, gram_cka(grams[1:], grams[:-1])])
+    first = torch.cat([nan, gram_cka(grams[1:], grams[:1].expand_as(grams[1:]))])
+    return RepresentationDriftResult(cka_previous=previous, cka_first=first)

@@ -1,0 +1,456 @@
+"""`goldstone audit`: every finding that applies, on your own model or training run, with a
+timeline of what changed when.
+
+A target is a model and its checkpoints: `audit(model, checkpoints=[...], probe=batch)` in Python,
+or a folder: a Hugging Face model folder (one checkpoint), a Trainer ``output_dir`` (its
+``checkpoint-*`` folders), a Goldstone run folder (its ``checkpoints/``, with the model in
+``model/``), or "minilm". The plan says which observables apply and why the others do not; each
+checkpoint, in step order, is measured on its own and its rows written atomically to
+``checkpoints/step_*.parquet`` (with the Gram matrices of its representations), so a killed audit
+resumes where it stopped and checkpoints holding the same weights are measured once. Then the
+CKA between successive checkpoints, the transition timeline (`goldstone.analysis.timeline`) and a
+self-contained HTML report.
+
+What is measured, where it applies: weight statistics of every Linear/Conv matrix, and of its
+change since the first checkpoint (always); the neuron census of every hidden layer (where the
+model traces); the charges of every symmetry group `detect_symmetries` finds on the first
+checkpoint (with a loss); loss and sharpness on the probe (with a loss); representation drift
+(with a probe); previous-token, duplicate-token and induction scores of every head (attention
+models, on repeated random tokens); the order parameter and the protected Jacobian (models with
+``features``/``trunk``, as the equivariant MLPs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import html
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from goldstone.analysis.model_symmetries import kind_loss, load_for_symmetries, probe_batches, read_sentences
+from goldstone.analysis.timeline import describe, timeline_figure, transitions
+from goldstone.core.atomic import write_figure, write_json, write_parquet, write_safetensors, write_text
+from goldstone.core.errors import GoldstoneError, RunFolderError
+from goldstone.core.frames import series
+from goldstone.core.monitor import checkpoint_step, state_digest
+from goldstone.core.observable import Batch, Observable, measure
+from goldstone.core.progress import log, progress
+from goldstone.core.weights import fit_weights, read_weights
+from goldstone.lab.lock import claimed_folder, foreign_entries
+from goldstone.lab.report import render
+from goldstone.observables.attention_patterns import AttentionPatterns, repeated_tokens
+from goldstone.observables.jacobian import ProtectedJacobian
+from goldstone.observables.loss_curvature import LossCurvature
+from goldstone.observables.neuron_census import NeuronCensus
+from goldstone.observables.noether_charges import NoetherCharges
+from goldstone.observables.order_parameter import OrderParameter
+from goldstone.observables.representation_drift import RepresentationDrift, drift_from_grams
+from goldstone.observables.symmetry_detection import detect_symmetries
+from goldstone.observables.weight_statistics import WeightStatistics
+
+MARKER = "audit.json"
+"""The file that marks a folder as an audit's (`--out` refuses a folder holding anything else)."""
+
+FINDINGS = {
+    "weight_statistics": "Weight matrices (norms, ranks, entanglement)",
+    "neuron_census": "Parameter symmetry: neuron census",
+    "noether_charges": "Noether charges of the symmetry groups",
+    "loss_curvature": "Loss and sharpness on the probe",
+    "representation_drift": "Representation drift (CKA)",
+    "attention_patterns": "Attention heads: previous-token, duplicate-token, induction",
+    "order_parameter": "Goldstone modes: order parameter",
+    "protected_jacobian": "Goldstone modes: protected Jacobian direction",
+}
+
+
+@dataclasses.dataclass
+class Target:
+    """What an audit measures: a model, its checkpoints, and (for Hugging Face models) its tokenizer
+    and kind (classifier, masked_lm or encoder)."""
+    model: nn.Module
+    checkpoints: list[Path]
+    name: str
+    tokenizer: Any = None
+    kind: str | None = None
+
+
+def _checkpoint_folders(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.glob("checkpoint-*") if p.is_dir()), key=lambda p: checkpoint_step(p) or 0)
+
+
+def resolve_target(target: str | Path, checkpoints: str | None = None) -> Target:
+    """A folder or "minilm" as a `Target` (see the module docstring); `checkpoints` is a glob that
+    replaces the checkpoints the folder implies."""
+    from goldstone.models.pretrained import minilm_path
+
+    folder = minilm_path() if str(target) == "minilm" else Path(target)
+    if not folder.is_dir():
+        raise GoldstoneError(f"{folder}: no such folder (give a model folder, a Trainer output_dir, a goldstone run "
+                             "folder or 'minilm')")
+    trainer = _checkpoint_folders(folder)
+    if trainer:
+        model_folder, found = trainer[-1], trainer
+    elif (folder / "checkpoints").is_dir() and (folder / "config.json").is_file():
+        if not (folder / "model" / "config.json").is_file():
+            raise GoldstoneError(f"{folder}: a goldstone run without a Hugging Face model folder (model/); audit it in "
+                                 "Python: goldstone.audit(model, checkpoints=[...])")
+        model_folder = folder / "model"
+        found = sorted((p for p in (folder / "checkpoints").glob("step_*") if p.is_dir()), key=checkpoint_step)
+    elif (folder / "config.json").is_file():
+        model_folder, found = folder, [folder]
+    else:
+        raise GoldstoneError(f"{folder}: holds no model (config.json), no checkpoint-* folders and no goldstone run")
+    if checkpoints is not None:
+        found = sorted((Path(p) for p in glob.glob(checkpoints)), key=lambda p: (checkpoint_step(p) or 0, str(p)))
+        if not found:
+            raise GoldstoneError(f"--checkpoints {checkpoints!r} matches nothing")
+    tokenizer_folder = next((f for f in (model_folder, folder / "tokenizer", folder)
+                             if (f / "tokenizer.json").is_file() or (f / "vocab.txt").is_file()), model_folder)
+    model, tokenizer, kind = load_for_symmetries(model_folder, tokenizer_folder)
+    return Target(model, found, folder.name if str(target) != "minilm" else "minilm", tokenizer, kind)
+
+
+@dataclasses.dataclass
+class Plan:
+    """The observables an audit runs, each with its own batches (None: no forward pass), and the
+    findings that do not apply with the reason."""
+    runs: list[tuple[Observable, Any]]
+    skipped: dict[str, str]
+    loss: str
+
+
+def _text_probe(target: Target, sentences: list[str], size: int) -> list[tuple[dict, torch.Tensor | None]]:
+    chosen = (sentences * (size // len(sentences) + 1))[:size]
+    return probe_batches(target.tokenizer, target.kind, chosen, batch_size=16, count=(size + 15) // 16,
+                         num_labels=getattr(target.model.config, "num_labels", 2))
+
+
+def plan(target: Target, probe: Batch | list | None, loss_fn: Callable | None, reference: dict[str, torch.Tensor],
+         loss_name: str) -> Plan:
+    """Decide what applies to `target` (see the module docstring)."""
+    model = target.model
+    runs: list[tuple[Observable, Any]] = [(WeightStatistics(reference=reference), None)]
+    skipped: dict[str, str] = {}
+    try:
+        measure(model, [NeuronCensus()])
+        runs.append((NeuronCensus(), None))
+    except (GoldstoneError, RuntimeError, TypeError, ValueError) as err:
+        skipped["neuron_census"] = f"no hidden layer the census can read ({str(err).splitlines()[0][:160]})"
+    if loss_fn is not None and probe is not None:
+        batches = probe if isinstance(probe, list) else [probe]
+        was_training = model.training
+        groups = detect_symmetries(model.train(), batches[:4], loss_fn)
+        model.train(was_training)
+        if groups:
+            runs.append((NoetherCharges(groups), None))
+        else:
+            skipped["noether_charges"] = "detect_symmetries found no symmetry group ({})".format("; ".join(groups.notes))
+        runs.append((LossCurvature(batches[0], loss_fn), None))
+    else:
+        why = "needs a loss and a probe batch (loss_fn= and probe= in Python, or a model with a known head)"
+        skipped["noether_charges"] = skipped["loss_curvature"] = why
+    if probe is None:
+        skipped["representation_drift"] = "needs a probe batch"
+    elif hasattr(getattr(model, "config", None), "output_hidden_states"):
+        runs.append((RepresentationDrift(), probe))  # a Hugging Face model's hidden states
+    else:
+        try:
+            runs.append((RepresentationDrift(layers=_layers(model)), probe))
+        except GoldstoneError as err:
+            skipped["representation_drift"] = str(err)
+    heads = getattr(getattr(model, "config", None), "num_attention_heads", None)
+    if heads:
+        runs.append((AttentionPatterns(), repeated_tokens(model.config.vocab_size, length=32, batch=8)))
+    else:
+        skipped["attention_patterns"] = "not an attention model (no num_attention_heads in its config)"
+    if hasattr(model, "features") and hasattr(model, "trunk") and hasattr(model, "k") and probe is not None:
+        runs += [(OrderParameter(model.k), probe), (ProtectedJacobian(model.k), probe)]
+    else:
+        skipped["order_parameter"] = skipped["protected_jacobian"] = \
+            "not an equivariant network (no features() / trunk() and block size k)"
+    return Plan(runs, skipped, loss_name)
+
+
+def _layers(model: nn.Module) -> list[str]:
+    from goldstone.observables._layers import layer_names
+
+    return layer_names(model, None)
+
+
+def measure_checkpoint(model: nn.Module, runs: list[tuple[Observable, Any]], step: int) -> tuple[pd.DataFrame, torch.Tensor | None]:
+    """The tidy rows of every planned observable at one checkpoint, and the Gram matrices of its
+    representations (kept for the CKA between checkpoints)."""
+    frames, grams = [], None
+    for observable, batches in runs:
+        observable.reset()
+        (result,) = measure(model, [observable], batches, step=step)
+        if isinstance(observable, RepresentationDrift):
+            grams = observable.grams()[0]
+            continue
+        rows = result.to_frame()
+        if "step" in rows.columns:  # a stream's one update
+            rows["step"] = step
+        else:
+            rows.insert(0, "step", step)
+        frames.append(rows)
+        if isinstance(observable, NoetherCharges):
+            frames.append(_charges_by_kind(result, step))
+    return as_text_index(pd.concat(frames, ignore_index=True)), grams
+
+
+def as_text_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """Index columns holding names and numbers alike (a census layer "0 → 2", a head's layer 3)
+    as text, so the frame is one table."""
+    for column in frame.columns.difference(["step", "observable", "metric", "value"]):
+        values = frame[column]
+        if values.dtype == object or values.map(type).nunique() > 1:
+            frame[column] = values.map(lambda v: v if pd.isna(v) or isinstance(v, str) else str(v))
+    return frame
+
+
+def _charges_by_kind(result, step: int) -> pd.DataFrame:
+    """Mean |charge| / reference over the groups of each kind: rows of "noether_summary"."""
+    relative = (result.charge[0].abs() / result.reference[0].clamp_min(1e-300)).numpy()
+    kinds = pd.Series(relative).groupby(np.asarray(result.kinds)).mean()
+    return pd.DataFrame({"step": step, "observable": "noether_summary", "metric": "relative_charge",
+                         "kind": kinds.index, "value": kinds.to_numpy()})
+
+
+@dataclasses.dataclass
+class AuditResult:
+    """An audit folder: `frame` (tidy rows of every checkpoint), `transitions` (one row per
+    detected change), `checkpoints` (path, step, status) and `plan` (what applies, and why not)."""
+    folder: Path
+    frame: pd.DataFrame
+    transitions: pd.DataFrame
+    checkpoints: pd.DataFrame
+    plan: pd.DataFrame
+    loss: str = ""
+
+    def report(self, path: str | Path | None = None) -> Path:
+        """Write the audit's self-contained HTML report (``report.html`` in its folder, or `path`)."""
+        path = Path(path) if path is not None else self.folder / "report.html"
+        write_text(path, render(f"Goldstone audit: {self.folder.name}", report_sections(self)))
+        return path
+
+
+def _check_out(out: Path, identity: dict[str, Any]) -> None:
+    """`out` must be empty, new, or hold this very audit (then it resumes)."""
+    if (out / MARKER).is_file():
+        import json
+
+        stored = json.loads((out / MARKER).read_text())
+        if {k: stored.get(k) for k in identity} != identity:
+            raise RunFolderError(f"{out} holds an audit of {stored.get('target')!r} over other checkpoints; give "
+                                 "another --out")
+    elif out.exists() and foreign_entries(out):
+        raise RunFolderError(f"{out} is not empty and holds no goldstone audit; refusing to write there")
+
+
+def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | None = None, probe: Batch | list | None = None,
+          *, loss_fn: Callable | None = None, out: str | Path = "goldstone-audit", text: str | Path | None = None,
+          probe_size: int = 64, quiet: bool = False) -> AuditResult:
+    """Audit `model` over `checkpoints` (see the module docstring); `model` may be a folder or
+    "minilm" (then `checkpoints` is a glob or None). Hugging Face targets get a probe of `probe_size`
+    sentences of `text` (a file; default a few built-in sentences) and the loss their head implies."""
+    out = Path(out)
+    if isinstance(model, (str, Path)):
+        target = resolve_target(model, checkpoints if isinstance(checkpoints, str) else None)
+    else:
+        target = Target(model, [Path(c) for c in checkpoints or []], type(model).__name__)
+    if not target.checkpoints:
+        raise GoldstoneError("audit: no checkpoints to measure (give checkpoints=[...] or a folder that holds some)")
+    loss_name = "your loss_fn" if loss_fn is not None else ""
+    if target.tokenizer is not None:
+        probe = probe if probe is not None else _text_probe(target, read_sentences(text), probe_size)
+        if loss_fn is None:
+            loss_fn = kind_loss(target.model, target.kind)
+            loss_name = {"classifier": "cross-entropy on random labels", "masked_lm": "token cross-entropy of the "
+                         "unmasked text", "encoder": "mean squared projection of the last hidden states on a fixed "
+                         "random direction (a bare encoder has no head)"}[target.kind]
+    steps = [checkpoint_step(p) for p in target.checkpoints]
+    order = sorted(range(len(steps)), key=lambda i: (steps[i] is None, steps[i] or 0, i))
+    identity = {"target": target.name, "checkpoints": [str(target.checkpoints[i]) for i in order]}
+    _check_out(out, identity)
+    with claimed_folder(out):
+        write_json(out / MARKER, identity)
+        first = target.checkpoints[order[0]]
+        try:
+            reference = read_weights(first)
+        except RunFolderError as err:
+            raise GoldstoneError(f"the first checkpoint must be readable: {err}") from err
+        fit_weights(target.model, reference, first)
+        the_plan = plan(target, probe, loss_fn, reference, loss_name)
+        rows, seen, grams = [], {}, {}
+        for rank, i in enumerate(progress(order, "auditing checkpoints", quiet, unit="checkpoints")):
+            path, step = target.checkpoints[i], rank if steps[i] is None else steps[i]
+            rows.append(_audit_one(target.model, the_plan, path, step, out, seen, grams, quiet))
+        frame = _gathered(out, rows, grams)
+        table = transitions(timeline_rows(frame))
+        checkpoints_table = pd.DataFrame(rows, columns=["path", "step", "status"])
+        plan_table = pd.DataFrame(
+            [{"observable": o.name, "applies": True, "reason": ""} for o, _ in the_plan.runs]
+            + [{"observable": k, "applies": False, "reason": v} for k, v in the_plan.skipped.items()])
+        write_parquet(out / "frame.parquet", frame, kind="audit_frame")
+        write_parquet(out / "transitions.parquet", table, kind="audit_transitions")
+        write_parquet(out / "checkpoints.parquet", checkpoints_table, kind="audit_checkpoints")
+        write_parquet(out / "plan.parquet", plan_table, kind="audit_plan")
+        write_json(out / MARKER, {**identity, "loss": the_plan.loss})
+        result = AuditResult(out, frame, table, checkpoints_table, plan_table, the_plan.loss)
+        result.report()
+    return result
+
+
+def _audit_one(model: nn.Module, the_plan: Plan, path: Path, step: int, out: Path, seen: dict[str, str],
+               grams: dict[int, torch.Tensor], quiet: bool) -> dict[str, Any]:
+    """Measure one checkpoint (or find it measured, a duplicate, or unreadable); its row of the checkpoint table."""
+    rows_file, grams_file = out / "checkpoints" / f"step_{step:08d}.parquet", out / "checkpoints" / f"step_{step:08d}.safetensors"
+    try:
+        weights = read_weights(path)
+    except RunFolderError as err:
+        log(f"skipped {path}: {err}", quiet)
+        return {"path": str(path), "step": step, "status": f"skipped: {err}"}
+    fit_weights(model, weights, path)
+    digest = state_digest(model)
+    if digest in seen:
+        return {"path": str(path), "step": step, "status": f"duplicate of {seen[digest]}"}
+    seen[digest] = str(path)
+    if not rows_file.exists():  # a resumed audit keeps what it measured
+        frame, gram = measure_checkpoint(model, the_plan.runs, step)
+        if gram is not None:
+            write_safetensors(grams_file, {"grams": gram})
+        write_parquet(rows_file, frame, kind="audit_checkpoint")
+    if grams_file.exists():
+        from safetensors.torch import load_file
+
+        grams[step] = load_file(str(grams_file))["grams"]
+    return {"path": str(path), "step": step, "status": "measured"}
+
+
+def timeline_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The series the timeline searches: not the per-group Noether charges (their summary per kind
+    stands for them), and changes since the first checkpoint only after it (zero there by
+    definition)."""
+    first = frame.step.min()
+    keep = (frame.observable != "noether_charges") & ~(frame.metric.str.startswith("delta_") & (frame.step == first))
+    return frame[keep].dropna(axis=1, how="all")
+
+
+def _gathered(out: Path, rows: list[dict[str, Any]], grams: dict[int, torch.Tensor]) -> pd.DataFrame:
+    frames = [pd.read_parquet(out / "checkpoints" / f"step_{r['step']:08d}.parquet") for r in rows
+              if r["status"] == "measured"]
+    if grams:
+        steps = sorted(grams)
+        drift = drift_from_grams(torch.stack([grams[s] for s in steps])).to_frame()
+        drift["step"] = np.asarray(steps)[drift.step.to_numpy()]
+        frames.append(drift)
+    frame = as_text_index(pd.concat(frames, ignore_index=True))
+    return frame.sort_values("step", kind="stable", ignore_index=True)
+
+
+# -------------------------------------------------------------------------------- report
+
+
+def _figure_html(path: Path, caption: str) -> str:
+    import base64
+
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"<figure><img src='data:image/png;base64,{data}'><figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _lines_figure(frame: pd.DataFrame, observable: str, metrics: list[str], index: str | None, path: Path,
+                  ylabels: dict[str, str]) -> Path | None:
+    """One panel per metric: the metric along steps, one line per index entry; with a single
+    checkpoint, the metric of every index entry in the model's order."""
+    from matplotlib.figure import Figure
+
+    single = frame.step.nunique() == 1
+    present = [m for m in metrics if len(series(frame, observable, m)) and not (single and m.startswith("delta_"))]
+    if not present:
+        return None
+    fig = Figure(figsize=(4.2 * len(present), 3.3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(present)))
+    for ax, metric in zip(axes, present):
+        rows = series(frame, observable, metric)
+        ylabel = ylabels.get(metric, metric.replace("_", " "))
+        if single and index:
+            ax.plot(np.arange(len(rows)), rows.value, "o", ms=3)
+            ax.set(xlabel=f"{index} (in the model's order)", ylabel=ylabel)
+            continue
+        for name, group in (rows.groupby(index, sort=False) if index else [(None, rows)]):
+            ax.plot(group.step, group.value, lw=0.8, marker="." if len(group) < 30 else None, label=name)
+        ax.set(xlabel="training step", ylabel=ylabel)
+    if index and not single and rows[index].nunique() <= 12:
+        axes[-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), title=index, title_fontsize=7)
+    write_figure(path, fig)
+    return path
+
+
+YLABELS = {"entanglement": "centre-cut entanglement (nats)", "delta_entanglement": "entanglement of W - W_0 (nats)",
+           "delta_norm": "|W - W_0|_F", "norm": "|W|_F", "relative_charge": "mean |charge| / |theta|^2 of the groups",
+           "cka_previous": "CKA with the previous checkpoint", "cka_first": "CKA with the first checkpoint",
+           "sharpness": "top Hessian eigenvalue", "loss": "loss on the probe", "dead": "dead neurons",
+           "independent": "independent neurons", "c": "order parameter c^l"}
+"""Axis labels of the report's figures."""
+
+
+def report_sections(result: AuditResult) -> list[str]:
+    """The audit report: summary and timeline first, then one section per finding."""
+    frame, table, folder = result.frame, result.transitions, result.folder
+    measured = result.checkpoints[result.checkpoints.status == "measured"]
+    figures = folder / "figures"
+    out = ["<h2>Summary</h2>",
+           f"<p>{len(measured)} of {len(result.checkpoints)} checkpoints measured, steps "
+           f"{', '.join(f'{s:g}' for s in measured.step)}.</p>",
+           result.checkpoints.to_html(index=False, escape=True),
+           "<h3>What was measured, and what does not apply</h3>", result.plan.to_html(index=False, escape=True),
+           f"<p>Loss (for the symmetries, the charges' groups and the sharpness): {html.escape(result.loss or 'none')}.</p>",
+           "<h2>Timeline</h2>"]
+    if table.empty:
+        out.append("<p>No series changes by more than its own noise allows (at least 5 checkpoints are needed).</p>")
+    else:
+        index = [c for c in table.columns if c not in ("observable", "metric", "step", "start", "end", "before",
+                                                       "after", "size", "noise")]
+        out.append("<ul>" + "".join(f"<li>{html.escape(describe(row, index))}</li>" for _, row in table.iterrows())
+                   + "</ul>")
+        write_figure(figures / "timeline.png", timeline_figure(table, frame.step.to_numpy(float)))
+        out.append(_figure_html(figures / "timeline.png", "The largest transitions, earliest at the top."))
+    panels = {
+        "weight_statistics": (["norm", "stable_rank", "entanglement", "delta_norm"], "parameter"),
+        "neuron_census": (["dead", "independent", "balance"], "layer"),
+        "loss_curvature": (["loss", "sharpness"], None),
+        "representation_drift": (["cka_previous", "cka_first"], "layer"),
+        "attention_patterns": (["previous_token", "duplicate_token", "induction"], None),
+        "order_parameter": (["c"], "layer"),
+    }
+    for observable, title in FINDINGS.items():
+        present = observable in set(frame.observable)
+        out.append(f"<h2>{html.escape(title)}</h2>")
+        if not present:
+            reason = dict(zip(result.plan.observable, result.plan.reason)).get(observable, "not measured")
+            out.append(f"<p>Not measured: {html.escape(reason or 'not measured')}.</p>")
+            continue
+        rows = frame[frame.observable == observable]
+        if observable == "noether_charges":
+            rows = frame[frame.observable == "noether_summary"]
+            metrics, index = ["relative_charge"], "kind"
+        elif observable == "attention_patterns":
+            rows = rows.groupby(["step", "observable", "metric", "layer"], as_index=False).value.max()
+            metrics, index = panels[observable][0], "layer"
+        else:
+            metrics, index = panels.get(observable, (sorted(rows.metric.unique())[:3], None))
+        figure = _lines_figure(rows, observable if observable != "noether_charges" else "noether_summary", metrics,
+                               index, figures / f"{observable}.png", YLABELS)
+        if figure is not None:
+            caption = f"{title} at every measured checkpoint" + (" (the best head of each layer)"
+                                                                  if observable == "attention_patterns" else "")
+            out.append(_figure_html(figure, caption))
+    return out
+

@@ -1,0 +1,122 @@
+"""`goldstone audit`: a planted change gets exactly its transition; a killed audit resumes to the
+same rows; duplicates are measured once; unreadable checkpoints are skipped with their reason; a
+Trainer output folder, a goldstone run folder and bad input through the command line."""
+
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+from typer.testing import CliRunner
+
+import goldstone
+from goldstone.cli import app
+from goldstone.core.errors import GoldstoneError
+
+pytest.importorskip("ruptures")
+STEPS = list(range(0, 1100, 100))
+DEAD_FROM = 600
+
+
+def planted_series(folder):
+    """Checkpoints of a ReLU MLP that differ by small independent noise, where four hidden units of
+    the second layer die (incoming and outgoing weights zero) from step 600 on."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+    g = torch.Generator().manual_seed(1)
+    paths = []
+    for step in STEPS:
+        state = {k: v + 1e-3 * torch.randn(v.shape, generator=g) for k, v in base.items()}
+        if step >= DEAD_FROM:
+            state["2.weight"][:4], state["2.bias"][:4], state["4.weight"][:, :4] = 0, 0, 0
+        save_file(state, str(folder / f"step_{step}.safetensors"))
+        paths.append(folder / f"step_{step}.safetensors")
+    return model, paths
+
+
+def run_audit(model, paths, out):
+    torch.manual_seed(2)
+    x, y = torch.randn(64, 10), torch.randint(0, 3, (64,))
+    return goldstone.audit(model, paths, (x, y), loss_fn=nn.functional.cross_entropy, out=out, quiet=True)
+
+
+def test_a_planted_change_is_the_only_transition_and_the_audit_resumes(tmp_path):
+    model, paths = planted_series(tmp_path)
+    result = run_audit(model, paths, tmp_path / "audit")
+    table = result.transitions
+    dead = table[(table.observable == "neuron_census") & (table.metric == "dead")]
+    assert dead[["layer", "step", "before", "after"]].values.tolist() == [["2 → 4", DEAD_FROM, 0.0, 4.0]]
+    assert set(table.step) == {DEAD_FROM}  # what changes, changes then; nothing else anywhere
+    assert {"weight_statistics", "neuron_census", "noether_charges", "loss_curvature"} <= set(result.frame.observable)
+    assert (result.checkpoints.status == "measured").all() and result.checkpoints.step.tolist() == STEPS
+    assert "at step 600: neuron census dead (layer 2 → 4) rises from 0 to 4" in (tmp_path / "audit" / "report.html").read_text()
+    # killed after some checkpoints: their files stay, the rest is measured again, to the same rows
+    for late in sorted((tmp_path / "audit" / "checkpoints").glob("step_0000[5-9]*.parquet")):
+        late.unlink()
+    (tmp_path / "audit" / "frame.parquet").unlink()
+    again = run_audit(model, paths, tmp_path / "audit")
+    pd.testing.assert_frame_equal(again.frame, result.frame)
+    pd.testing.assert_frame_equal(again.transitions, result.transitions)
+
+
+def test_duplicates_are_measured_once_and_unreadable_checkpoints_skipped(tmp_path):
+    model, paths = planted_series(tmp_path)
+    shutil.copy(paths[3], tmp_path / "step_1100.safetensors")
+    (tmp_path / "step_1200.safetensors").write_bytes(paths[4].read_bytes()[:100])  # truncated
+    result = run_audit(model, paths + [tmp_path / "step_1100.safetensors", tmp_path / "step_1200.safetensors"],
+                       tmp_path / "audit")
+    status = dict(zip(result.checkpoints.step, result.checkpoints.status))
+    assert status[1100] == f"duplicate of {paths[3]}"
+    assert status[1200].startswith("skipped: ") and "not a readable safetensors file" in status[1200]
+    assert set(result.frame.step) == set(STEPS)
+    with pytest.raises(GoldstoneError, match="holds an audit of 'Sequential' over other checkpoints"):
+        run_audit(model, paths[:5], tmp_path / "audit")
+
+
+def trainer_output(tmp_path):
+    """A tiny BERT classifier trained by the Hugging Face Trainer, a checkpoint every 2 steps."""
+    transformers = pytest.importorskip("transformers")
+    from tests.test_cli import tiny_classifier_folder
+
+    start = tiny_classifier_folder(tmp_path / "start")
+    model = transformers.BertForSequenceClassification.from_pretrained(start, attn_implementation="eager")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(start)
+    ids = torch.randint(5, 10, (32, 8), generator=torch.Generator().manual_seed(0))
+    data = [{"input_ids": ids[i], "labels": int(ids[i, 0] % 3)} for i in range(32)]
+    args = transformers.TrainingArguments(str(tmp_path / "trained"), max_steps=10, per_device_train_batch_size=8,
+                                          learning_rate=1e-2, report_to=[], use_cpu=True, logging_strategy="no",
+                                          save_strategy="steps", save_steps=2, seed=0)
+    transformers.Trainer(model=model, args=args, train_dataset=data, processing_class=tokenizer).train()
+    return tmp_path / "trained"
+
+
+def test_audit_of_a_trainer_output_folder_from_the_command_line(tmp_path):
+    folder = trainer_output(tmp_path)
+    result = CliRunner().invoke(app, ["audit", str(folder), "--out", str(tmp_path / "audit"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert f"report: {tmp_path / 'audit' / 'report.html'}" in result.output
+    frame = pd.read_parquet(tmp_path / "audit" / "frame.parquet")
+    assert sorted(frame.step.unique()) == [2, 4, 6, 8, 10]
+    assert {"weight_statistics", "attention_patterns", "noether_charges", "loss_curvature",
+            "representation_drift"} <= set(frame.observable)
+    plan = pd.read_parquet(tmp_path / "audit" / "plan.parquet")
+    assert dict(zip(plan.observable, plan.applies))["order_parameter"] is False
+    report = (tmp_path / "audit" / "report.html").read_text()
+    assert "<h2>Timeline</h2>" in report and "cross-entropy on random labels" in report
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
+    runner = CliRunner()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.tex").write_text("precious")
+    folder = trainer_output(tmp_path)
+    for args, message in ((["audit", str(tmp_path / "absent")], "no such folder"),
+                          (["audit", str(folder), "--out", str(tmp_path / "notes")],
+                           "is not empty and holds no goldstone audit; refusing to write there"),
+                          (["audit", str(folder), "--checkpoints", str(tmp_path / "nothing-*")], "matches nothing")):
+        result = runner.invoke(app, [*args, "--quiet"])
+        assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["thesis.tex"]
