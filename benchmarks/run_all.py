@@ -12,7 +12,7 @@ import sys
 
 from benchmarks.common import load_average
 
-BENCHMARKS = ["bench_startup", "bench_equivariant_layers", "bench_deep_mlp_training", "bench_observable_overhead", "bench_vortices", "bench_recurrent", "bench_noether", "bench_census", "bench_entanglement",
+BENCHMARKS = ["bench_startup", "bench_equivariant_layers", "bench_deep_mlp_training", "bench_observable_overhead", "bench_vortices", "bench_recurrent", "bench_noether", "bench_census", "bench_entanglement", "bench_audit",
               "bench_head_uas", "bench_single_node", "bench_ray_sweep"]
 
 

@@ -376,6 +376,8 @@ def audit(target: Annotated[str, typer.Argument(help="a Hugging Face model folde
                                                                   "implies")] = None,
           text: Annotated[Optional[Path], typer.Option(help="probe sentences, one per line (default: a few built-in "
                                                              "ones)")] = None,
+          treebank: Annotated[Optional[Path], typer.Option(help="CoNLL-U file: every head's UAS, and the probe "
+                                                                 "sentences unless --text is given")] = None,
           out: Annotated[Path, typer.Option(help="audit folder (resumed if it holds this audit)")] = Path("goldstone-audit"),
           quiet: Quiet = False) -> None:
     """Every finding that applies, on every checkpoint of your model or training run, with a timeline of what changed when."""
@@ -385,16 +387,15 @@ def audit(target: Annotated[str, typer.Argument(help="a Hugging Face model folde
         require_extra("hf", "goldstone audit")
         from goldstone.lab.audit import audit as run_audit
 
-        result = run_audit(target, checkpoints, out=out, text=text, quiet=quiet)
+        result = run_audit(target, checkpoints, out=out, text=text, treebank=treebank, quiet=quiet)
     except GoldstoneError as err:
         _fail(err)
-    from goldstone.analysis.timeline import describe
+    from goldstone.analysis.timeline import describe, index_columns, salient
 
-    index = [c for c in result.transitions.columns if c not in ("observable", "metric", "step", "start", "end",
-                                                                 "before", "after", "size", "noise")]
-    lines = [describe(row, index) for _, row in result.transitions.head(12).iterrows()]
+    index = index_columns(result.transitions)
+    lines = [describe(row, index) for _, row in salient(result.transitions, 12).iterrows()]
     more = len(result.transitions) - len(lines)
-    console.print("\n".join(lines + ([f"... and {more} more in the report"] if more > 0 else []))
+    console.print("\n".join(lines + ([f"... and {more} smaller ones in the report"] if more > 0 else []))
                   or "no transition stands out of its series' noise", highlight=False, markup=False, soft_wrap=True)
     console.print(f"audit folder: {result.folder}\nreport: {result.folder / 'report.html'}", highlight=False,
                   markup=False, soft_wrap=True)

@@ -17,6 +17,7 @@ import torch
 
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.extras import optional_import
+from goldstone.data.masking import mask_tokens
 from goldstone.models.pretrained import minilm_path
 from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries
 
@@ -76,21 +77,27 @@ def model_symmetries(source: str | Path, text_file: Path | None = None, batch_si
 def probe_batches(tokenizer, kind: str, sentences: list[str], batch_size: int = 4, count: int = 4, seed: int = 0,
                   num_labels: int = 2) -> list[tuple[dict, torch.Tensor | None]]:
     """Up to `count` batches ``(inputs, targets)`` of `sentences` for a model of `kind`: random
-    labels for a classifier, the input ids for a masked LM, none for an encoder."""
+    labels for a classifier, 15 % of the tokens masked and their ids as targets for a masked LM,
+    none for an encoder."""
     g = torch.Generator().manual_seed(seed)
     batches = []
     for start in range(0, min(len(sentences), count * batch_size), batch_size):
         inputs = dict(tokenizer(sentences[start:start + batch_size], padding=True, truncation=True, max_length=64,
-                                return_tensors="pt"))
-        targets = (torch.randint(0, num_labels, (len(inputs["input_ids"]),), generator=g) if kind == "classifier"
-                   else inputs["input_ids"].clone() if kind == "masked_lm" else None)
+                                return_tensors="pt", return_special_tokens_mask=True))
+        special = inputs.pop("special_tokens_mask").bool() | (inputs["attention_mask"] == 0)
+        targets = None
+        if kind == "classifier":
+            targets = torch.randint(0, num_labels, (len(inputs["input_ids"]),), generator=g)
+        elif kind == "masked_lm":  # BERT's 15 % (80 / 10 / 10), seeded: the model's own loss
+            inputs["input_ids"], targets = mask_tokens(inputs["input_ids"], special, tokenizer.mask_token_id,
+                                                       len(tokenizer), seed, start)
         batches.append((inputs, targets))
     return batches
 
 
 def kind_loss(model, kind: str, seed: int = 0):
     """The loss `loss_fn(outputs, targets)` a model's `kind` implies: cross-entropy of a classifier
-    or of a masked LM's token predictions, or for a bare encoder the mean squared projection of its
+    or of a masked LM's predictions of its masked tokens, or for a bare encoder the mean squared projection of its
     last hidden states on a fixed random direction."""
     direction = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(seed + 1))
     direction = direction / direction.norm()
@@ -99,7 +106,7 @@ def kind_loss(model, kind: str, seed: int = 0):
         if kind == "classifier":
             return torch.nn.functional.cross_entropy(outputs.logits, targets)
         if kind == "masked_lm":
-            return torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1), targets.flatten())
+            return torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
         return (outputs.last_hidden_state @ direction.to(outputs.last_hidden_state)).pow(2).mean()
 
     return loss_fn

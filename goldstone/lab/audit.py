@@ -9,7 +9,8 @@ checkpoint, in step order, is measured on its own and its rows written atomicall
 ``checkpoints/step_*.parquet`` (with the Gram matrices of its representations), so a killed audit
 resumes where it stopped and checkpoints holding the same weights are measured once. Then the
 CKA between successive checkpoints, the transition timeline (`goldstone.analysis.timeline`) and a
-self-contained HTML report.
+self-contained HTML report. A goldstone run's own logged metrics at the checkpoints' steps join
+the timeline as "run:<observable>".
 
 What is measured, where it applies: weight statistics of every Linear/Conv matrix, and of its
 change since the first checkpoint (always); the neuron census of every hidden layer (where the
@@ -25,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 import glob
 import html
+import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ import torch
 from torch import nn
 
 from goldstone.analysis.model_symmetries import kind_loss, load_for_symmetries, probe_batches, read_sentences
-from goldstone.analysis.timeline import describe, timeline_figure, transitions
+from goldstone.analysis.timeline import describe, index_columns, salient, timeline_figure, transitions
 from goldstone.core.atomic import write_figure, write_json, write_parquet, write_safetensors, write_text
 from goldstone.core.errors import GoldstoneError, RunFolderError
 from goldstone.core.frames import series
@@ -46,6 +49,7 @@ from goldstone.core.weights import fit_weights, read_weights
 from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.lab.report import render
 from goldstone.observables.attention_patterns import AttentionPatterns, repeated_tokens
+from goldstone.observables.head_uas import HeadUAS
 from goldstone.observables.jacobian import ProtectedJacobian
 from goldstone.observables.loss_curvature import LossCurvature
 from goldstone.observables.neuron_census import NeuronCensus
@@ -54,6 +58,9 @@ from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.representation_drift import RepresentationDrift, drift_from_grams
 from goldstone.observables.symmetry_detection import detect_symmetries
 from goldstone.observables.weight_statistics import WeightStatistics
+
+TIMELINE_LINES = 40
+"""Transitions the report lists in words."""
 
 MARKER = "audit.json"
 """The file that marks a folder as an audit's (`--out` refuses a folder holding anything else)."""
@@ -65,6 +72,7 @@ FINDINGS = {
     "loss_curvature": "Loss and sharpness on the probe",
     "representation_drift": "Representation drift (CKA)",
     "attention_patterns": "Attention heads: previous-token, duplicate-token, induction",
+    "head_uas": "Sudden drops: the best head's UAS per relation",
     "order_parameter": "Goldstone modes: order parameter",
     "protected_jacobian": "Goldstone modes: protected Jacobian direction",
 }
@@ -79,6 +87,8 @@ class Target:
     name: str
     tokenizer: Any = None
     kind: str | None = None
+    logged: pd.DataFrame | None = None
+    """What a goldstone run logged itself (its metrics.parquet), joined to the timeline."""
 
 
 def _checkpoint_folders(folder: Path) -> list[Path]:
@@ -114,7 +124,9 @@ def resolve_target(target: str | Path, checkpoints: str | None = None) -> Target
     tokenizer_folder = next((f for f in (model_folder, folder / "tokenizer", folder)
                              if (f / "tokenizer.json").is_file() or (f / "vocab.txt").is_file()), model_folder)
     model, tokenizer, kind = load_for_symmetries(model_folder, tokenizer_folder)
-    return Target(model, found, folder.name if str(target) != "minilm" else "minilm", tokenizer, kind)
+    logged = pd.read_parquet(folder / "metrics.parquet") if model_folder == folder / "model" and \
+        (folder / "metrics.parquet").is_file() else None
+    return Target(model, found, folder.name if str(target) != "minilm" else "minilm", tokenizer, kind, logged)
 
 
 @dataclasses.dataclass
@@ -130,6 +142,25 @@ def _text_probe(target: Target, sentences: list[str], size: int) -> list[tuple[d
     chosen = (sentences * (size // len(sentences) + 1))[:size]
     return probe_batches(target.tokenizer, target.kind, chosen, batch_size=16, count=(size + 15) // 16,
                          num_labels=getattr(target.model.config, "num_labels", 2))
+
+
+TREEBANK_SENTENCES = 256
+"""Sentences of a treebank the audit scores head UAS on."""
+
+
+def _treebank(target: Target, treebank: str | Path | None) -> tuple[list, list, list[str]] | None:
+    """(sentences, batches for `HeadUAS`, relation vocabulary) of the first `TREEBANK_SENTENCES` of
+    a CoNLL-U file, or None without one."""
+    if treebank is None:
+        return None
+    if target.tokenizer is None or not getattr(getattr(target.model, "config", None), "num_attention_heads", None):
+        raise GoldstoneError(f"--treebank {treebank}: head UAS needs a Hugging Face attention model with its tokenizer")
+    from goldstone.data.treebank import encode_sentences, read_conllu
+
+    sentences = read_conllu(treebank, TREEBANK_SENTENCES)
+    batches, relations, _ = encode_sentences(sentences, target.tokenizer, 128, 32, by_length=True)
+    feed = [({"input_ids": b.input_ids, "attention_mask": b.attention_mask}, b) for b in batches]
+    return sentences, feed, relations
 
 
 def plan(target: Target, probe: Batch | list | None, loss_fn: Callable | None, reference: dict[str, torch.Tensor],
@@ -184,13 +215,16 @@ def _layers(model: nn.Module) -> list[str]:
     return layer_names(model, None)
 
 
-def measure_checkpoint(model: nn.Module, runs: list[tuple[Observable, Any]], step: int) -> tuple[pd.DataFrame, torch.Tensor | None]:
-    """The tidy rows of every planned observable at one checkpoint, and the Gram matrices of its
-    representations (kept for the CKA between checkpoints)."""
-    frames, grams = [], None
+def measure_checkpoint(model: nn.Module, runs: list[tuple[Observable, Any]], step: int
+                       ) -> tuple[pd.DataFrame, torch.Tensor | None, dict[str, float]]:
+    """The tidy rows of every planned observable at one checkpoint, the Gram matrices of its
+    representations (kept for the CKA between checkpoints), and the seconds each observable took."""
+    frames, grams, seconds = [], None, {}
     for observable, batches in runs:
         observable.reset()
+        start = time.perf_counter()
         (result,) = measure(model, [observable], batches, step=step)
+        seconds[observable.name] = time.perf_counter() - start
         if isinstance(observable, RepresentationDrift):
             grams = observable.grams()[0]
             continue
@@ -202,7 +236,7 @@ def measure_checkpoint(model: nn.Module, runs: list[tuple[Observable, Any]], ste
         frames.append(rows)
         if isinstance(observable, NoetherCharges):
             frames.append(_charges_by_kind(result, step))
-    return as_text_index(pd.concat(frames, ignore_index=True)), grams
+    return as_text_index(pd.concat(frames, ignore_index=True)), grams, seconds
 
 
 def as_text_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -244,8 +278,6 @@ class AuditResult:
 def _check_out(out: Path, identity: dict[str, Any]) -> None:
     """`out` must be empty, new, or hold this very audit (then it resumes)."""
     if (out / MARKER).is_file():
-        import json
-
         stored = json.loads((out / MARKER).read_text())
         if {k: stored.get(k) for k in identity} != identity:
             raise RunFolderError(f"{out} holds an audit of {stored.get('target')!r} over other checkpoints; give "
@@ -256,10 +288,11 @@ def _check_out(out: Path, identity: dict[str, Any]) -> None:
 
 def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | None = None, probe: Batch | list | None = None,
           *, loss_fn: Callable | None = None, out: str | Path = "goldstone-audit", text: str | Path | None = None,
-          probe_size: int = 64, quiet: bool = False) -> AuditResult:
+          treebank: str | Path | None = None, probe_size: int = 64, quiet: bool = False) -> AuditResult:
     """Audit `model` over `checkpoints` (see the module docstring); `model` may be a folder or
     "minilm" (then `checkpoints` is a glob or None). Hugging Face targets get a probe of `probe_size`
-    sentences of `text` (a file; default a few built-in sentences) and the loss their head implies."""
+    sentences of `text` (a file), else of `treebank` (a CoNLL-U file, whose trees also give every
+    head's UAS), else a few built-in sentences, and the loss their head implies."""
     out = Path(out)
     if isinstance(model, (str, Path)):
         target = resolve_target(model, checkpoints if isinstance(checkpoints, str) else None)
@@ -268,8 +301,10 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
     if not target.checkpoints:
         raise GoldstoneError("audit: no checkpoints to measure (give checkpoints=[...] or a folder that holds some)")
     loss_name = "your loss_fn" if loss_fn is not None else ""
+    trees = _treebank(target, treebank)
     if target.tokenizer is not None:
-        probe = probe if probe is not None else _text_probe(target, read_sentences(text), probe_size)
+        sentences = read_sentences(text) if text is not None or not trees else [t.text for t in trees[0]]
+        probe = probe if probe is not None else _text_probe(target, sentences, probe_size)
         if loss_fn is None:
             loss_fn = kind_loss(target.model, target.kind)
             loss_name = {"classifier": "cross-entropy on random labels", "masked_lm": "token cross-entropy of the "
@@ -277,7 +312,8 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
                          "random direction (a bare encoder has no head)"}[target.kind]
     steps = [checkpoint_step(p) for p in target.checkpoints]
     order = sorted(range(len(steps)), key=lambda i: (steps[i] is None, steps[i] or 0, i))
-    identity = {"target": target.name, "checkpoints": [str(target.checkpoints[i]) for i in order]}
+    identity = {"target": target.name, "checkpoints": [str(target.checkpoints[i]) for i in order],
+                "text": None if text is None else str(text), "treebank": None if treebank is None else str(treebank)}
     _check_out(out, identity)
     with claimed_folder(out):
         write_json(out / MARKER, identity)
@@ -288,13 +324,20 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
             raise GoldstoneError(f"the first checkpoint must be readable: {err}") from err
         fit_weights(target.model, reference, first)
         the_plan = plan(target, probe, loss_fn, reference, loss_name)
+        if trees:
+            the_plan.runs.append((HeadUAS(trees[2]), trees[1]))
+        else:
+            the_plan.skipped["head_uas"] = "needs a treebank (--treebank FILE.conllu) and a Hugging Face attention model"
         rows, seen, grams = [], {}, {}
         for rank, i in enumerate(progress(order, "auditing checkpoints", quiet, unit="checkpoints")):
             path, step = target.checkpoints[i], rank if steps[i] is None else steps[i]
             rows.append(_audit_one(target.model, the_plan, path, step, out, seen, grams, quiet))
-        frame = _gathered(out, rows, grams)
+        frame = _gathered(out, rows, grams, target.logged)
         table = transitions(timeline_rows(frame))
         checkpoints_table = pd.DataFrame(rows, columns=["path", "step", "status"])
+        timings = pd.DataFrame([{"step": r["step"], "observable": k, "seconds": v} for r in rows
+                                for k, v in r.get("seconds", {}).items()], columns=["step", "observable", "seconds"])
+        write_parquet(out / "timings.parquet", timings, kind="audit_timings")
         plan_table = pd.DataFrame(
             [{"observable": o.name, "applies": True, "reason": ""} for o, _ in the_plan.runs]
             + [{"observable": k, "applies": False, "reason": v} for k, v in the_plan.skipped.items()])
@@ -323,29 +366,39 @@ def _audit_one(model: nn.Module, the_plan: Plan, path: Path, step: int, out: Pat
         return {"path": str(path), "step": step, "status": f"duplicate of {seen[digest]}"}
     seen[digest] = str(path)
     if not rows_file.exists():  # a resumed audit keeps what it measured
-        frame, gram = measure_checkpoint(model, the_plan.runs, step)
+        frame, gram, seconds = measure_checkpoint(model, the_plan.runs, step)
         if gram is not None:
             write_safetensors(grams_file, {"grams": gram})
+        write_json(rows_file.with_suffix(".json"), {"seconds": seconds})
         write_parquet(rows_file, frame, kind="audit_checkpoint")
     if grams_file.exists():
         from safetensors.torch import load_file
 
         grams[step] = load_file(str(grams_file))["grams"]
-    return {"path": str(path), "step": step, "status": "measured"}
+    seconds = json.loads(rows_file.with_suffix(".json").read_text())["seconds"]
+    return {"path": str(path), "step": step, "status": "measured", "seconds": seconds}
 
 
 def timeline_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The series the timeline searches: not the per-group Noether charges (their summary per kind
-    stands for them), and changes since the first checkpoint only after it (zero there by
-    definition)."""
+    stands for them) nor every head's UAS (the best head's per relation stands for them), and
+    changes since the first checkpoint only after it (zero there by definition)."""
     first = frame.step.min()
     keep = (frame.observable != "noether_charges") & ~(frame.metric.str.startswith("delta_") & (frame.step == first))
+    keep &= ~frame.observable.str.endswith("head_uas") | frame.metric.isin(["best_accuracy", "heldout_accuracy"])
     return frame[keep].dropna(axis=1, how="all")
 
 
-def _gathered(out: Path, rows: list[dict[str, Any]], grams: dict[int, torch.Tensor]) -> pd.DataFrame:
+def _gathered(out: Path, rows: list[dict[str, Any]], grams: dict[int, torch.Tensor],
+              logged: pd.DataFrame | None) -> pd.DataFrame:
+    """Every measured checkpoint's rows, the CKA between checkpoints, and what the run logged
+    itself at those steps (observables named "run:<observable>")."""
     frames = [pd.read_parquet(out / "checkpoints" / f"step_{r['step']:08d}.parquet") for r in rows
               if r["status"] == "measured"]
+    if logged is not None:
+        steps = {r["step"] for r in rows if r["status"] == "measured"}
+        own = logged[logged.step.isin(steps)].assign(observable=lambda f: "run:" + f.observable)
+        frames.append(own.dropna(axis=1, how="all"))
     if grams:
         steps = sorted(grams)
         drift = drift_from_grams(torch.stack([grams[s] for s in steps])).to_frame()
@@ -397,7 +450,8 @@ YLABELS = {"entanglement": "centre-cut entanglement (nats)", "delta_entanglement
            "delta_norm": "|W - W_0|_F", "norm": "|W|_F", "relative_charge": "mean |charge| / |theta|^2 of the groups",
            "cka_previous": "CKA with the previous checkpoint", "cka_first": "CKA with the first checkpoint",
            "sharpness": "top Hessian eigenvalue", "loss": "loss on the probe", "dead": "dead neurons",
-           "independent": "independent neurons", "c": "order parameter c^l"}
+           "independent": "independent neurons", "c": "order parameter c^l",
+           "best_accuracy": "UAS of the best head"}
 """Axis labels of the report's figures."""
 
 
@@ -416,10 +470,11 @@ def report_sections(result: AuditResult) -> list[str]:
     if table.empty:
         out.append("<p>No series changes by more than its own noise allows (at least 5 checkpoints are needed).</p>")
     else:
-        index = [c for c in table.columns if c not in ("observable", "metric", "step", "start", "end", "before",
-                                                       "after", "size", "noise")]
-        out.append("<ul>" + "".join(f"<li>{html.escape(describe(row, index))}</li>" for _, row in table.iterrows())
-                   + "</ul>")
+        index = index_columns(table)
+        out.append(f"<p>{len(table)} transitions in all (<code>transitions.parquet</code>); the "
+                   f"{min(len(table), TIMELINE_LINES)} largest as shares of their series' range, in step order:</p>")
+        out.append("<ul>" + "".join(f"<li>{html.escape(describe(row, index))} ({row.share:.0%} of its range)</li>"
+                                    for _, row in salient(table, TIMELINE_LINES).iterrows()) + "</ul>")
         write_figure(figures / "timeline.png", timeline_figure(table, frame.step.to_numpy(float)))
         out.append(_figure_html(figures / "timeline.png", "The largest transitions, earliest at the top."))
     panels = {
@@ -429,6 +484,7 @@ def report_sections(result: AuditResult) -> list[str]:
         "representation_drift": (["cka_previous", "cka_first"], "layer"),
         "attention_patterns": (["previous_token", "duplicate_token", "induction"], None),
         "order_parameter": (["c"], "layer"),
+        "head_uas": (["best_accuracy"], "relation"),
     }
     for observable, title in FINDINGS.items():
         present = observable in set(frame.observable)

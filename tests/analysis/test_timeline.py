@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldstone.analysis.timeline import describe, series_transition, timeline_figure, transitions
+from goldstone.analysis.timeline import describe, series_transition, series_transitions, timeline_figure, transitions
 
 pytest.importorskip("ruptures")
 
@@ -63,3 +63,13 @@ def test_a_frame_of_many_series_gets_exactly_the_planted_transition():
     assert describe(row, ["layer"]) == "at step 1200: neuron census dead (layer 2) rises from 0 to 40"
     fig = timeline_figure(table, STEPS)
     assert fig.axes[0].get_yticklabels()[0].get_text() == "neuron_census dead 2"
+
+
+def test_an_early_fall_and_a_later_sudden_drop_are_both_found():
+    """A warm-up fall, a plateau and a sudden drop (the masked-LM loss of a sudden-drop run)."""
+    rng = np.random.default_rng(0)
+    steps = np.arange(0, 3050, 50.0)
+    loss = np.where(steps < 200, 6 - 3 * steps / 200, 3.0) - np.where(steps >= 1500, 1.0, 0.0)
+    found = series_transitions(steps, loss + rng.normal(0, 0.02, len(steps)))
+    assert [t["size"] < 0 for t in found] == [True, True]
+    assert found[0]["step"] <= 200 and found[1]["step"] == 1500
