@@ -3,8 +3,8 @@
 Each series (one observable's metric at one index: a layer, a head, a matrix) is searched for its
 steepest rise and its steepest drop with `find_rise` / `find_drop` (continuous piecewise-linear
 fits with the modified-BIC penalty, "Sudden Drops in the Loss", Chen et al., ICLR 2024); the larger
-of the two is its transition if it is at least `MIN_SHARE` of the curve's range and stands out of
-the curve's own noise and trend: bending a
+of the two is its transition if it is at least `MIN_SHARE` of the curve's range and `MIN_CHANGE` of
+its median magnitude, and stands out of the curve's own noise and trend: bending a
 straight-line fit of the whole curve at the window's two ends must lower the residual sum of
 squares by at least `SIGNIFICANCE`^2 sigma^2, sigma the noise level estimated from the median
 absolute first difference (sigma = MAD(diff) / (0.6745 sqrt 2), floored at float32 resolution), so
@@ -33,6 +33,10 @@ MIN_SHARE = 0.15
 """The smallest transition reported, as a share of the range (max - min) of the stretch searched;
 a later one, in a stretch beside an earlier window, must also be a third of that of the whole
 series (a drop after a warm-up counts, the last wiggles of a saturated curve do not)."""
+
+MIN_CHANGE = 0.1
+"""The smallest transition reported, as a share of the series' median magnitude: a series that
+barely moves has a small range, and a tenth of a per cent of its level is not a transition."""
 
 COLUMNS = ("observable", "metric", "value")
 FIELDS = ("step", "start", "end", "before", "after", "size", "share", "noise")
@@ -75,12 +79,13 @@ def bend_gain(x: np.ndarray, values: np.ndarray, start: float, end: float) -> fl
 
 
 def series_transition(steps: np.ndarray, values: np.ndarray, sigma: float | None = None,
-                      span: float | None = None) -> dict | None:
+                      span: float | None = None, level: float | None = None) -> dict | None:
     """The significant steepest transition of one curve, or None (see the module docstring);
-    `sigma` is the noise level and `span` the range of the whole series the curve is a stretch of
-    (default: both from the curve given)."""
+    `sigma` is the noise level, `span` the range and `level` the median magnitude of the whole
+    series the curve is a stretch of (default: all from the curve given)."""
     stretch = float(np.ptp(values))
     span = stretch if span is None else span
+    level = float(np.median(np.abs(values))) if level is None else level
     if len(steps) < MIN_POINTS or stretch == 0:
         return None
     axis = _axis(steps)
@@ -94,7 +99,7 @@ def series_transition(steps: np.ndarray, values: np.ndarray, sigma: float | None
         before, after = float(np.median(values[max(first - 1, 0):first + 1])), float(np.median(values[last:last + 2]))
         size = after - before
         gain = bend_gain(x, values, x[first], x[last])
-        large = abs(size) >= MIN_SHARE * stretch and abs(size) >= MIN_SHARE / 3 * span
+        large = abs(size) >= max(MIN_SHARE * stretch, MIN_SHARE / 3 * span, MIN_CHANGE * level)
         if large and gain >= (SIGNIFICANCE * sigma) ** 2 and (best is None or abs(size) > abs(best["size"])):
             best = {"step": float(steps[min(first + 1, len(steps) - 1)]), "start": found.start, "end": found.end,
                     "before": before, "after": after, "size": size, "share": abs(size) / span, "noise": sigma}
@@ -108,14 +113,14 @@ def series_transitions(steps: np.ndarray, values: np.ndarray) -> list[dict]:
     on the two sides of a change)."""
     if len(values) < MIN_POINTS:
         return []
-    whole, span = noise_level(values), float(np.ptp(values))
+    whole, span, level = noise_level(values), float(np.ptp(values)), float(np.median(np.abs(values)))
     found, stretches = [], [(0, len(steps))]
     while stretches:
         lo, hi = stretches.pop()
         if hi - lo < MIN_POINTS:
             continue
         sigma = max(whole, noise_level(values[lo:hi]))
-        best = series_transition(steps[lo:hi], values[lo:hi], sigma, span)
+        best = series_transition(steps[lo:hi], values[lo:hi], sigma, span, level)
         if best is None:
             continue
         found.append(best)
@@ -142,9 +147,14 @@ def transitions(frame: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["step", "observable", "metric"], kind="stable", ignore_index=True)
 
 
+def _text(value) -> str:
+    """An index value as written: whole numbers without a decimal point."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def describe(row: pd.Series, index: list[str]) -> str:
     """One line: "at step S: <observable> <metric> [<index>] rises from a to b"."""
-    where = ", ".join(f"{c} {row[c]}" for c in index if pd.notna(row[c]))
+    where = ", ".join(f"{c} {_text(row[c])}" for c in index if pd.notna(row[c]))
     verb = "rises" if row["size"] > 0 else "drops"
     return (f"at step {row['step']:g}: {row['observable'].replace('_', ' ')} {row['metric'].replace('_', ' ')}"
             f"{f' ({where})' if where else ''} {verb} from {row['before']:.4g} to {row['after']:.4g}")
@@ -162,7 +172,7 @@ def timeline_figure(table: pd.DataFrame, steps: np.ndarray, limit: int = 40) -> 
         colour = "tab:blue" if row["size"] > 0 else "tab:red"
         ax.plot([row.start, row.end], [y, y], color=colour, lw=5, alpha=0.5, solid_capstyle="butt")
         ax.plot([row.step], [y], "o", color=colour, ms=4)
-    labels = [" ".join(str(v) for v in [r.observable, r.metric, *(r[c] for c in index)] if pd.notna(v))
+    labels = [" ".join(_text(v) for v in [r.observable, r.metric, *(r[c] for c in index)] if pd.notna(v))
               for _, r in shown.iterrows()]
     ax.set_yticks(range(len(shown)), labels, fontsize=7)
     ax.set_xlim(steps.min(), steps.max())
