@@ -140,14 +140,19 @@ class ParameterObservable(Observable):
 
 
 @dataclasses.dataclass
-class WeightNormsResult(Result):
-    observable = "weight_norms"
-    norm: torch.Tensor = dims("parameter")
-    delta_norm: torch.Tensor = dims("parameter")
+class PerParameterResult(Result):
+    """Base of results with one entry per selected parameter, named in `names`."""
     names: list[str] = meta()
 
     def axis_labels(self) -> dict[str, list[str]]:
         return {"parameter": self.names}
+
+
+@dataclasses.dataclass
+class WeightNormsResult(PerParameterResult):
+    observable = "weight_norms"
+    norm: torch.Tensor = dims("parameter")
+    delta_norm: torch.Tensor = dims("parameter")
 
 
 class WeightNorms(ParameterObservable):
@@ -176,13 +181,9 @@ class WeightNorms(ParameterObservable):
 
 
 @dataclasses.dataclass
-class GradientNormsResult(Result):
+class GradientNormsResult(PerParameterResult):
     observable = "gradient_norms"
     norm: torch.Tensor = dims("parameter")
-    names: list[str] = meta()
-
-    def axis_labels(self) -> dict[str, list[str]]:
-        return {"parameter": self.names}
 
 
 class GradientNorms(ParameterObservable):

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from goldstone.core.observable import Probe
-from goldstone.core.result import Result, dims, meta
-from goldstone.observables.parameters import ParameterObservable
+from goldstone.core.result import dims
+from goldstone.observables.parameters import ParameterObservable, PerParameterResult
 
 MATRIX_MODULES = ("Linear", "Conv1d", "Conv2d", "Conv3d", "Conv1D")
 """Module types whose ``weight`` counts as a weight matrix by default (Conv1D: GPT-2's linear)."""
@@ -45,7 +45,7 @@ def spectral_statistics(matrices: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 @dataclasses.dataclass
-class WeightStatisticsResult(Result):
+class WeightStatisticsResult(PerParameterResult):
     observable = "weight_statistics"
     norm: torch.Tensor = dims("parameter")
     spectral_norm: torch.Tensor = dims("parameter")
@@ -55,10 +55,6 @@ class WeightStatisticsResult(Result):
     delta_norm: torch.Tensor = dims("parameter")
     delta_stable_rank: torch.Tensor = dims("parameter")
     delta_entanglement: torch.Tensor = dims("parameter")
-    names: list[str] = meta()
-
-    def axis_labels(self) -> dict[str, list[str]]:
-        return {"parameter": self.names}
 
 
 class WeightStatistics(ParameterObservable):

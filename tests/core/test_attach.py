@@ -12,6 +12,7 @@ from goldstone.core.errors import GoldstoneError
 from goldstone.core.monitor import Monitor, scan_checkpoints, trainer_callback
 from goldstone.observables import GradientNorms, NoetherCharges, OrderParameter, WeightNorms
 from goldstone.observables.symmetry_detection import detect_symmetries
+from tests.training.test_charge_callback import Examples
 
 transformers = pytest.importorskip("transformers")
 
@@ -89,19 +90,6 @@ def test_a_monitor_refuses_what_cannot_work_in_one_line():
         monitor(3)
 
 
-class Examples(torch.utils.data.Dataset):
-    def __init__(self, n=32, length=8, vocab=50):
-        g = torch.Generator().manual_seed(0)
-        self.ids = torch.randint(5, vocab, (n, length), generator=g)
-        self.labels = torch.randint(0, 3, (n,), generator=g)
-
-    def __len__(self):
-        return len(self.ids)
-
-    def __getitem__(self, i):
-        return {"input_ids": self.ids[i], "labels": self.labels[i]}
-
-
 def tiny_bert():
     torch.manual_seed(0)
     config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
@@ -115,7 +103,7 @@ def logits_loss(outputs, labels):
 
 
 def test_trainer_and_its_checkpoints_every_kind_in_one_monitor(tmp_path):
-    model, data = tiny_bert(), Examples()
+    model, data = tiny_bert(), Examples(n=32)
     probe = ({"input_ids": data.ids[:8]}, data.labels[:8])
     layers = [f"encoder.layer.{i}.output" for i in range(2)]
     observables = every_kind(model, probe, logits_loss, layers)

@@ -27,6 +27,12 @@ def model_and_data(kind, dtype, eps=1e-12):
 def train(model, x, y, optimizer, steps=200, schedule=None, every=1):
     groups = detect_symmetries(model, [(x[:64], y[:64])], lambda out, t: F.cross_entropy(out, t))
     charges = NoetherCharges(groups, every)
+    feed(charges, model, x, y, optimizer, steps, schedule)
+    return charges.compute()
+
+
+def feed(charges, model, x, y, optimizer, steps, schedule=None):
+    """`steps` SGD steps on seeded batches of 64, `charges` updated before each and after the last."""
     g = torch.Generator().manual_seed(2)
     for step in range(steps):
         if schedule is not None:
@@ -39,7 +45,6 @@ def train(model, x, y, optimizer, steps=200, schedule=None, every=1):
         charges.update(Probe(model, step=step, optimizer=optimizer))
         optimizer.step()
     charges.update(Probe(model, step=steps, optimizer=optimizer))
-    return charges.compute()
 
 
 def worst(result, kind, prediction="exact"):
@@ -179,17 +184,7 @@ def test_compute_classifies_groups_by_param_group_over_many_steps():
                                  for m, wd in decays.items()], lr=0.1, momentum=0.9)
     groups = detect_symmetries(model, [(x[:64], y[:64])], lambda out, t: F.cross_entropy(out, t))
     charges = NoetherCharges(groups, every=10)
-    for step in range(300):
-        if step == 150:
-            for group in optimizer.param_groups:
-                group["lr"] = 0.03
-        idx = torch.randint(0, len(x), (64,), generator=g)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        charges.update(Probe(model, step=step, optimizer=optimizer))
-        optimizer.step()
-    charges.update(Probe(model, step=300, optimizer=optimizer))
+    feed(charges, model, x, y, optimizer, 300, lambda step: 0.1 if step < 150 else 0.03)
     result = charges.compute()
 
     kinds = {k: [i for i, kind in enumerate(result.kinds) if kind == k] for k in ("scale", "rescale", "translation")}
