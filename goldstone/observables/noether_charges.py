@@ -1,8 +1,8 @@
 """Noether charges of parameter symmetry groups along training, with their theory.
 
 `NoetherCharges(groups)` is updated once per optimiser step, after ``loss.backward()`` and
-before ``optimizer.step()`` (`train_loop`'s `after_backward`, or `noether_trainer_callback`). Each
-update reduces every group at once (products over all parameters with ``torch._foreach_mul``,
+before ``optimizer.step()`` (a stream in a `Monitor`, also under `trainer_callback`, or
+`train_loop`'s `after_backward`). Each update reduces every group at once (products over all parameters with ``torch._foreach_mul``,
 per-axis sums, then one float64 gather and scatter-add into the groups; no ``.item()``): the
 charge q_A, c_A or s_A, the gradient energy |g_A|^2, the constraint <g, X_A>, and for SGD the
 update that the step applies: the momentum buffer v (read after the previous step), or
