@@ -273,3 +273,16 @@ def test_read_only_output_folders(tmp_path, run_folder):
         one_line_exit_2(invoke("report", str(run_folder), "--out", str(locked / "r.html")), "is not writable")
     finally:
         locked.chmod(0o755)
+
+
+def test_uas_takes_minilm_and_a_mistyped_folder_never_reaches_for_the_network(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # a hub lookup would retry for a minute here
+    treebank = tmp_path / "t.conllu"
+    treebank.write_text("1\tdogs\t_\tNOUN\t_\t_\t2\tnsubj\t_\t_\n2\tbark\t_\tVERB\t_\t_\t0\troot\t_\t_\n\n")
+    result = invoke("uas", "--model", str(tmp_path / "bert-bsae"), "--treebank", str(treebank), "-q")
+    one_line_exit_2(result, f"--model: {tmp_path / 'bert-bsae'} is neither 'minilm', a Hugging Face model folder")
+    assert "Retrying" not in result.output
+    done = invoke("uas", "--model", "minilm", "--treebank", str(treebank), "--out", str(tmp_path / "u.parquet"), "-q")
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "u.parquet").exists()

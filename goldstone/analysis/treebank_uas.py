@@ -15,6 +15,7 @@ from goldstone.core.observable import measure
 from goldstone.core.progress import library_bars_off, progress
 from goldstone.data.treebank import encode_sentences, read_conllu
 from goldstone.models.adapters import load_eager
+from goldstone.models.pretrained import classifier_source
 from goldstone.observables.head_uas import HeadUAS, HeadUASResult
 
 
@@ -32,12 +33,14 @@ def _score(model_path: str | Path, treebank: str | Path, max_sentences: int | No
            include_root: bool, include_punct: bool, device: str, quiet: bool) -> HeadUASResult:
     transformers = optional_import("transformers", "hf", "head UAS of a Hugging Face model")
     torch_device = resolve_device(device)
+    model_folder, tokenizer_folder = classifier_source(str(model_path), "--model")
     sentences = read_conllu(treebank, max_sentences)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_path))
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_folder))
     except (OSError, ValueError) as err:
-        raise GoldstoneError(f"{model_path}: no tokenizer could be loaded from this folder ({err})") from err
-    model = load_eager(model_path).to(torch_device)
+        raise GoldstoneError(f"{tokenizer_folder}: no tokenizer could be loaded from this folder "
+                             f"({str(err).splitlines()[0]})") from err
+    model = load_eager(model_folder).to(torch_device)
     batches, relations, _ = encode_sentences(sentences, tokenizer, max_length, batch_size, by_length=True)
     feed = (({"input_ids": b.input_ids.to(torch_device), "attention_mask": b.attention_mask.to(torch_device)}, b)
             for b in batches)

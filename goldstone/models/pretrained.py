@@ -20,9 +20,10 @@ def minilm_path() -> Path:
     return folder
 
 
-def classifier_source(source: str) -> tuple[Path, Path]:
+def classifier_source(source: str, what: str = "key 'model'") -> tuple[Path, Path]:
     """(model folder, tokenizer folder) of `source`: "minilm", a Hugging Face model folder (config.json and
-    its tokenizer), or an `mlm_syntax` run folder (its trained small BERT in model/, tokenizer in tokenizer/)."""
+    its tokenizer), or an `mlm_syntax` run folder (its trained small BERT in model/, tokenizer in tokenizer/);
+    anything else is an error naming `what`, before anything is loaded (nothing tries the network)."""
     if source == "minilm":
         return minilm_path(), minilm_path()
     folder = Path(source)
@@ -30,7 +31,7 @@ def classifier_source(source: str) -> tuple[Path, Path]:
         return folder / "model", folder / "tokenizer"
     if (folder / "config.json").is_file():
         return folder, folder
-    raise GoldstoneError(f"key 'model': {folder} is neither 'minilm', a Hugging Face model folder (with config.json) "
+    raise GoldstoneError(f"{what}: {folder} is neither 'minilm', a Hugging Face model folder (with config.json) "
                          "nor a finished mlm_syntax run folder (with model/config.json and tokenizer/)")
 
 
