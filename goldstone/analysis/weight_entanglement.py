@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from goldstone.core.errors import GoldstoneError
-from goldstone.core.weights import read_weights
+from goldstone.core.weights import match_names, read_weights
 from goldstone.models.pretrained import minilm_path
 from goldstone.observables.entanglement import entanglement_profile, prime_factors
 from goldstone.theory.entanglement import page_curve
@@ -37,14 +37,12 @@ def weight_profiles(source: str | Path, reference: str | Path | None = None,
                              f"{', '.join(list(weights)[:4])}")
     if reference is not None:
         base = read_weights(_folder(reference))
-        missing = [n for n in names if n not in base]
-        if missing:
-            raise GoldstoneError(f"the reference {reference} has no parameter {missing[0]!r}")
-        wrong = [n for n in names if base[n].shape != weights[n].shape]
+        keys = match_names(names, base, f"the reference {reference}")
+        wrong = [n for n in names if base[keys[n]].shape != weights[n].shape]
         if wrong:
             raise GoldstoneError(f"parameter {wrong[0]!r} is {tuple(weights[wrong[0]].shape)} in {source} but "
-                                 f"{tuple(base[wrong[0]].shape)} in the reference {reference}")
-        matrices = {n: weights[n].double() - base[n].double() for n in names}
+                                 f"{tuple(base[keys[wrong[0]]].shape)} in the reference {reference}")
+        matrices = {n: weights[n].double() - base[keys[n]].double() for n in names}
     else:
         matrices = {n: weights[n].double() for n in names}
     rows = []

@@ -9,6 +9,7 @@ weights come out merged: W = W0 + (alpha / r) B A on top of its base model's wei
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from goldstone.core.checkpoint import STATE_TENSORS
-from goldstone.core.errors import RunFolderError
+from goldstone.core.errors import GoldstoneError, RunFolderError
 
 RUN_MODEL_PREFIX = "/model/"
 """Run checkpoints hold the model's weights under this prefix (the state's "model" entry)."""
@@ -123,6 +124,25 @@ def read_weights(path: str | Path, base: str | Path | None = None) -> dict[str, 
         return _pickled(path / "pytorch_model.bin")
     raise RunFolderError(f"{path}: holds no weights (no state.safetensors, checkpoints/, model.safetensors, "
                          "model.safetensors.index.json, pytorch_model.bin or adapter_config.json)")
+
+
+def match_names(names: list[str], reference: dict[str, torch.Tensor], what: str = "the reference") -> dict[str, str]:
+    """For every name, the reference's key of the same parameter: the same name, or the same name
+    under another base prefix (a task model's ``bert.encoder...`` against its base model's
+    ``encoder...``, or the other way round); a name with no such key, or with several, is an error."""
+    keys, matched = set(reference), {}
+    for name in names:
+        if name in keys:
+            matched[name] = name
+            continue
+        found = [k for k in keys if k.endswith("." + name) or name.endswith("." + k)]
+        if len(found) != 1:
+            close = difflib.get_close_matches(name, list(keys), n=1, cutoff=0.3)
+            raise GoldstoneError(f"{what} has {'no' if not found else 'more than one'} parameter {name!r}"
+                                 + (f" (under another prefix: {', '.join(sorted(found)[:3])})" if found else
+                                    f" (closest: {close[0]!r})" if close else ""))
+        matched[name] = found[0]
+    return matched
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:

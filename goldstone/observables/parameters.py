@@ -23,7 +23,7 @@ from torch import nn
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.observable import Observable, Probe
 from goldstone.core.result import Result, dims, meta
-from goldstone.core.weights import read_weights
+from goldstone.core.weights import match_names, read_weights
 
 ROLES = {"query": "query", "key": "key", "value": "value", "output": "output_projection", "mlp_in": "mlp_in",
          "mlp_out": "mlp_out"}
@@ -91,14 +91,11 @@ class ParameterObservable(Observable):
 
     def _check_reference(self, model: nn.Module, names: list[str]) -> None:
         params = dict(model.named_parameters())
-        for name in names:
-            if name not in self.reference:
-                close = difflib.get_close_matches(name, list(self.reference), n=1, cutoff=0.3)
-                raise GoldstoneError(f"the reference has no parameter {name!r}"
-                                     + (f" (closest: {close[0]!r})" if close else ""))
-            if self.reference[name].shape != params[name].shape:
+        self._reference_keys = match_names(names, self.reference)
+        for name, key in self._reference_keys.items():
+            if self.reference[key].shape != params[name].shape:
                 raise GoldstoneError(f"parameter {name!r} has shape {tuple(params[name].shape)} in the model and "
-                                     f"{tuple(self.reference[name].shape)} in the reference")
+                                     f"{tuple(self.reference[key].shape)} in the reference")
 
     def selected(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """The selected parameters, detached."""
@@ -109,7 +106,7 @@ class ParameterObservable(Observable):
         """W - W_ref for every selected parameter (needs `reference`)."""
         if not self.reference:
             raise GoldstoneError(f"{type(self).__name__}: deltas need a reference (reference=state dict or path)")
-        return {n: w - self.reference[n].to(w) for n, w in self.selected(model).items()}
+        return {n: w - self.reference[self._reference_keys[n]].to(w) for n, w in self.selected(model).items()}
 
     def gradients(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """``param.grad`` of every selected parameter (measure after ``loss.backward()``)."""

@@ -127,3 +127,26 @@ def test_roles_select_each_layers_projection_of_a_hugging_face_model():
                      "bert.encoder.layer.1.attention.self.query.weight", "bert.encoder.layer.1.output.dense.weight"]
     with pytest.raises(GoldstoneError, match="unknown role 'gate'"):
         WeightNorms(roles=["gate"])
+
+
+def test_a_task_model_meets_its_base_models_names_under_another_prefix():
+    """A fine-tuned classifier names its encoder `bert.…`; the base model it started from does not."""
+    from goldstone.core.weights import match_names
+
+    class Task(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = relu_net()
+            self.classifier = nn.Linear(3, 2)
+
+    model, base = Task(), relu_net(1)
+    (result,) = measure(model, [WeightNorms("bert.*.weight", reference=base.state_dict())])
+    expected = (model.bert[0].weight.detach() - base[0].weight.detach()).double().norm()
+    torch.testing.assert_close(result.delta_norm[0], expected)
+    assert match_names(["encoder.0.weight"], {"bert.encoder.0.weight": torch.zeros(1)}) == \
+        {"encoder.0.weight": "bert.encoder.0.weight"}
+    with pytest.raises(GoldstoneError, match=r"the reference has no parameter 'classifier\.weight'"):
+        measure(model, [WeightNorms("classifier.weight", reference=base.state_dict())])
+    twice = {"a.0.weight": torch.zeros(1), "b.0.weight": torch.zeros(1)}
+    with pytest.raises(GoldstoneError, match="more than one parameter '0.weight'"):
+        match_names(["0.weight"], twice)
