@@ -379,6 +379,9 @@ def audit(target: Annotated[str, typer.Argument(help="a Hugging Face model folde
           treebank: Annotated[Optional[Path], typer.Option(help="CoNLL-U file: every head's UAS, and the probe "
                                                                  "sentences unless --text is given")] = None,
           out: Annotated[Path, typer.Option(help="audit folder (resumed if it holds this audit)")] = Path("goldstone-audit"),
+          workers: Annotated[int, typer.Option(help="checkpoints measured in this many worker processes", min=1)] = 1,
+          backend: Annotated[str, typer.Option(help="local or ray")] = "local",
+          ray_address: Annotated[Optional[str], typer.Option(help="HOST:PORT of a Ray cluster (--backend ray)")] = None,
           quiet: Quiet = False) -> None:
     """Every finding that applies, on every checkpoint of your model or training run, with a timeline of what changed when."""
     from goldstone.core.extras import require_extra
@@ -387,7 +390,8 @@ def audit(target: Annotated[str, typer.Argument(help="a Hugging Face model folde
         require_extra("hf", "goldstone audit")
         from goldstone.lab.audit import audit as run_audit
 
-        result = run_audit(target, checkpoints, out=out, text=text, treebank=treebank, quiet=quiet)
+        result = run_audit(target, checkpoints, out=out, text=text, treebank=treebank, workers=workers, backend=backend,
+                           ray_address=ray_address, quiet=quiet)
     except GoldstoneError as err:
         _fail(err)
     from goldstone.analysis.timeline import describe, index_columns, salient

@@ -95,21 +95,28 @@ def probe_batches(tokenizer, kind: str, sentences: list[str], batch_size: int = 
     return batches
 
 
-def kind_loss(model, kind: str, seed: int = 0):
+class KindLoss:
     """The loss `loss_fn(outputs, targets)` a model's `kind` implies: cross-entropy of a classifier
-    or of a masked LM's predictions of its masked tokens, or for a bare encoder the mean squared projection of its
-    last hidden states on a fixed random direction."""
-    direction = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(seed + 1))
-    direction = direction / direction.norm()
+    or of a masked LM's predictions of its masked tokens, or for a bare encoder the mean squared
+    projection of its last hidden states on a fixed random direction (a class, so that it pickles
+    into worker processes)."""
 
-    def loss_fn(outputs, targets):
-        if kind == "classifier":
+    def __init__(self, kind: str, hidden_size: int, seed: int = 0):
+        direction = torch.randn(hidden_size, generator=torch.Generator().manual_seed(seed + 1))
+        self.kind, self.direction = kind, direction / direction.norm()
+
+    def __call__(self, outputs, targets):
+        if self.kind == "classifier":
             return torch.nn.functional.cross_entropy(outputs.logits, targets)
-        if kind == "masked_lm":
+        if self.kind == "masked_lm":
             return torch.nn.functional.cross_entropy(outputs.logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
-        return (outputs.last_hidden_state @ direction.to(outputs.last_hidden_state)).pow(2).mean()
+        hidden = outputs.last_hidden_state
+        return (hidden @ self.direction.to(hidden)).pow(2).mean()
 
-    return loss_fn
+
+def kind_loss(model, kind: str, seed: int = 0) -> KindLoss:
+    """The `KindLoss` of a loaded Hugging Face model of `kind`."""
+    return KindLoss(kind, model.config.hidden_size, seed)
 
 
 def symmetries_of(model, tokenizer, kind: str, text_file: Path | None = None, batch_size: int = 4, seed: int = 0,

@@ -44,10 +44,11 @@ from goldstone.core.errors import GoldstoneError, RunFolderError
 from goldstone.core.frames import series
 from goldstone.core.monitor import checkpoint_step, state_digest
 from goldstone.core.observable import Batch, Observable, measure
-from goldstone.core.progress import log, progress
+from goldstone.core.progress import Bar, log, progress
 from goldstone.core.weights import fit_weights, read_weights
 from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.lab.report import render
+from goldstone.lab.workers import run_tasks
 from goldstone.observables.attention_patterns import AttentionPatterns, repeated_tokens
 from goldstone.observables.head_uas import HeadUAS
 from goldstone.observables.jacobian import ProtectedJacobian
@@ -288,11 +289,18 @@ def _check_out(out: Path, identity: dict[str, Any]) -> None:
 
 def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | None = None, probe: Batch | list | None = None,
           *, loss_fn: Callable | None = None, out: str | Path = "goldstone-audit", text: str | Path | None = None,
-          treebank: str | Path | None = None, probe_size: int = 64, quiet: bool = False) -> AuditResult:
+          treebank: str | Path | None = None, probe_size: int = 64, workers: int = 1, backend: str = "local",
+          ray_address: str | None = None, quiet: bool = False) -> AuditResult:
     """Audit `model` over `checkpoints` (see the module docstring); `model` may be a folder or
     "minilm" (then `checkpoints` is a glob or None). Hugging Face targets get a probe of `probe_size`
     sentences of `text` (a file), else of `treebank` (a CoNLL-U file, whose trees also give every
-    head's UAS), else a few built-in sentences, and the loss their head implies."""
+    head's UAS), else a few built-in sentences, and the loss their head implies. With `workers` > 1
+    or `backend="ray"` the checkpoints are measured in worker processes (one torch thread each) or
+    Ray tasks, which need the model and the plan to pickle; the rows are those of a serial audit on
+    one thread."""
+    if workers < 1 or backend not in ("local", "ray"):
+        raise GoldstoneError(f"audit: workers={workers}, backend={backend!r}; workers must be >= 1 and the backend "
+                             "local or ray")
     out = Path(out)
     if isinstance(model, (str, Path)):
         target = resolve_target(model, checkpoints if isinstance(checkpoints, str) else None)
@@ -307,8 +315,8 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
         probe = probe if probe is not None else _text_probe(target, sentences, probe_size)
         if loss_fn is None:
             loss_fn = kind_loss(target.model, target.kind)
-            loss_name = {"classifier": "cross-entropy on random labels", "masked_lm": "token cross-entropy of the "
-                         "unmasked text", "encoder": "mean squared projection of the last hidden states on a fixed "
+            loss_name = {"classifier": "cross-entropy on random labels", "masked_lm": "the masked-LM loss, 15 % of "
+                         "the tokens masked (seeded)", "encoder": "mean squared projection of the last hidden states on a fixed "
                          "random direction (a bare encoder has no head)"}[target.kind]
     steps = [checkpoint_step(p) for p in target.checkpoints]
     order = sorted(range(len(steps)), key=lambda i: (steps[i] is None, steps[i] or 0, i))
@@ -328,11 +336,20 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
             the_plan.runs.append((HeadUAS(trees[2]), trees[1]))
         else:
             the_plan.skipped["head_uas"] = "needs a treebank (--treebank FILE.conllu) and a Hugging Face attention model"
-        rows, seen, grams = [], {}, {}
-        for rank, i in enumerate(progress(order, "auditing checkpoints", quiet, unit="checkpoints")):
+        serial = workers == 1 and backend == "local"
+        rows, seen, todo = [], {}, []
+        for rank, i in enumerate(progress(order, "auditing checkpoints" if serial else "reading checkpoints", quiet,
+                                          unit="checkpoints")):
             path, step = target.checkpoints[i], rank if steps[i] is None else steps[i]
-            rows.append(_audit_one(target.model, the_plan, path, step, out, seen, grams, quiet))
-        frame = _gathered(out, rows, grams, target.logged)
+            rows.append(_identify(target.model, path, step, seen, quiet))
+            if rows[-1]["status"] == "measured" and not _files(out, step)["rows"].exists():
+                if serial:
+                    _measure_into(out, target.model, the_plan.runs, step)
+                else:
+                    todo.append({"out": str(out), "path": str(path), "step": step})
+        if todo:
+            _in_workers(out, target.model, the_plan.runs, todo, workers, backend, ray_address, quiet)
+        frame = _gathered(out, rows, target.logged)
         table = transitions(timeline_rows(frame))
         checkpoints_table = pd.DataFrame(rows, columns=["path", "step", "status"])
         timings = pd.DataFrame([{"step": r["step"], "observable": k, "seconds": v} for r in rows
@@ -351,10 +368,16 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
     return result
 
 
-def _audit_one(model: nn.Module, the_plan: Plan, path: Path, step: int, out: Path, seen: dict[str, str],
-               grams: dict[int, torch.Tensor], quiet: bool) -> dict[str, Any]:
-    """Measure one checkpoint (or find it measured, a duplicate, or unreadable); its row of the checkpoint table."""
-    rows_file, grams_file = out / "checkpoints" / f"step_{step:08d}.parquet", out / "checkpoints" / f"step_{step:08d}.safetensors"
+def _files(out: Path, step: int) -> dict[str, Path]:
+    """Where one checkpoint's rows, Gram matrices and timings are kept."""
+    stem = out / "checkpoints" / f"step_{step:08d}"
+    return {"rows": stem.with_suffix(".parquet"), "grams": stem.with_suffix(".safetensors"),
+            "seconds": stem.with_suffix(".json")}
+
+
+def _identify(model: nn.Module, path: Path, step: int, seen: dict[str, str], quiet: bool) -> dict[str, Any]:
+    """Load one checkpoint into `model` and say what it is: to be measured, a duplicate of an
+    earlier one, or unreadable (its row of the checkpoint table)."""
     try:
         weights = read_weights(path)
     except RunFolderError as err:
@@ -365,18 +388,53 @@ def _audit_one(model: nn.Module, the_plan: Plan, path: Path, step: int, out: Pat
     if digest in seen:
         return {"path": str(path), "step": step, "status": f"duplicate of {seen[digest]}"}
     seen[digest] = str(path)
-    if not rows_file.exists():  # a resumed audit keeps what it measured
-        frame, gram, seconds = measure_checkpoint(model, the_plan.runs, step)
-        if gram is not None:
-            write_safetensors(grams_file, {"grams": gram})
-        write_json(rows_file.with_suffix(".json"), {"seconds": seconds})
-        write_parquet(rows_file, frame, kind="audit_checkpoint")
-    if grams_file.exists():
-        from safetensors.torch import load_file
+    return {"path": str(path), "step": step, "status": "measured"}
 
-        grams[step] = load_file(str(grams_file))["grams"]
-    seconds = json.loads(rows_file.with_suffix(".json").read_text())["seconds"]
-    return {"path": str(path), "step": step, "status": "measured", "seconds": seconds}
+
+def _measure_into(out: Path, model: nn.Module, runs: list[tuple[Observable, Any]], step: int) -> None:
+    """Measure the checkpoint `model` holds and write its files, the rows last (they mark it done)."""
+    frame, gram, seconds = measure_checkpoint(model, runs, step)
+    files = _files(out, step)
+    if gram is not None:
+        write_safetensors(files["grams"], {"grams": gram})
+    write_json(files["seconds"], {"seconds": seconds})
+    write_parquet(files["rows"], frame, kind="audit_checkpoint")
+
+
+CONTEXT = "context.pt"
+"""The model and the plan, pickled for worker processes."""
+MEASURE_TASK = "goldstone.lab.audit:measure_task"
+"""What a worker runs for each checkpoint."""
+_CONTEXTS: dict[str, dict[str, Any]] = {}
+
+
+def measure_task(out: str, path: str, step: int) -> None:
+    """A worker's share: load the pickled model and plan once, then one checkpoint."""
+    if out not in _CONTEXTS:
+        _CONTEXTS[out] = torch.load(Path(out) / CONTEXT, weights_only=False)
+    context = _CONTEXTS[out]
+    fit_weights(context["model"], read_weights(path), path)
+    _measure_into(Path(out), context["model"], context["runs"], step)
+
+
+def _in_workers(out: Path, model: nn.Module, runs: list[tuple[Observable, Any]], todo: list[dict[str, Any]],
+                workers: int, backend: str, address: str | None, quiet: bool) -> None:
+    import pickle
+
+    try:
+        torch.save({"model": model, "runs": runs}, out / CONTEXT)
+    except (pickle.PicklingError, AttributeError, TypeError) as err:
+        raise GoldstoneError(f"audit: workers need the model, the probe and loss_fn to pickle ({err}); run it with "
+                             "workers=1") from None
+    with Bar(f"auditing {len(todo)} checkpoints on {workers} workers", len(todo), "checkpoints", quiet) as bar:
+        finished: list[int] = []
+
+        def done(i: int) -> None:
+            finished.append(i)
+            bar.update(len(finished))
+
+        run_tasks(todo, MEASURE_TASK, workers, backend, address, out / "workers.log", done)
+    (out / CONTEXT).unlink()
 
 
 def timeline_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -389,12 +447,21 @@ def timeline_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[keep].dropna(axis=1, how="all")
 
 
-def _gathered(out: Path, rows: list[dict[str, Any]], grams: dict[int, torch.Tensor],
-              logged: pd.DataFrame | None) -> pd.DataFrame:
+def _gathered(out: Path, rows: list[dict[str, Any]], logged: pd.DataFrame | None) -> pd.DataFrame:
     """Every measured checkpoint's rows, the CKA between checkpoints, and what the run logged
-    itself at those steps (observables named "run:<observable>")."""
-    frames = [pd.read_parquet(out / "checkpoints" / f"step_{r['step']:08d}.parquet") for r in rows
-              if r["status"] == "measured"]
+    itself at those steps (observables named "run:<observable>"); each row of `rows` gets the
+    seconds its observables took."""
+    from safetensors.torch import load_file
+
+    frames, grams = [], {}
+    for row in rows:
+        if row["status"] != "measured":
+            continue
+        files = _files(out, row["step"])
+        frames.append(pd.read_parquet(files["rows"]))
+        row["seconds"] = json.loads(files["seconds"].read_text())["seconds"]
+        if files["grams"].exists():
+            grams[row["step"]] = load_file(str(files["grams"]))["grams"]
     if logged is not None:
         steps = {r["step"] for r in rows if r["status"] == "measured"}
         own = logged[logged.step.isin(steps)].assign(observable=lambda f: "run:" + f.observable)

@@ -23,13 +23,13 @@ import torch
 from goldstone.core.atomic import write_json, write_parquet
 from goldstone.core.config import resolve_config
 from goldstone.core.errors import ConfigError, RunFolderError
-from goldstone.core.extras import optional_import, require_extra
+from goldstone.core.extras import require_extra
 from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import Bar
 from goldstone.lab.registry import Experiment, Theory, get_experiment
 from goldstone.lab.run import execute
 from goldstone.lab.views import CONFIG, DONE, PROGRESS, SECTIONS, SPEC, THEORY, Run, Sweep, SweepSpec, read_json
-from goldstone.lab.workers import run_in_workers
+from goldstone.lab.workers import run_tasks
 
 
 def parse_grid(items: list[str]) -> dict[str, list[str]]:
@@ -74,6 +74,10 @@ def run_point(experiment: str, overrides: dict[str, Any], folder: str, seed: int
     return folder
 
 
+RUN_POINT = "goldstone.lab.sweep:run_point"
+"""What a worker runs for each point."""
+
+
 def _share_done(folder: Path) -> float:
     """The share of a point's steps done, from its progress.json (0 before it starts)."""
     try:
@@ -114,34 +118,6 @@ class _Tracker:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-
-
-def _run_ray(tasks: list[dict[str, Any]], workers: int, address: str | None, tracker: _Tracker) -> None:
-    ray = optional_import("ray", "ray", "--backend ray")
-    started = not ray.is_initialized()
-    if started:
-        kwargs = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
-        ray.init(**kwargs, log_to_driver=False, logging_level="ERROR")
-    try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
-        index = {remote.remote(**task): i for i, task in enumerate(tasks)}
-        pending = list(index)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            ray.get(done)
-            tracker.done(index[done[0]])
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _run_local(tasks: list[dict[str, Any]], workers: int, log: Path, tracker: _Tracker) -> None:
-    if workers == 1:
-        for i, task in enumerate(tasks):
-            run_point(**task)
-            tracker.done(i)
-        return
-    run_in_workers(tasks, workers, "goldstone.lab.sweep:run_point", log, tracker.done)
 
 
 def gather(sweep: Sweep, exp: Experiment) -> None:
@@ -251,7 +227,4 @@ def _run_points(sweep: Sweep, spec: SweepSpec, workers: int, backend: str, ray_a
     label = (f"sweep {spec.experiment}: {len(tasks)} of {len(spec.points())} points to run"
              f"{f' on {workers} workers' if workers > 1 else ''}")
     with Bar(label, len(tasks), "points", quiet) as bar, _Tracker(bar, [path for _, path in todo]) as tracker:
-        if backend == "ray":
-            _run_ray(tasks, workers, ray_address, tracker)
-        elif tasks:
-            _run_local(tasks, workers, sweep.folder / "workers.log", tracker)
+        run_tasks(tasks, RUN_POINT, workers, backend, ray_address, sweep.folder / "workers.log", tracker.done)

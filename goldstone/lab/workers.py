@@ -1,4 +1,5 @@
-"""Worker processes for sweep points: fresh interpreters running ``python -m goldstone.lab.workers``.
+"""Worker processes for sweep points and audit checkpoints: fresh interpreters running
+``python -m goldstone.lab.workers``, or Ray tasks (`run_tasks`).
 
 Unlike a `multiprocessing` pool (spawn or forkserver), a worker never imports the caller's
 ``__main__``, so ``goldstone.sweep(..., workers=2)`` works from a plain script with no
@@ -10,6 +11,7 @@ one torch thread, and writes anything the experiments print to a log file, never
 from __future__ import annotations
 
 import ctypes
+import importlib
 import json
 import os
 import queue
@@ -91,6 +93,53 @@ def run_in_workers(tasks: list[dict[str, Any]], workers: int, target: str, log: 
         raise failures[0]
 
 
+def run_tasks(tasks: list[dict[str, Any]], target: str, workers: int = 1, backend: str = "local",
+              address: str | None = None, log: Path | None = None, on_done: Callable[[int], None] = lambda i: None
+              ) -> None:
+    """Call `target` ("module:function") with each task's keyword arguments: in this process
+    (one worker), in `workers` worker processes (`run_in_workers`, output to `log`), or as Ray
+    tasks of one CPU each on a local cluster of `workers` CPUs or the cluster at `address`;
+    `on_done(i)` after task i finishes."""
+    if not tasks:
+        return
+    module, _, name = target.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    if backend == "ray":
+        _run_ray(tasks, function, workers, address, on_done)
+    elif workers == 1 or len(tasks) == 1:
+        for i, task in enumerate(tasks):
+            function(**task)
+            on_done(i)
+    else:
+        run_in_workers(tasks, workers, target, log, on_done)
+
+
+def _run_ray(tasks: list[dict[str, Any]], function: Callable, workers: int, address: str | None,
+             on_done: Callable[[int], None]) -> None:
+    from goldstone.core.extras import optional_import
+
+    ray = optional_import("ray", "ray", "--backend ray")
+    started = not ray.is_initialized()
+    if started:
+        kwargs = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
+        try:
+            ray.init(**kwargs, log_to_driver=False, logging_level="ERROR")
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise GoldstoneError(f"--ray-address {address}: no Ray cluster could be reached there "
+                                 f"({str(err).strip().splitlines()[0][:160]})") from None
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(function)
+        index = {remote.remote(**task): i for i, task in enumerate(tasks)}
+        pending = list(index)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            ray.get(done)
+            on_done(index[done[0]])
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def _die_with_parent() -> None:
     """SIGKILL this process when its parent dies (Linux); exit now if it already has."""
     try:
@@ -105,8 +154,6 @@ def main(target: str) -> None:
     _die_with_parent()
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # whatever the experiments print goes to the log, not into the answers
-    import importlib
-
     import torch
 
     torch.set_num_threads(1)

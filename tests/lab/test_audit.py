@@ -37,10 +37,10 @@ def planted_series(folder):
     return model, paths
 
 
-def run_audit(model, paths, out):
+def run_audit(model, paths, out, **options):
     torch.manual_seed(2)
     x, y = torch.randn(64, 10), torch.randint(0, 3, (64,))
-    return goldstone.audit(model, paths, (x, y), loss_fn=nn.functional.cross_entropy, out=out, quiet=True)
+    return goldstone.audit(model, paths, (x, y), loss_fn=nn.functional.cross_entropy, out=out, quiet=True, **options)
 
 
 def test_a_planted_change_is_the_only_transition_and_the_audit_resumes(tmp_path):
@@ -60,6 +60,20 @@ def test_a_planted_change_is_the_only_transition_and_the_audit_resumes(tmp_path)
     again = run_audit(model, paths, tmp_path / "audit")
     pd.testing.assert_frame_equal(again.frame, result.frame)
     pd.testing.assert_frame_equal(again.transitions, result.transitions)
+
+
+def test_worker_processes_give_the_rows_of_a_serial_audit(tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as every worker runs
+    try:
+        model, paths = planted_series(tmp_path)
+        serial = run_audit(model, paths, tmp_path / "serial")
+        parallel = run_audit(model, paths, tmp_path / "parallel", workers=2)
+    finally:
+        torch.set_num_threads(threads)
+    pd.testing.assert_frame_equal(parallel.frame, serial.frame)
+    pd.testing.assert_frame_equal(parallel.transitions, serial.transitions)
+    assert not (tmp_path / "parallel" / "context.pt").exists()
 
 
 def test_duplicates_are_measured_once_and_unreadable_checkpoints_skipped(tmp_path):
