@@ -7,7 +7,7 @@ goldstone`` stays fast):
   the tidy frames they give with `series`;
 - write your own observable: `Observable`, `ParameterObservable`, `Probe`, `Result`;
 - observables: `GradientNorms`, `WeightNorms`, `OrderParameter`, `Overlap`, `ProtectedJacobian`,
-  `JacobianSpectrum`, `HeadUAS`, `MinimalPairAccuracy`, `UnitActivations`, `UnitPerformance`, `NeuronCensus`,
+  `JacobianSpectrum`, `HeadUAS`, `MinimalPairAccuracy`, `UnitActivations`, `UnitPerformance`, `HeadSpecialisation`, `NeuronCensus`,
   `NoetherCharges`, `WeightStatistics`, `AttentionPatterns`, `LossCurvature`, `RepresentationDrift`;
 - functions of a model, its weights or its states: `detect_symmetries`, `neuron_census`,
   `neural_collapse`, `linear_cka`, `entanglement_profile`, `read_weights`, `unit_performance`
@@ -43,6 +43,7 @@ _HOMES = {
     "HeadUAS": "goldstone.observables",
     "MinimalPairAccuracy": "goldstone.observables",
     "UnitPerformance": "goldstone.observables",
+    "HeadSpecialisation": "goldstone.observables",
     "NeuronCensus": "goldstone.observables",
     "NoetherCharges": "goldstone.observables",
     "WeightStatistics": "goldstone.observables",

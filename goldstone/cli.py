@@ -378,6 +378,9 @@ def audit(target: Annotated[str, typer.Argument(help="a Hugging Face model folde
                                                              "ones)")] = None,
           treebank: Annotated[Optional[Path], typer.Option(help="CoNLL-U file: every head's UAS, and the probe "
                                                                  "sentences unless --text is given")] = None,
+          data: Annotated[Optional[Path], typer.Option(help="CSV or JSON Lines of labelled texts: what each head "
+                                                             "predicts alone")] = None,
+          text_key: str = "text", label_key: str = "label",
           out: Annotated[Path, typer.Option(help="audit folder (resumed if it holds this audit)")] = Path("goldstone-audit"),
           workers: Annotated[int, typer.Option(help="checkpoints measured in this many worker processes", min=1)] = 1,
           backend: Annotated[str, typer.Option(help="local or ray")] = "local",
@@ -390,8 +393,8 @@ def audit(target: Annotated[str, typer.Argument(help="a Hugging Face model folde
         require_extra("hf", "goldstone audit")
         from goldstone.lab.audit import audit as run_audit
 
-        result = run_audit(target, checkpoints, out=out, text=text, treebank=treebank, workers=workers, backend=backend,
-                           ray_address=ray_address, quiet=quiet)
+        result = run_audit(target, checkpoints, out=out, text=text, treebank=treebank, data=data, text_key=text_key,
+                           label_key=label_key, workers=workers, backend=backend, ray_address=ray_address, quiet=quiet)
     except GoldstoneError as err:
         _fail(err)
     from goldstone.analysis.timeline import describe, index_columns, salient

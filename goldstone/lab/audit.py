@@ -58,6 +58,7 @@ from goldstone.observables.noether_charges import NoetherCharges
 from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.representation_drift import RepresentationDrift, drift_from_grams
 from goldstone.observables.symmetry_detection import detect_symmetries
+from goldstone.observables.unit_performance import HeadSpecialisation
 from goldstone.observables.weight_statistics import WeightStatistics
 
 TIMELINE_LINES = 40
@@ -74,6 +75,7 @@ FINDINGS = {
     "representation_drift": "Representation drift (CKA)",
     "attention_patterns": "Attention heads: previous-token, duplicate-token, induction",
     "head_uas": "Sudden drops: the best head's UAS per relation",
+    "head_specialisation": "Single-node symmetry breaking: what each head predicts alone",
     "order_parameter": "Goldstone modes: order parameter",
     "protected_jacobian": "Goldstone modes: protected Jacobian direction",
 }
@@ -162,6 +164,25 @@ def _treebank(target: Target, treebank: str | Path | None) -> tuple[list, list, 
     batches, relations, _ = encode_sentences(sentences, target.tokenizer, 128, 32, by_length=True)
     feed = [({"input_ids": b.input_ids, "attention_mask": b.attention_mask}, b) for b in batches]
     return sentences, feed, relations
+
+
+LABELLED_PER_LABEL = 50
+"""Examples kept per label of `--data` (the readout's train set and the heads' test set together)."""
+
+
+def _labelled(target: Target, data: str | Path | None, text_key: str, label_key: str) -> HeadSpecialisation | None:
+    """`HeadSpecialisation` on a labelled text file (70 % to fit the readout, 30 % to score the heads)."""
+    if data is None:
+        return None
+    if target.tokenizer is None or not getattr(getattr(target.model, "config", None), "num_attention_heads", None):
+        raise GoldstoneError(f"--data {data}: head specialisation needs a Hugging Face attention model with its "
+                             "tokenizer")
+    from goldstone.data.text_tasks import encode_batches, load_task
+
+    dataset = load_task("file", str(data), text_key, label_key, max_per_label=LABELLED_PER_LABEL, min_per_label=2)
+    train, test = dataset.split(0.3, 0)
+    return HeadSpecialisation(encode_batches(train, target.tokenizer, 32, 128),
+                              encode_batches(test, target.tokenizer, 32, 128), dataset.label_names)
 
 
 def plan(target: Target, probe: Batch | list | None, loss_fn: Callable | None, reference: dict[str, torch.Tensor],
@@ -289,12 +310,14 @@ def _check_out(out: Path, identity: dict[str, Any]) -> None:
 
 def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | None = None, probe: Batch | list | None = None,
           *, loss_fn: Callable | None = None, out: str | Path = "goldstone-audit", text: str | Path | None = None,
-          treebank: str | Path | None = None, probe_size: int = 64, workers: int = 1, backend: str = "local",
+          treebank: str | Path | None = None, data: str | Path | None = None, text_key: str = "text",
+          label_key: str = "label", probe_size: int = 64, workers: int = 1, backend: str = "local",
           ray_address: str | None = None, quiet: bool = False) -> AuditResult:
     """Audit `model` over `checkpoints` (see the module docstring); `model` may be a folder or
     "minilm" (then `checkpoints` is a glob or None). Hugging Face targets get a probe of `probe_size`
     sentences of `text` (a file), else of `treebank` (a CoNLL-U file, whose trees also give every
-    head's UAS), else a few built-in sentences, and the loss their head implies. With `workers` > 1
+    head's UAS), else a few built-in sentences, and the loss their head implies; `data` (CSV or JSON
+    Lines of `text_key` and `label_key`) gives every head's specialisation. With `workers` > 1
     or `backend="ray"` the checkpoints are measured in worker processes (one torch thread each) or
     Ray tasks, which need the model and the plan to pickle; the rows are those of a serial audit on
     one thread."""
@@ -321,7 +344,9 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
     steps = [checkpoint_step(p) for p in target.checkpoints]
     order = sorted(range(len(steps)), key=lambda i: (steps[i] is None, steps[i] or 0, i))
     identity = {"target": target.name, "checkpoints": [str(target.checkpoints[i]) for i in order],
-                "text": None if text is None else str(text), "treebank": None if treebank is None else str(treebank)}
+                **{key: None if value is None else str(value) for key, value in
+                   (("text", text), ("treebank", treebank), ("data", data))}}
+    labelled = _labelled(target, data, text_key, label_key)
     _check_out(out, identity)
     with claimed_folder(out):
         write_json(out / MARKER, identity)
@@ -336,6 +361,11 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
             the_plan.runs.append((HeadUAS(trees[2]), trees[1]))
         else:
             the_plan.skipped["head_uas"] = "needs a treebank (--treebank FILE.conllu) and a Hugging Face attention model"
+        if labelled is not None:
+            the_plan.runs.append((labelled, None))
+        else:
+            the_plan.skipped["head_specialisation"] = ("needs labelled text (--data FILE --label-key KEY) and a Hugging "
+                                                       "Face attention model")
         serial = workers == 1 and backend == "local"
         rows, seen, todo = [], {}, []
         for rank, i in enumerate(progress(order, "auditing checkpoints" if serial else "reading checkpoints", quiet,
@@ -518,7 +548,8 @@ YLABELS = {"entanglement": "centre-cut entanglement (nats)", "delta_entanglement
            "cka_previous": "CKA with the previous checkpoint", "cka_first": "CKA with the first checkpoint",
            "sharpness": "top Hessian eigenvalue", "loss": "loss on the probe", "dead": "dead neurons",
            "independent": "independent neurons", "c": "order parameter c^l",
-           "best_accuracy": "UAS of the best head"}
+           "best_accuracy": "UAS of the best head", "labels_per_unit": "labels a head recognises",
+           "accuracy": "accuracy of the head alone"}
 """Axis labels of the report's figures."""
 
 
@@ -552,6 +583,7 @@ def report_sections(result: AuditResult) -> list[str]:
         "attention_patterns": (["previous_token", "duplicate_token", "induction"], None),
         "order_parameter": (["c"], "layer"),
         "head_uas": (["best_accuracy"], "relation"),
+        "head_specialisation": (["accuracy", "labels_per_unit"], "head"),
     }
     for observable, title in FINDINGS.items():
         present = observable in set(frame.observable)

@@ -14,9 +14,9 @@ from goldstone.observables.parameters import GradientNorms, ParameterObservable,
 from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
 from goldstone.observables.representation_drift import RepresentationDrift
 from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries
-from goldstone.observables.unit_performance import UnitActivations, UnitPerformance
+from goldstone.observables.unit_performance import HeadSpecialisation, UnitActivations, UnitPerformance
 from goldstone.observables.weight_statistics import WeightStatistics
 
-__all__ = ["AttentionPatterns", "GradientNorms", "HeadUAS", "JacobianSpectrum", "LossCurvature", "MinimalPairAccuracy", "NeuronCensus", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
+__all__ = ["AttentionPatterns", "GradientNorms", "HeadSpecialisation", "HeadUAS", "JacobianSpectrum", "LossCurvature", "MinimalPairAccuracy", "NeuronCensus", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
            "ProtectedJacobian", "RepresentationDrift", "Symmetries", "UnitActivations", "UnitPerformance", "WeightNorms", "WeightStatistics", "cross_layer_alignment", "detect_symmetries", "linear_cka", "neural_collapse",
            "neuron_balance", "neuron_census"]

@@ -31,8 +31,9 @@ from torch import nn
 
 from goldstone.observables.label_clusters import THRESHOLD, label_clusters
 from goldstone.core.errors import GoldstoneError
-from goldstone.core.observable import Observable, Probe
+from goldstone.core.observable import Observable, Probe, measure
 from goldstone.core.result import Result, dims, meta
+from goldstone.models import adapters
 from goldstone.models.adapters import site_hook
 
 POOLS = ("cls", "mean", "masked")
@@ -310,3 +311,52 @@ class UnitPerformance(UnitActivations):
                                  f"has {activations.shape[1]}")
         return unit_performance(activations, labels, self.readout, self.groups, self.silence, self.threshold,
                                 self.label_names)
+
+
+@dataclasses.dataclass
+class HeadSpecialisationResult(Result):
+    """Per head of the measured block: accuracy and labels recognised through the fixed readout,
+    noise and SNR of its label x output matrix; and the readout's accuracy with every node."""
+    observable = "head_specialisation"
+    accuracy: torch.Tensor = dims("head")
+    labels_per_unit: torch.Tensor = dims("head")
+    noise: torch.Tensor = dims("head")
+    snr: torch.Tensor = dims("head")
+    readout_accuracy: torch.Tensor = dims()
+
+
+class HeadSpecialisation(Observable):
+    """`unit_performance` of every attention head of block `layer` (default: the last) of a Hugging
+    Face model on labelled text, summarised: a readout is fitted on the `train` batches' first-token
+    nodes, then each head alone is scored through it on the `test` batches (batches are
+    ``(inputs, labels)``). It runs its own forward passes, so it attaches like a parameter
+    observable: to a checkpoint series, or a monitor at its due steps."""
+
+    name = "head_specialisation"
+    summary = "per attention head: accuracy and labels recognised through a readout fitted on labelled text"
+    needs_forward = False
+
+    def __init__(self, train: list, test: list, label_names: Sequence[str], layer: int = -1):
+        if not train or not test:
+            raise GoldstoneError("HeadSpecialisation needs train and test batches of labelled text")
+        self.train, self.test, self.label_names, self.layer = train, test, list(label_names), layer
+        self.add_state("_results", [], "cat")
+
+    def update(self, probe: Probe) -> None:
+        model = probe.model
+        layer = self.layer % adapters.num_layers(model)
+        collected = []
+        for batches in (self.train, self.test):
+            activations = UnitActivations(layer, "heads", "cls")
+            measure(model, [activations], batches)
+            collected.append(activations.collected())
+        readout = fit_readout(*collected[0], len(self.label_names))
+        head_dim = adapters.head_dim(model)
+        groups = UnitGroups.heads(collected[0][0].shape[1] // head_dim, head_dim)
+        result = unit_performance(*collected[1], readout, groups, label_names=self.label_names)
+        self._results.append(HeadSpecialisationResult(
+            accuracy=result.accuracy, labels_per_unit=result.labels_per_unit, noise=result.noise, snr=result.snr,
+            readout_accuracy=torch.tensor(result.full_accuracy, dtype=torch.float64)))
+
+    def compute(self) -> HeadSpecialisationResult:
+        return self._results[-1]

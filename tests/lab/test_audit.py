@@ -108,14 +108,23 @@ def trainer_output(tmp_path):
 
 
 def test_audit_of_a_trainer_output_folder_from_the_command_line(tmp_path):
+    import json
+    import random
+
     folder = trainer_output(tmp_path)
-    result = CliRunner().invoke(app, ["audit", str(folder), "--out", str(tmp_path / "audit"), "--quiet"])
+    words, rng = "the cat sat on mat".split(), random.Random(0)
+    lines = [" ".join(rng.choice(words) for _ in range(5)) for _ in range(60)]
+    (tmp_path / "labelled.jsonl").write_text("".join(json.dumps({"text": t, "label": t.split()[0]}) + "\n" for t in lines))
+    result = CliRunner().invoke(app, ["audit", str(folder), "--out", str(tmp_path / "audit"), "--data",
+                                      str(tmp_path / "labelled.jsonl"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert f"report: {tmp_path / 'audit' / 'report.html'}" in result.output
     frame = pd.read_parquet(tmp_path / "audit" / "frame.parquet")
     assert sorted(frame.step.unique()) == [2, 4, 6, 8, 10]
     assert {"weight_statistics", "attention_patterns", "noether_charges", "loss_curvature",
-            "representation_drift"} <= set(frame.observable)
+            "representation_drift", "head_specialisation"} <= set(frame.observable)
+    heads = frame[(frame.observable == "head_specialisation") & (frame.metric == "accuracy")]
+    assert sorted(heads["head"].unique()) == [0, 1, 2, 3] and heads.value.between(0, 1).all()
     plan = pd.read_parquet(tmp_path / "audit" / "plan.parquet")
     assert dict(zip(plan.observable, plan.applies))["order_parameter"] is False
     report = (tmp_path / "audit" / "report.html").read_text()
