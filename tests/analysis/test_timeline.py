@@ -73,3 +73,20 @@ def test_an_early_fall_and_a_later_sudden_drop_are_both_found():
     found = series_transitions(steps, loss + rng.normal(0, 0.02, len(steps)))
     assert [t["size"] < 0 for t in found] == [True, True]
     assert found[0]["step"] <= 200 and found[1]["step"] == 1500
+
+
+def test_on_the_sudden_drop_of_every_seed_the_timeline_agrees_with_mlm_syntax_within_a_checkpoint():
+    """The dev loss and agreement-arc UAS of the three synthetic-language seeds (logged every 50
+    steps): the timeline's drop after the warm-up (from step 600, where `mlm_syntax` starts its own
+    search) and its one large rise of the UAS (more than 0.12) start within one checkpoint of the
+    onsets `mlm_syntax` reports itself."""
+    import json
+    from pathlib import Path
+
+    seeds = json.loads((Path(__file__).parent / "synthetic_drop_curves.json").read_text())["seeds"]
+    for seed, curves in seeds.items():
+        steps = np.asarray(curves["steps"], float)
+        drops = [t for t in series_transitions(steps, np.asarray(curves["dev_loss"])) if t["start"] >= 600]
+        rises = [t for t in series_transitions(steps, np.asarray(curves["agreement_uas"])) if t["size"] > 0.12]
+        assert drops and abs(drops[0]["start"] - curves["loss_drop_step"]) <= 50, seed
+        assert len(rises) == 1 and abs(rises[0]["start"] - curves["uas_onset_step"]) <= 50, seed
