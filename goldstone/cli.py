@@ -20,6 +20,15 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or 
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, else MPS, else CPU)")]
 
 
+def _table(*columns: str, title: str = "") -> Table:
+    """A table whose cells fold onto more lines at the terminal's width instead of being cut: names
+    stay whole."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 def _fail(err: GoldstoneError) -> None:
     errors.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True, soft_wrap=True, emoji=False)
     raise typer.Exit(2)
@@ -31,12 +40,12 @@ def list_cmd() -> None:
     from goldstone.catalogue import experiments, observables
     from goldstone.core.extras import missing
 
-    table = Table("experiment", "what it does", "needs", title="experiments (keys: goldstone show EXPERIMENT)")
+    table = _table("experiment", "what it does", "needs", title="experiments (keys: goldstone show EXPERIMENT)")
     for name, (summary, extras) in sorted(experiments().items()):
         needs = ", ".join(f"the {e} extra" + (" (not installed)" if missing(e) else "") for e in extras)
         table.add_row(name, summary, needs)
     console.print(table)
-    table = Table("observable", "what it measures", title="observables")
+    table = _table("observable", "what it measures", title="observables")
     for name, summary in sorted(observables().items()):
         table.add_row(name, summary)
     console.print(table)
@@ -48,7 +57,7 @@ def _show(experiment: str) -> None:
     from goldstone.lab.registry import get_experiment
 
     exp = get_experiment(experiment)
-    table = Table("key", "type", "default", "range", "description",
+    table = _table("key", "type", "default", "range", "description",
                   title=f"{exp.name}: {exp.summary}", title_justify="left")
     for info in describe_fields(exp.config):
         table.add_row(info.name, info.type, repr(info.default), info.range, info.help)
@@ -192,7 +201,7 @@ def uas(model: Annotated[Path, typer.Option(help="Hugging Face model folder hold
     from goldstone.core.atomic import write_parquet
 
     write_parquet(out, result.to_frame(), kind="head_uas")
-    table = Table("relation", "words scored", "UAS of the best head", "layer", "head", "UAS on held-out sentences",
+    table = _table("relation", "words scored", "UAS of the best head", "layer", "head", "UAS on held-out sentences",
                   "best fixed-offset baseline", title=f"best attention head per relation: {model.name} on {treebank.name}")
     table.add_column("direction", no_wrap=True)
     for i, name in enumerate(result.axis_labels()["relation"]):
@@ -235,7 +244,7 @@ def symmetries(model: Annotated[str, typer.Argument(help="Hugging Face model fol
         from goldstone.core.atomic import write_parquet
 
         write_parquet(out, rows, kind="symmetries")
-    table = Table("group", "kind", "parameters", "groups", "size", "quality",
+    table = _table("group", "kind", "parameters", "groups", "size", "quality",
                   title=f"symmetries of {model} (proposed by {found.method}, checked numerically)")
     for family, part in rows.groupby("family", sort=False):
         names = part.parameters.iloc[0].split(", ")
@@ -278,7 +287,7 @@ def census(model: Annotated[str, typer.Argument(help="Hugging Face model folder 
         from goldstone.core.atomic import write_parquet
 
         write_parquet(out, table, kind="neuron_census")
-    shown = Table("layer", "neurons", "dead", "independent", "greedy", "rank (num / eff / stable)", "rotation order",
+    shown = _table("layer", "neurons", "dead", "independent", "greedy", "rank (num / eff / stable)", "rotation order",
                   "balance", title=f"neuron census of {model} (dead < {dead:g}, identical < {same:g})")
     for row in table.itertuples():
         shown.add_row(row.layer, f"{row.neurons:.0f}", f"{row.dead:.0f}", f"{row.independent:.0f}",
@@ -317,7 +326,7 @@ def entanglement(model: Annotated[str, typer.Argument(help="model folder (safete
     write_parquet(out, frame, kind="entanglement")
     figure = out.with_suffix(".png")
     profile_figure(frame, figure, f"{model}" + (f" − {reference}" if reference else "") + ": entanglement profiles")
-    table = Table("parameter", "cuts", "centre S (nats)", "max S", "Page at the centre",
+    table = _table("parameter", "cuts", "centre S (nats)", "max S", "Page at the centre",
                   title=f"entanglement profiles of {model}" + (f" minus {reference}" if reference else ""))
     for name, rows in frame.groupby("parameter", sort=False):
         centre = rows[rows.centre].iloc[0]

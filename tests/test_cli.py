@@ -229,3 +229,14 @@ def test_entanglement_of_a_model_folder_and_its_update(tmp_path):
     assert (tmp_path / "ent.png").exists()
     bad = invoke("entanglement", str(tmp_path / "tuned"), "--params", "*nothing*", "--out", str(tmp_path / "b.parquet"))
     assert bad.exit_code == 2 and "matches no matrix" in bad.output and not (tmp_path / "b.parquet").exists()
+
+
+def test_long_names_stay_whole_in_tables_at_80_columns(tmp_path):
+    """The census of a BERT names its layers `bert.encoder.layer.0.intermediate.dense → ...`: folded
+    onto more lines, never cut with an ellipsis."""
+    folder = tiny_classifier_folder(tmp_path / "model")
+    result = invoke("census", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output and "..." not in result.output
+    first_column = "".join(line.split("│")[1].strip() for line in result.output.splitlines() if line.startswith("│"))
+    assert "bert.encoder.layer.0.intermediate.dense→bert.encoder.layer.0.output.dense" in first_column.replace(" ", "")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from rich.console import Console
+from rich.table import Column
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 T = TypeVar("T")
@@ -76,6 +77,17 @@ def stage(title: str, quiet: bool = False) -> Iterator[None]:
     log(f"{title}: done in {time.perf_counter() - start:.1f} s", quiet)
 
 
+def bar_columns() -> list:
+    """A bar's columns: on a narrow terminal the description gives way (ellipsis) and the bar
+    shrinks, while the count, the elapsed time and the ETA stay whole."""
+    whole = dict(no_wrap=True, overflow="ignore")
+    return [TextColumn("{task.description}", table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis")),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=10)),
+            TextColumn("{task.fields[count]}", table_column=Column(**whole)),
+            TimeElapsedColumn(table_column=Column(min_width=7, **whole)), TextColumn("eta", table_column=Column(**whole)),
+            TimeRemainingColumn(table_column=Column(min_width=7, **whole))]
+
+
 class Bar:
     """A labelled bar of `total` units (e.g. steps, sentences, sweep points) that may advance by
     fractions; `unit` names them. Draws nothing when quiet or when `total` is 0."""
@@ -96,8 +108,7 @@ class Bar:
             return self
         self._start = self._logged = time.perf_counter()
         if console.is_terminal:
-            self._rich = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
-                                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)
+            self._rich = Progress(*bar_columns(), console=console, expand=True)
             self._rich.start()
             self._task = self._rich.add_task(self.description, total=self.total, count=self._count())
         else:

@@ -45,16 +45,19 @@ def run_demo(out: str | Path = "goldstone-demo", workers: int = 2, quiet: bool =
                f"on 8x8 digits)", quiet):
         sweep = execute_sweep(spec, out / "deep_mlp", workers=workers, quiet=quiet)
     folders = [sweep, Run(order)]
+    intro = ("Deep equivariant MLPs (no skips, no normalisation) train in the broken phase sigma_W > 1, generic ones "
+             "do not; the mean-field order parameter c* becomes non-zero at sigma_W = 1. ")
     if missing("hf"):
+        skipped = f"The sudden drop in the loss was skipped: it needs the hf extra ({install_hint('hf')})."
         log(f"demo 3/4: sudden drop in the loss skipped (needs the hf extra: {install_hint('hf')})", quiet)
+        title, intro = "Goldstone demo: symmetry breaking in deep MLPs", intro + skipped
     else:
         syntax = out / "sudden_drop"
         with stage("demo 3/4: sudden drop in the loss (small BERT on a synthetic agreement language)", quiet):
             execute("mlm_syntax", DEMO_SYNTAX, out=syntax, resume=(syntax / CONFIG).exists(), quiet=quiet)
         folders.append(Run(syntax))
+        title = "Goldstone demo: symmetry breaking in deep MLPs and a sudden drop in the loss"
+        intro += ("A small BERT's masked-LM loss drops suddenly when its attention heads lock onto the agreement "
+                  "controllers of a synthetic language.")
     with stage("demo 4/4: HTML report", quiet):
-        return write_combined_report(
-            folders, out / "report.html", "Goldstone demo: symmetry breaking in deep MLPs and a sudden drop in the loss",
-            "Deep equivariant MLPs (no skips, no normalisation) train in the broken phase sigma_W > 1, generic ones "
-            "do not; the mean-field order parameter c* becomes non-zero at sigma_W = 1. With the hf extra: a small "
-            "BERT's masked-LM loss drops suddenly when one attention head locks onto the agreement controller.")
+        return write_combined_report(folders, out / "report.html", title, intro)
