@@ -320,3 +320,10 @@ def test_every_experiment_module_is_installed_as_an_entry_point():
     declared = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]["entry-points"]
     modules = {p.stem for p in (PACKAGE / "experiments").glob("*.py") if p.stem != "__init__"}
     assert declared["goldstone_experiments"] == {name: f"goldstone.experiments.{name}" for name in sorted(modules)}
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "experiments").glob("[!_]*.py")), ids=lambda p: p.stem)
+def test_no_experiment_imports_another(path):
+    """What two experiments share lives in a lower layer (models, data, training, analysis)."""
+    others = {name for name in module_level_imports(path, functions=True) if name.startswith("goldstone.experiments.")}
+    assert not others, f"{path.stem} imports {sorted(others)}"

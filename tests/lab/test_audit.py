@@ -143,3 +143,38 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
         result = runner.invoke(app, [*args, "--quiet"])
         assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
     assert [p.name for p in (tmp_path / "notes").iterdir()] == ["thesis.tex"]
+
+
+def test_audit_of_a_goldstone_run_folder_joins_the_runs_own_curves(tmp_path):
+    """A tiny mlm_syntax run on the synthetic language, every checkpoint kept: the audit reads its
+    checkpoints/, its model/ and tokenizer/, and its own metrics at the checkpoints' steps."""
+    pytest.importorskip("transformers")
+    run = goldstone.run("mlm_syntax", out=tmp_path / "run", corpus="synthetic", sentences=400, hidden=16, layers=1,
+                        heads=2, steps=40, batch_size=8, eval_every=10, eval_sentences=32, minimal_pairs=4,
+                        keep_checkpoints=0)
+    result = goldstone.audit(run.folder, out=tmp_path / "audit", treebank=run.folder / "dev.conllu", quiet=True)
+    assert result.checkpoints.step.tolist() == [10, 20, 30, 40]
+    assert (result.checkpoints.status == "measured").all()
+    observed = set(result.frame.observable)
+    assert {"weight_statistics", "head_uas", "attention_patterns", "loss_curvature", "run:mlm", "run:syntax"} <= observed
+    own = result.frame[(result.frame.observable == "run:mlm") & (result.frame.metric == "dev_loss")]
+    logged = run.metrics[(run.metrics.observable == "mlm") & (run.metrics.metric == "dev_loss")]
+    assert own.set_index("step").value.to_dict() == logged[logged.step > 0].set_index("step").value.to_dict()
+    assert "the masked-LM loss, 15 % of the tokens masked (seeded)" in (tmp_path / "audit" / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_audit_of_minilm(tmp_path):
+    """The packaged MiniLM, one checkpoint: every observable of a bare encoder applies but the
+    Goldstone-mode ones; it has no translation symmetry (no softmax head) and a previous-token head."""
+    pytest.importorskip("transformers")
+    result = goldstone.audit("minilm", out=tmp_path / "audit", quiet=True)
+    applies = dict(zip(result.plan.observable, result.plan.applies))
+    assert all(applies[o] for o in ("weight_statistics", "neuron_census", "noether_charges", "loss_curvature",
+                                    "representation_drift", "attention_patterns"))
+    assert not applies["order_parameter"] and not applies["head_uas"]
+    summary = result.frame[result.frame.observable == "noether_summary"]
+    assert "translation" not in set(summary.kind) and {"rescale", "scale"} & set(summary.kind)
+    scores = result.frame[(result.frame.observable == "attention_patterns") & (result.frame.metric == "previous_token")]
+    assert scores.value.max() > 0.9 and len(scores) == 6 * 12
+    assert result.transitions.empty  # one checkpoint: nothing to line up
