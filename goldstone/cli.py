@@ -20,10 +20,10 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or 
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, else MPS, else CPU)")]
 
 
-def _table(*columns: str, title: str = "") -> Table:
+def _table(*columns: str, **options) -> Table:
     """A table whose cells fold onto more lines at the terminal's width instead of being cut: names
-    stay whole."""
-    table = Table(title=title)
+    stay whole; `options` go to `rich.table.Table` (title, ...)."""
+    table = Table(**options)
     for column in columns:
         table.add_column(column, overflow="fold")
     return table

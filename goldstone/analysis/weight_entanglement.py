@@ -83,6 +83,6 @@ def profile_figure(frame: pd.DataFrame, path: Path, title: str) -> None:
         centre = first[first.centre].log2_left.iloc[0]
         ax.axvline(centre, color="grey", ls=":", lw=0.8)
         ax.set(xlabel="log2 of the left dimension (cut position)", ylabel="entanglement entropy (nats)", title=role)
-        ax.legend(fontsize=6, title="layer", title_fontsize=6, loc="lower center")
+        ax.legend(fontsize=6, title="layer", title_fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(title)
     write_figure(path, fig)

@@ -168,8 +168,13 @@ def summarise(ctx: RunContext, cfg: DeepMLPConfig) -> None:
         rows = c[c.step == step]
         ax.plot(rows.layer, rows.value, label=f"step {step}")
     c_star = float(fixed_point(cfg.sigma_w, cfg.block))
-    ax.axhline(c_star, color="k", ls="--", label=f"mean-field c* = {c_star:.3f}")
-    ax.set(xlabel="layer l", ylabel="order parameter c^l (mean squared block norm)", yscale="log")
+    if c_star > 0:  # the symmetric phase's c* = 0 has no place on a log axis
+        ax.axhline(c_star, color="k", ls="--", label=f"mean-field $c^*$ = {c_star:.3f}")
+    else:
+        ax.text(0.98, 0.95, f"mean-field $c^*$ = 0 (σ_W = {cfg.sigma_w} ≤ 1)", transform=ax.transAxes, ha="right",
+                va="top", fontsize=8)
+    ax.set(xlabel="layer l", ylabel="order parameter $c^l$ (mean squared block norm)", yscale="log",
+           title=f"{LABELS['group=' + cfg.group].format(k=cfg.block)}, σ_W = {cfg.sigma_w}, L = {cfg.depth}")
     ax.legend()
     ctx.figure("order_parameter", fig, "Order parameter per layer at the start and end of training, "
                                        "with the infinite-width fixed point c* of the random network.")

@@ -106,7 +106,7 @@ def draw(ctx: RunContext, cfg: OrderParameterConfig, sigmas: np.ndarray, c: torc
     for i in np.linspace(0, len(sigmas) - 1, min(4, len(sigmas))).astype(int):
         line, = ax2.plot(np.arange(1, cfg.depth + 1), c[i].mean(0), label=f"σ_W = {sigmas[i]:.2f}")
         ax2.plot(np.arange(cfg.depth + 1), iterate_c_map(1.0, sigmas[i], cfg.depth, cfg.block), ":", color=line.get_color())
-    ax2.set(xlabel="layer l", ylabel="c^l (mean squared block norm)", yscale="log")
+    ax2.set(xlabel="layer l", ylabel="$c^l$ (mean squared block norm)", yscale="log")
     ax2.legend(fontsize=8, title="solid: simulation\ndotted: mean-field c-map", title_fontsize=8,
                loc="center left", bbox_to_anchor=(1.02, 0.5))
     ctx.figure("order_parameter", fig, f"The order parameter vanishes below sigma_W = 1 and grows above it: "

@@ -224,13 +224,16 @@ def summarise(ctx: RunContext, cfg: SingleNodeConfig, dataset: TextDataset) -> N
     heads = {s: _load(ctx, f"{s}_heads") for s in stages}
     nodes = {s: _load(ctx, f"{s}_nodes") for s in stages}
     unit = "head" if cfg.site == "heads" else "chunk"
-    _expertise_figure(ctx, heads, unit, f"{unit} x label accuracy (fixed readout, other {unit}s silenced)",
-                      "expertise")
+    # the model as given is "pretrained" only if it is fine-tuned here; measured as it is, it may be fine-tuned already
+    shown = {"init": "random init", "pretrained": "before fine-tuning" if cfg.finetune_steps else "as given",
+             "finetuned": "fine-tuned"}
+    _expertise_figure(ctx, {shown[s]: r for s, r in heads.items()}, unit,
+                      f"{unit} x label accuracy (fixed readout, other {unit}s silenced)", "expertise")
     if cfg.tokens:
-        tokens = {s: _load(ctx, f"{s}_tokens_heads") for s in ("init", "pretrained")}
+        tokens = {shown[s]: _load(ctx, f"{s}_tokens_heads") for s in ("init", "pretrained")}
         _expertise_figure(ctx, tokens, unit, f"{unit} x token accuracy on masked-token prediction",
                           "token_expertise")
-    _cluster_figure(ctx, nodes)
+    _cluster_figure(ctx, {shown[s]: r for s, r in nodes.items()})
     crossovers = {s: CrossoverResult.load(ctx.folder / "arrays" / f"{s}_crossover.safetensors")
                   for s in ("pretrained", final) if (ctx.folder / "arrays" / f"{s}_crossover.safetensors").exists()}
     if crossovers:
@@ -270,8 +273,8 @@ def _expertise_figure(ctx: RunContext, results: dict[str, UnitPerformanceResult]
     axes[0, 0].set_ylabel(unit)
     fig.colorbar(image, ax=axes[0].tolist(), label="accuracy per label")
     fig.suptitle(title, fontsize=10)
-    ctx.figure(name, fig, f"{title}: the accuracy of each unit alone on each label, at random initialisation, "
-                          "after pre-training and after fine-tuning.")
+    ctx.figure(name, fig, f"{title}: the accuracy of each unit alone on each label, per stage "
+                          f"({', '.join(results)}).")
 
 
 def _cluster_figure(ctx: RunContext, nodes: dict[str, UnitPerformanceResult]) -> None:

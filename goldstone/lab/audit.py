@@ -547,7 +547,7 @@ YLABELS = {"entanglement": "centre-cut entanglement (nats)", "delta_entanglement
            "delta_norm": "|W - W_0|_F", "norm": "|W|_F", "relative_charge": "mean |charge| / |theta|^2 of the groups",
            "cka_previous": "CKA with the previous checkpoint", "cka_first": "CKA with the first checkpoint",
            "sharpness": "top Hessian eigenvalue", "loss": "loss on the probe", "dead": "dead neurons",
-           "independent": "independent neurons", "c": "order parameter c^l",
+           "independent": "independent neurons", "c": "order parameter $c^l$",
            "best_accuracy": "UAS of the best head", "labels_per_unit": "labels a head recognises",
            "accuracy": "accuracy of the head alone"}
 """Axis labels of the report's figures."""
