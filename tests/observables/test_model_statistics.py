@@ -12,7 +12,7 @@ from goldstone.core.monitor import Monitor
 from goldstone.core.observable import measure
 from goldstone.observables.alignment import linear_cka
 from goldstone.observables.attention_patterns import AttentionPatterns, repeated_tokens
-from goldstone.observables.entanglement import entanglement_profile, prime_factors
+from goldstone.observables.entanglement import entanglement_profile, prime_factors, valley_width
 from goldstone.observables.loss_curvature import LossCurvature
 from goldstone.observables.representation_drift import RepresentationDrift, centred_gram, gram_cka
 from goldstone.observables.weight_statistics import WeightStatistics
@@ -39,6 +39,9 @@ def test_weight_statistics_against_numpy_and_the_entanglement_profile():
         delta = w - dict(start.named_parameters())[name].detach()
         assert result.delta_norm[i] == pytest.approx(float(delta.norm()), rel=1e-12)
         assert result.delta_entanglement[i] == pytest.approx(float(entanglement_profile(delta)[centre - 1]), rel=1e-10)
+        dims = prime_factors(w.shape[0]) + prime_factors(w.shape[1])
+        assert float(result.valley_width[i]) == float(valley_width(entanglement_profile(w), centre, dims))
+        assert float(result.delta_valley_width[i]) == float(valley_width(entanglement_profile(delta), centre, dims))
     (alone,) = measure(model, [WeightStatistics()])
     assert alone.delta_norm is None and torch.equal(alone.norm, result.norm)
 
