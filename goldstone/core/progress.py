@@ -125,6 +125,11 @@ class Bar:
             self._logged = time.perf_counter()
             log(f"{self.description}: {self._count()}")
 
+    def describe(self, text: str) -> None:
+        """Say what is being done now (a terminal's bar shows it; log lines keep the description)."""
+        if self._rich is not None:
+            self._rich.update(self._task, description=text)
+
     def __exit__(self, *exc: object) -> None:
         if not self.active:
             return

@@ -44,7 +44,7 @@ from goldstone.core.errors import GoldstoneError, RunFolderError
 from goldstone.core.frames import series
 from goldstone.core.monitor import checkpoint_step, state_digest
 from goldstone.core.observable import Batch, Observable, measure
-from goldstone.core.progress import Bar, log, progress
+from goldstone.core.progress import Bar, log
 from goldstone.core.weights import fit_weights, read_weights
 from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.lab.report import render
@@ -237,12 +237,15 @@ def _layers(model: nn.Module) -> list[str]:
     return layer_names(model, None)
 
 
-def measure_checkpoint(model: nn.Module, runs: list[tuple[Observable, Any]], step: int
+def measure_checkpoint(model: nn.Module, runs: list[tuple[Observable, Any]], step: int,
+                       on_observable: Callable[[str], None] = lambda name: None
                        ) -> tuple[pd.DataFrame, torch.Tensor | None, dict[str, float]]:
     """The tidy rows of every planned observable at one checkpoint, the Gram matrices of its
-    representations (kept for the CKA between checkpoints), and the seconds each observable took."""
+    representations (kept for the CKA between checkpoints), and the seconds each observable took;
+    `on_observable(name)` is told which one is measured next."""
     frames, grams, seconds = [], None, {}
     for observable, batches in runs:
+        on_observable(observable.name)
         observable.reset()
         start = time.perf_counter()
         (result,) = measure(model, [observable], batches, step=step)
@@ -368,15 +371,19 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
                                                        "Face attention model")
         serial = workers == 1 and backend == "local"
         rows, seen, todo = [], {}, []
-        for rank, i in enumerate(progress(order, "auditing checkpoints" if serial else "reading checkpoints", quiet,
-                                          unit="checkpoints")):
-            path, step = target.checkpoints[i], rank if steps[i] is None else steps[i]
-            rows.append(_identify(target.model, path, step, seen, quiet))
-            if rows[-1]["status"] == "measured" and not _files(out, step)["rows"].exists():
-                if serial:
-                    _measure_into(out, target.model, the_plan.runs, step)
-                else:
-                    todo.append({"out": str(out), "path": str(path), "step": step})
+        title = "auditing checkpoints" if serial else "reading checkpoints"
+        with Bar(title, len(order), "checkpoints", quiet) as bar:
+            for rank, i in enumerate(order):
+                path, step = target.checkpoints[i], rank if steps[i] is None else steps[i]
+                bar.describe(f"{title}: step {step}")
+                rows.append(_identify(target.model, path, step, seen, quiet))
+                if rows[-1]["status"] == "measured" and not _files(out, step)["rows"].exists():
+                    if serial:
+                        _measure_into(out, target.model, the_plan.runs, step,
+                                      lambda name: bar.describe(f"{title}: step {step}, {name}"))
+                    else:
+                        todo.append({"out": str(out), "path": str(path), "step": step})
+                bar.update(rank + 1)
         if todo:
             _in_workers(out, target.model, the_plan.runs, todo, workers, backend, ray_address, quiet)
         frame = _gathered(out, rows, target.logged)
@@ -421,9 +428,10 @@ def _identify(model: nn.Module, path: Path, step: int, seen: dict[str, str], qui
     return {"path": str(path), "step": step, "status": "measured"}
 
 
-def _measure_into(out: Path, model: nn.Module, runs: list[tuple[Observable, Any]], step: int) -> None:
+def _measure_into(out: Path, model: nn.Module, runs: list[tuple[Observable, Any]], step: int,
+                  on_observable: Callable[[str], None] = lambda name: None) -> None:
     """Measure the checkpoint `model` holds and write its files, the rows last (they mark it done)."""
-    frame, gram, seconds = measure_checkpoint(model, runs, step)
+    frame, gram, seconds = measure_checkpoint(model, runs, step, on_observable)
     files = _files(out, step)
     if gram is not None:
         write_safetensors(files["grams"], {"grams": gram})

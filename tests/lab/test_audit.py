@@ -178,3 +178,30 @@ def test_audit_of_minilm(tmp_path):
     scores = result.frame[(result.frame.observable == "attention_patterns") & (result.frame.metric == "previous_token")]
     assert scores.value.max() > 0.9 and len(scores) == 6 * 12
     assert result.transitions.empty  # one checkpoint: nothing to line up
+
+
+def test_an_equivariant_mlp_gets_the_goldstone_mode_observables(tmp_path):
+    from goldstone.models import DeepMLP
+
+    torch.manual_seed(0)
+    model = DeepMLP(6, 3, "ok", k=2, width=8, depth=4, sigma_w=1.5)
+    paths = []
+    for step in (0, 10):
+        save_file(model.state_dict(), str(tmp_path / f"step_{step}.safetensors"))
+        paths.append(tmp_path / f"step_{step}.safetensors")
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1.1)
+    x = torch.randn(16, 6)
+    result = goldstone.audit(model, paths, (x, torch.randint(0, 3, (16,))), loss_fn=nn.functional.cross_entropy,
+                             out=tmp_path / "audit", quiet=True)
+    assert {"order_parameter", "protected_jacobian"} <= set(result.frame.observable)
+    ratio = result.frame[(result.frame.observable == "protected_jacobian") & (result.frame.metric == "ratio")]
+    assert ratio.value.to_numpy() == pytest.approx(1.0, abs=1e-9)  # the protected direction of an O(2) trunk
+
+
+def test_checkpoints_of_another_architecture_are_one_line(tmp_path):
+    model, paths = planted_series(tmp_path)
+    save_file({"other.weight": torch.zeros(2, 2)}, str(tmp_path / "step_2000.safetensors"))
+    with pytest.raises(GoldstoneError, match=r"step_2000\.safetensors: weights do not fit Sequential"):
+        run_audit(model, paths + [tmp_path / "step_2000.safetensors"], tmp_path / "audit")
