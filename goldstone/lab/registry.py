@@ -91,7 +91,11 @@ ENTRY_POINTS = "goldstone_experiments"
 
 
 def _installed() -> dict[str, metadata.EntryPoint]:
-    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINTS)}
+    installed = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINTS)}
+    if not installed:
+        raise ConfigError("no experiment is installed: goldstone finds its experiments through the entry points of "
+                          "its package metadata; reinstall it (pip install -e . in a checkout)")
+    return installed
 
 
 def load_all() -> dict[str, Experiment]:
