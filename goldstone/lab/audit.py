@@ -477,11 +477,13 @@ def _in_workers(out: Path, model: nn.Module, runs: list[tuple[Observable, Any]],
 
 def timeline_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The series the timeline searches: not the per-group Noether charges (their summary per kind
-    stands for them) nor every head's UAS (the best head's per relation stands for them), and
+    stands for them), every head's UAS (the best head's per relation) or every node's specialisation
+    (their means), and
     changes since the first checkpoint only after it (zero there by definition)."""
     first = frame.step.min()
     keep = (frame.observable != "noether_charges") & ~(frame.metric.str.startswith("delta_") & (frame.step == first))
     keep &= ~frame.observable.str.endswith("head_uas") | frame.metric.isin(["best_accuracy", "heldout_accuracy"])
+    keep &= ~frame.metric.isin(["node_accuracy", "node_labels"])
     return frame[keep].dropna(axis=1, how="all")
 
 

@@ -316,24 +316,30 @@ class UnitPerformance(UnitActivations):
 @dataclasses.dataclass
 class HeadSpecialisationResult(Result):
     """Per head of the measured block: accuracy and labels recognised through the fixed readout,
-    noise and SNR of its label x output matrix; and the readout's accuracy with every node."""
+    noise and SNR of its label x output matrix; the same accuracy and labels per single node, and
+    their means; and the readout's accuracy with every node."""
     observable = "head_specialisation"
     accuracy: torch.Tensor = dims("head")
     labels_per_unit: torch.Tensor = dims("head")
     noise: torch.Tensor = dims("head")
     snr: torch.Tensor = dims("head")
+    node_accuracy: torch.Tensor = dims("node")
+    node_labels: torch.Tensor = dims("node")
+    mean_node_accuracy: torch.Tensor = dims()
+    labels_per_node: torch.Tensor = dims()
     readout_accuracy: torch.Tensor = dims()
 
 
 class HeadSpecialisation(Observable):
-    """`unit_performance` of every attention head of block `layer` (default: the last) of a Hugging
-    Face model on labelled text, summarised: a readout is fitted on the `train` batches' first-token
-    nodes, then each head alone is scored through it on the `test` batches (batches are
+    """`unit_performance` of every attention head and every single node of block `layer` (default:
+    the last) of a Hugging Face model on labelled text, summarised: a readout is fitted on the
+    `train` batches' first-token nodes, then each head and node alone is scored through it on the
+    `test` batches (batches are
     ``(inputs, labels)``). It runs its own forward passes, so it attaches like a parameter
     observable: to a checkpoint series, or a monitor at its due steps."""
 
     name = "head_specialisation"
-    summary = "per attention head: accuracy and labels recognised through a readout fitted on labelled text"
+    summary = "per attention head and node: accuracy and labels recognised through a readout fitted on labelled text"
     needs_forward = False
 
     def __init__(self, train: list, test: list, label_names: Sequence[str], layer: int = -1):
@@ -351,12 +357,15 @@ class HeadSpecialisation(Observable):
             measure(model, [activations], batches)
             collected.append(activations.collected())
         readout = fit_readout(*collected[0], len(self.label_names))
-        head_dim = adapters.head_dim(model)
-        groups = UnitGroups.heads(collected[0][0].shape[1] // head_dim, head_dim)
-        result = unit_performance(*collected[1], readout, groups, label_names=self.label_names)
+        units, head_dim = collected[0][0].shape[1], adapters.head_dim(model)
+        heads = unit_performance(*collected[1], readout, UnitGroups.heads(units // head_dim, head_dim),
+                                 label_names=self.label_names)
+        nodes = unit_performance(*collected[1], readout, UnitGroups.nodes(units), label_names=self.label_names)
+        labels = nodes.labels_per_unit.double()
         self._results.append(HeadSpecialisationResult(
-            accuracy=result.accuracy, labels_per_unit=result.labels_per_unit, noise=result.noise, snr=result.snr,
-            readout_accuracy=torch.tensor(result.full_accuracy, dtype=torch.float64)))
+            accuracy=heads.accuracy, labels_per_unit=heads.labels_per_unit, noise=heads.noise, snr=heads.snr,
+            node_accuracy=nodes.accuracy, node_labels=labels, mean_node_accuracy=nodes.accuracy.double().mean(),
+            labels_per_node=labels.mean(), readout_accuracy=torch.tensor(heads.full_accuracy, dtype=torch.float64)))
 
     def compute(self) -> HeadSpecialisationResult:
         return self._results[-1]

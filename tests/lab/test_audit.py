@@ -125,6 +125,8 @@ def test_audit_of_a_trainer_output_folder_from_the_command_line(tmp_path):
             "representation_drift", "head_specialisation"} <= set(frame.observable)
     heads = frame[(frame.observable == "head_specialisation") & (frame.metric == "accuracy")]
     assert sorted(heads["head"].unique()) == [0, 1, 2, 3] and heads.value.between(0, 1).all()
+    nodes = frame[(frame.observable == "head_specialisation") & (frame.metric == "node_labels")]
+    assert len(nodes) == 5 * 32 and nodes.value.between(0, 5).all()  # 32 nodes of the last block, 5 labels at most
     plan = pd.read_parquet(tmp_path / "audit" / "plan.parquet")
     assert dict(zip(plan.observable, plan.applies))["order_parameter"] is False
     report = (tmp_path / "audit" / "report.html").read_text()
