@@ -5,7 +5,7 @@
    cores the machine has. Goal: at most 5 minutes of wall time on 2 cores; the seconds of every
    observable per checkpoint are printed.
 2. Weight statistics of MiniLM's 37 Linear matrices (norms, spectral norm, stable and effective
-   rank, centre-cut entanglement) against WeightWatcher's `analyze()` on the same model (its
+   rank, centre-cut entanglement, valley width) against WeightWatcher's `analyze()` on the same model (its
    spectra and power-law fits of the same matrices and the 2 embeddings), one thread, CPU time.
    Baseline: what a researcher runs today for weight diagnostics. Goal: ours takes no longer.
 """
@@ -70,7 +70,8 @@ def weight_statistics_against_weightwatcher() -> dict | None:
     timings = interleaved({"ours": lambda: measure(model, [WeightStatistics()]),
                            "weightwatcher": lambda: weightwatcher.WeightWatcher(model=model).analyze()}, rounds=3)
     return compare("weight statistics of MiniLM vs WeightWatcher", timings["ours"], timings["weightwatcher"], 1.0,
-                   "37 Linear matrices, spectra and centre-cut entropies, against analyze() with its power-law fits",
+                   "37 Linear matrices, spectra, centre-cut entropies and valley widths, against analyze() with its "
+                   "power-law fits",
                    unit="s", scale=1.0)
 
 
