@@ -312,10 +312,11 @@ def entanglement(model: Annotated[str, typer.Argument(help="model folder (safete
                  force: Annotated[bool, typer.Option(help="replace --out even if goldstone did not write it")] = False
                  ) -> None:
     """Entanglement profiles of weight matrices (or of their change from a reference) against Page's curve."""
-    from goldstone.core.atomic import check_output_file, parquet_kind
+    from goldstone.core.atomic import FIGURE_SOFTWARE, check_output_file, figure_kind, parquet_kind
 
-    try:
+    try:  # both files are checked before any work: the table and the figure beside it
         check_output_file(out, ".parquet", lambda path: parquet_kind(path) == "entanglement", force)
+        check_output_file(out.with_suffix(".png"), ".png", lambda path: figure_kind(path) == FIGURE_SOFTWARE, force)
         from goldstone.analysis.weight_entanglement import DEFAULT_PATTERNS, profile_figure, weight_profiles
 
         frame = weight_profiles(model, reference, tuple(params) if params else DEFAULT_PATTERNS)

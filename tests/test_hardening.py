@@ -286,3 +286,19 @@ def test_uas_takes_minilm_and_a_mistyped_folder_never_reaches_for_the_network(tm
     done = invoke("uas", "--model", "minilm", "--treebank", str(treebank), "--out", str(tmp_path / "u.parquet"), "-q")
     assert done.exit_code == 0, done.output
     assert (tmp_path / "u.parquet").exists()
+
+
+def test_entanglement_checks_the_figure_beside_its_table_before_any_work(tmp_path):
+    pytest.importorskip("transformers")
+    out = tmp_path / "fig.parquet"
+    (tmp_path / "fig.png").write_bytes(b"a figure of mine")
+    one_line_exit_2(invoke("entanglement", "minilm", "--out", str(out)),
+                    f"--out {tmp_path / 'fig.png'} exists and was not written by this command")
+    assert not out.exists() and (tmp_path / "fig.png").read_bytes() == b"a figure of mine"
+    (tmp_path / "fig.png").unlink()
+    (tmp_path / "fig.png").mkdir()
+    one_line_exit_2(invoke("entanglement", "minilm", "--out", str(out)), f"--out {tmp_path / 'fig.png'} is a folder")
+    assert not out.exists()
+    (tmp_path / "fig.png").rmdir()
+    assert invoke("entanglement", "minilm", "--out", str(out)).exit_code == 0
+    assert invoke("entanglement", "minilm", "--out", str(out)).exit_code == 0  # its own figure is replaced

@@ -100,12 +100,28 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
         save_file(clean, str(tmp), metadata=metadata)
 
 
+FIGURE_SOFTWARE = "goldstone"
+"""The "Software" entry of every PNG goldstone writes: how a command recognises a figure of its own."""
+
+
 def write_figure(path: str | os.PathLike, figure: Any) -> None:
-    """Save a matplotlib figure atomically; the format follows the suffix (.png, .svg)."""
+    """Save a matplotlib figure atomically; the format follows the suffix (.png, .svg); a PNG
+    carries ``Software: goldstone`` in its metadata."""
     path = Path(path)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=path.suffix.lstrip("."), dpi=110, bbox_inches="tight",
-                       metadata={"Date": None} if path.suffix == ".svg" else None)
+                       metadata={"Date": None} if path.suffix == ".svg" else {"Software": FIGURE_SOFTWARE})
+
+
+def figure_kind(path: Path) -> str | None:
+    """The "Software" entry of a PNG file's metadata (None for anything else)."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.info.get("Software")
+    except (OSError, ValueError):
+        return None
 
 
 def write_gif(path: str | os.PathLike, frames: list[Any], seconds_per_frame: float = 0.25) -> None:
