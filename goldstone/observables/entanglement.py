@@ -42,6 +42,9 @@ def prime_factors(n: int) -> list[int]:
 
 
 def _sites(size: int, dims: list[int] | None, which: str) -> list[int]:
+    if dims is not None and not all(isinstance(d, int) and not isinstance(d, bool) or
+                                    (isinstance(d, float) and d.is_integer()) for d in dims):
+        raise GoldstoneError(f"{which}: site dimensions must be whole numbers, got {list(dims)}")
     dims = prime_factors(size) if dims is None else [int(d) for d in dims]
     if math.prod(dims) != size or any(d < 1 for d in dims):
         raise GoldstoneError(f"{which}: the site dimensions {dims} multiply to {math.prod(dims)}, not {size}")
@@ -87,10 +90,26 @@ def _profile_from_grams(rows: torch.Tensor, cols: torch.Tensor, row_dims: list[i
 
 
 def _check(matrix: torch.Tensor, what: str) -> torch.Tensor:
+    """`matrix` (a tensor, or a numpy array or nested list of numbers) as float64 or complex128."""
+    if not torch.is_tensor(matrix):
+        try:
+            matrix = torch.as_tensor(matrix)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"{what} must be a tensor (or an array of numbers), got {type(matrix).__name__}") from err
+    if not (matrix.is_floating_point() or matrix.is_complex() or matrix.dtype in (torch.int32, torch.int64)):
+        raise TypeError(f"{what} must hold numbers, got {matrix.dtype}")
     if matrix.dtype in (torch.float16, torch.bfloat16):
         warnings.warn(f"{what} is {matrix.dtype}: its rounding noise looks like a volume law; use float32 or "
                       "float64 weights for updates", stacklevel=3)
     return matrix.detach().to(torch.complex128 if matrix.is_complex() else torch.float64)
+
+
+def _check_entropy(alpha: float, base: float) -> None:
+    """Renyi order alpha in [0, inf] and logarithm base > 0, != 1, finite."""
+    if not (isinstance(alpha, (int, float)) and alpha >= 0):  # NaN fails too
+        raise ValueError(f"alpha={alpha!r}: the Renyi order must be a number >= 0 (1 for von Neumann, inf for min)")
+    if not (isinstance(base, (int, float)) and math.isfinite(base) and base > 0 and base != 1):
+        raise ValueError(f"base={base!r}: the logarithm's base must be a finite number > 0 other than 1")
 
 
 def entanglement_profile(matrix: torch.Tensor, row_dims: list[int] | None = None, col_dims: list[int] | None = None,
@@ -99,9 +118,10 @@ def entanglement_profile(matrix: torch.Tensor, row_dims: list[int] | None = None
     (a pure state's amplitudes), batched over leading dimensions; Renyi-`alpha` when alpha != 1. `row_dims` /
     `col_dims` override the default sites (prime factors, largest first). A zero or non-finite matrix gives NaN
     (with a warning)."""
+    _check_entropy(alpha, base)
     m = _check(matrix, "the matrix")
     if m.dim() < 2:
-        raise GoldstoneError(f"entanglement_profile needs a matrix, got shape {tuple(matrix.shape)}")
+        raise GoldstoneError(f"entanglement_profile needs a matrix, got shape {tuple(m.shape)}")
     rows_d, cols_d = _sites(m.shape[-2], row_dims, "row_dims"), _sites(m.shape[-1], col_dims, "col_dims")
     norm2 = m.abs().pow(2).sum((-2, -1))
     bad = ~torch.isfinite(norm2) | (norm2 == 0)
@@ -120,6 +140,7 @@ def lora_profile(lora_b: torch.Tensor, lora_a: torch.Tensor, row_dims: list[int]
     """The profile of Delta W = B A (d_out x r times r x d_in) without forming it: rho_rows =
     B (A A^H) B^H and rho_cols = A^T (B^H B)^T A*, normalised by |B A|_F^2 = tr(B^H B A A^H) (for real
     factors, ^H is ^T; complex factors are reduced like `entanglement_profile`'s complex states)."""
+    _check_entropy(alpha, base)
     b, a = _check(lora_b, "lora_B"), _check(lora_a, "lora_A")
     if b.shape[-1] != a.shape[-2]:
         raise GoldstoneError(f"lora_B {tuple(b.shape)} and lora_A {tuple(a.shape)} do not chain")

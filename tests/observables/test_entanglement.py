@@ -184,3 +184,29 @@ def test_monte_carlo_page_curve_real_below_complex_exact():
     # research notes: real 8 x 8 states 1.5493 +- 0.0006 at the centre, 0.039 below Page's 1.5885
     assert abs(float(real.mean(0)[2]) - 1.5493) < 4 * float(real.std(0)[2]) / math.sqrt(2000) + 0.002
     assert (real.mean(0) < exact).all()
+
+
+def test_the_python_api_takes_arrays_and_names_bad_arguments():
+    """A numpy array or a list of numbers is a matrix; bad site dimensions, Renyi orders and bases,
+    and a matrix of strings, are errors naming the argument."""
+    import numpy as np
+
+    from goldstone.core.errors import GoldstoneError
+
+    m = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    expected = entanglement_profile(m)
+    torch.testing.assert_close(entanglement_profile(m.numpy()), expected)
+    torch.testing.assert_close(entanglement_profile(m.tolist()), expected)
+    with pytest.raises(GoldstoneError, match=r"row_dims: site dimensions must be whole numbers, got \[6\.5\]"):
+        entanglement_profile(m, row_dims=[6.5])
+    for alpha in (-1.0, float("nan"), "2"):
+        with pytest.raises(ValueError, match="alpha=.*the Renyi order must be a number >= 0"):
+            entanglement_profile(m, alpha=alpha)
+    for base in (1, 0, -2.0, float("inf")):
+        with pytest.raises(ValueError, match="base=.*the logarithm's base must be a finite number > 0 other than 1"):
+            entanglement_profile(m, base=base)
+    with pytest.raises(TypeError, match="the matrix must be a tensor"):
+        entanglement_profile([["a", "b"], ["c", "d"]])
+    with pytest.raises(ValueError, match="alpha="):
+        lora_profile(m[:, :2], m[:2, :], alpha=-1)
+    assert entanglement_profile(np.ones((4, 4))).shape == (3,)
