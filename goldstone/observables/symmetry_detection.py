@@ -297,7 +297,23 @@ def _loss(model, params, buffers, batch, loss_fn, seed: int) -> torch.Tensor:
     inputs, targets = _split(batch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return loss_fn(_call(model, params, buffers, inputs), targets)
+        loss = loss_fn(_call(model, params, buffers, inputs), targets)
+    if not torch.is_tensor(loss) or loss.numel() != 1:
+        raise ValueError(f"loss_fn must return one number (a scalar tensor), got "
+                         f"{tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__}")
+    if not torch.isfinite(loss.detach()).all():
+        raise ValueError(f"loss_fn returned {float(loss)} on a batch: a symmetry cannot be checked against a "
+                         "non-finite loss")
+    return loss.reshape(())
+
+
+def _examples(inputs: Any) -> int | None:
+    """The number of examples of a batch's inputs (None when it cannot tell)."""
+    if torch.is_tensor(inputs):
+        return inputs.shape[0] if inputs.dim() else None
+    if isinstance(inputs, Mapping) and inputs:
+        return _examples(next(iter(inputs.values())))
+    return None
 
 
 def _distinct(families: list[Family]) -> list[Family]:
@@ -407,6 +423,11 @@ def detect_symmetries(model: nn.Module, batches: Any, loss_fn: Callable[[Any, An
     batches = list(batches)
     if not batches:
         raise GoldstoneError("detect_symmetries: give at least one batch")
+    if not (isinstance(tolerance, (int, float)) and tolerance > 0 and math.isfinite(tolerance)):
+        raise ValueError(f"tolerance={tolerance!r}: the largest violation accepted must be a finite number > 0")
+    empty = [i for i, b in enumerate(batches) if _examples(_split(b)[0]) == 0]
+    if empty:
+        raise ValueError(f"batches[{empty[0]}] holds no example")
     notes: list[str] = []
     try:
         families, method = propose_fx(model, _split(batches[0])[0], notes), "fx"

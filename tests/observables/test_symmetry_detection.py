@@ -176,3 +176,22 @@ def test_finite_transformation_of_every_accepted_group_keeps_the_loss(kind):
                                                     dtype=torch.float64))
         after = cross_entropy(torch.func.functional_call(model, {**params, **moved}, (x,)), y)
         assert torch.allclose(before, after, rtol=1e-9), family.name
+
+
+def test_bad_arguments_are_named():
+    """A NaN loss would accept every candidate; an empty batch, a bad tolerance and a loss that is
+    not one number are refused, each naming the argument."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    ce = torch.nn.functional.cross_entropy
+    with pytest.raises(ValueError, match="loss_fn returned nan on a batch"):
+        detect_symmetries(model, [(x, y)], lambda out, t: ce(out, t) * float("nan"))
+    with pytest.raises(ValueError, match=r"loss_fn must return one number \(a scalar tensor\), got \(8,\)"):
+        detect_symmetries(model, [(x, y)], lambda out, t: torch.nn.functional.cross_entropy(out, t, reduction="none"))
+    with pytest.raises(ValueError, match=r"batches\[1\] holds no example"):
+        detect_symmetries(model, [(x, y), (x[:0], y[:0])], ce)
+    for tolerance in (-1e-3, float("nan"), 0):
+        with pytest.raises(ValueError, match="tolerance=.*must be a finite number > 0"):
+            detect_symmetries(model, [(x, y)], ce, tolerance=tolerance)
+    assert sum(g.kind == "rescale" for g in detect_symmetries(model, [(x, y)], ce)) == 6  # one per hidden ReLU
