@@ -25,6 +25,7 @@ unit i is v_i = [W_in[i, :], b_in[i], gamma_i, beta_i (BatchNorm, if any), W_out
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -57,11 +58,16 @@ def neuron_vectors(model: nn.Module, pair: LayerPair) -> tuple[torch.Tensor, tor
     units = w_in.shape[0]
     bias = getattr(producer, "bias", None)
     parts = [w_in] + ([bias.detach()[:, None]] if bias is not None else [])
+    if units == 0:
+        raise GoldstoneError(f"layer {pair.name}: {pair.producer} has no neurons")
     w_out = weight_matrix(consumer)  # (outputs, units * block)
-    if w_out.shape[1] != units * pair.block:
+    block = pair.block
+    if consumer.weight.dim() > 2 and type(consumer).__name__ != "Conv1D":  # a conv reads a kernel per channel
+        block *= math.prod(consumer.weight.shape[2:])
+    if w_out.shape[1] != units * block:
         raise GoldstoneError(f"layer {pair.name}: {pair.producer} has {units} outputs but {pair.consumer} reads "
-                             f"{w_out.shape[1]} inputs ({pair.block} per unit): the shapes do not chain")
-    outgoing = w_out.reshape(w_out.shape[0], units, pair.block).permute(1, 0, 2).reshape(units, -1)
+                             f"{w_out.shape[1]} inputs ({block} per unit): the shapes do not chain")
+    outgoing = w_out.reshape(w_out.shape[0], units, block).permute(1, 0, 2).reshape(units, -1)
     incoming = torch.cat(parts, 1).pow(2).sum(1)
     if pair.norm is not None:
         norm = modules[pair.norm]
@@ -164,6 +170,8 @@ def neuron_census(model: nn.Module, batches: Iterable[Any] | None = None, dead: 
 
     `batches`: inputs (or (inputs, targets)) for the activation census and for tracing; `example`:
     one input for tracing when no batches are given (fx traces without data for most models)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"neuron_census: model must be a torch.nn.Module, got {type(model).__name__}")
     for key, value in (("dead", dead), ("same", same)):
         if not 0 < value < 1:
             raise GoldstoneError(f"neuron census: threshold {key!r}={value} must lie in (0, 1)")

@@ -104,3 +104,19 @@ def test_neural_collapse_of_a_simplex_and_of_noise():
         neural_collapse(etf[:3], torch.zeros(3, dtype=torch.long))
     with pytest.raises(GoldstoneError, match="class 2 has a single example"):
         neural_collapse(etf[[0, 0, 1, 1, 2]], torch.tensor([0, 0, 1, 1, 2]))
+
+
+def test_a_conv_consumer_reads_one_kernel_per_channel():
+    """Conv -> ReLU -> Conv: a channel's outgoing weights are its slice of every kernel of the next
+    conv; two channels with the same incoming and outgoing kernels are one independent neuron."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3))
+    with torch.no_grad():
+        model[0].weight[1], model[0].bias[1] = model[0].weight[0], model[0].bias[0]
+        model[2].weight[:, 1] = model[2].weight[:, 0]
+    table = neuron_census(model, example=torch.randn(2, 1, 8, 8)).table()
+    assert table.neurons.tolist() == [4] and table.independent.tolist() == [3]
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
+        neuron_census("bert")
+    with pytest.raises(GoldstoneError, match="has no neurons"):
+        neuron_census(nn.Sequential(nn.Linear(4, 0), nn.ReLU(), nn.Linear(0, 3)), example=torch.randn(2, 4))
