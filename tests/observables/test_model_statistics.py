@@ -102,7 +102,7 @@ def test_sharpness_of_least_squares_is_the_top_eigenvalue_of_2xtx_over_n():
     (result,) = measure(model, [observable])
     top = float(torch.linalg.eigvalsh(2 * x.T @ x / len(x))[-1])
     assert float(result.sharpness) == pytest.approx(top, rel=1e-8)
-    assert float(result.loss) == pytest.approx(float(nn.functional.mse_loss(model(x), y)), rel=1e-12)
+    assert float(result.loss) == pytest.approx(float(nn.functional.mse_loss(model(x), y).detach()), rel=1e-12)
     assert all(p.grad is None for p in model.parameters())  # leaves the model's gradients alone
 
 

@@ -118,5 +118,7 @@ def test_a_conv_consumer_reads_one_kernel_per_channel():
     assert table.neurons.tolist() == [4] and table.independent.tolist() == [3]
     with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
         neuron_census("bert")
+    with pytest.warns(UserWarning, match="zero-element"):  # torch says so when it builds a layer of width 0
+        empty = nn.Sequential(nn.Linear(4, 0), nn.ReLU(), nn.Linear(0, 3))
     with pytest.raises(GoldstoneError, match="has no neurons"):
-        neuron_census(nn.Sequential(nn.Linear(4, 0), nn.ReLU(), nn.Linear(0, 3)), example=torch.randn(2, 4))
+        neuron_census(empty, example=torch.randn(2, 4))
