@@ -302,3 +302,35 @@ def test_entanglement_checks_the_figure_beside_its_table_before_any_work(tmp_pat
     (tmp_path / "fig.png").rmdir()
     assert invoke("entanglement", "minilm", "--out", str(out)).exit_code == 0
     assert invoke("entanglement", "minilm", "--out", str(out)).exit_code == 0  # its own figure is replaced
+
+
+@pytest.mark.parametrize("config,weights,message", [
+    ("{not json", None, "config.json: not a readable JSON config"),
+    ("", None, "config.json: not a readable JSON config"),
+    ("[1, 2]", None, "config.json: a config must be a JSON object, got list"),
+    ({"model_type": "nonsense"}, None, "config.json: transformers cannot use this config"),
+    ({"num_attention_heads": 0}, None, "config.json: num_attention_heads = 0; it must be a positive whole number"),
+    ({"hidden_size": -32}, None, "config.json: hidden_size = -32; it must be a positive whole number"),
+    ({"hidden_size": 48}, None, "cannot load the model or its tokenizer"),
+    (None, b"", "model.safetensors: not a readable safetensors file"),
+    (None, b"garbage" * 10, "model.safetensors: not a readable safetensors file"),
+    (None, "truncated", "model.safetensors: not a readable safetensors file"),
+])
+@pytest.mark.parametrize("command", ["census", "symmetries"])
+def test_a_broken_model_folder_is_one_line_naming_the_file(tmp_path, command, config, weights, message):
+    import json
+
+    from tests.test_cli import tiny_classifier_folder
+
+    folder = tiny_classifier_folder(tmp_path / "model")
+    if isinstance(config, dict):
+        config = json.dumps({**json.loads((folder / "config.json").read_text()), **config})
+    if config is not None:
+        (folder / "config.json").write_text(config)
+    if weights == "truncated":
+        weights = (folder / "model.safetensors").read_bytes()[:200]
+    if weights is not None:
+        (folder / "model.safetensors").write_bytes(weights)
+    result = invoke(command, str(folder))
+    one_line_exit_2(result, message)
+    assert len(result.output.strip().splitlines()) == 1

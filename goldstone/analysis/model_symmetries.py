@@ -10,6 +10,7 @@ English sentences, or the lines of a text file.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ import torch
 
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.extras import optional_import
+from goldstone.core.weights import read_weights
 from goldstone.data.masking import mask_tokens
 from goldstone.models.pretrained import minilm_path
 from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries
@@ -50,7 +52,13 @@ def load_for_symmetries(source: str | Path, tokenizer_source: str | Path | None 
                              "save_pretrained() or 'minilm'")
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    config = transformers.AutoConfig.from_pretrained(str(folder))
+    check_config(folder / "config.json")
+    read_weights(folder)  # a truncated, empty or garbage weights file is one line naming it
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(folder))
+    except Exception as err:  # noqa: BLE001 - whatever transformers raises on a config it cannot use
+        raise GoldstoneError(f"{folder / 'config.json'}: transformers cannot use this config "
+                             f"({_first_line(err)})") from None
     architectures = config.architectures or []
     if any(a.endswith("ForSequenceClassification") for a in architectures):
         kind, cls = "classifier", transformers.AutoModelForSequenceClassification
@@ -61,9 +69,35 @@ def load_for_symmetries(source: str | Path, tokenizer_source: str | Path | None 
     try:
         model = cls.from_pretrained(str(folder), attn_implementation="eager")
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_source or folder))
-    except (OSError, ValueError) as err:
-        raise GoldstoneError(f"{folder}: cannot load the model or its tokenizer ({str(err).splitlines()[0]})") from err
+    except Exception as err:  # noqa: BLE001 - weights that disagree with the config, a broken tokenizer, ...
+        raise GoldstoneError(f"{folder}: cannot load the model or its tokenizer ({_first_line(err)})") from None
     return model, tokenizer, kind
+
+
+SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+         "max_position_embeddings", "n_embd", "n_layer", "n_head", "dim", "n_heads", "n_layers")
+"""Config entries that, where present, must be positive whole numbers."""
+
+
+def check_config(path: Path) -> dict:
+    """A Hugging Face config.json as a dict, refused in one line naming it when it is not JSON, not an
+    object, or gives a size that is not a positive whole number."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise GoldstoneError(f"{path}: not a readable JSON config ({_first_line(err)})") from None
+    if not isinstance(config, dict):
+        raise GoldstoneError(f"{path}: a config must be a JSON object, got {type(config).__name__}")
+    bad = [key for key in SIZES if key in config and not (isinstance(config[key], int)
+                                                           and not isinstance(config[key], bool) and config[key] > 0)]
+    if bad:
+        raise GoldstoneError(f"{path}: {bad[0]} = {config[bad[0]]!r}; it must be a positive whole number")
+    return config
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:200]
 
 
 def model_symmetries(source: str | Path, text_file: Path | None = None, batch_size: int = 4, seed: int = 0,
