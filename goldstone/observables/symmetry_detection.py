@@ -302,7 +302,7 @@ def _loss(model, params, buffers, batch, loss_fn, seed: int) -> torch.Tensor:
         raise ValueError(f"loss_fn must return one number (a scalar tensor), got "
                          f"{tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__}")
     if not torch.isfinite(loss.detach()).all():
-        raise ValueError(f"loss_fn returned {float(loss)} on a batch: a symmetry cannot be checked against a "
+        raise ValueError(f"loss_fn returned {float(loss.detach())} on a batch: a symmetry cannot be checked against a "
                          "non-finite loss")
     return loss.reshape(())
 
