@@ -139,6 +139,14 @@ class KindLoss:
         direction = torch.randn(hidden_size, generator=torch.Generator().manual_seed(seed + 1))
         self.kind, self.direction = kind, direction / direction.norm()
 
+    @property
+    def description(self) -> str:
+        """The loss in words, for reports."""
+        return {"classifier": "cross-entropy on random labels",
+                "masked_lm": "the masked-LM loss, 15 % of the tokens masked (seeded)",
+                "encoder": "mean squared projection of the last hidden states on a fixed random direction (a bare "
+                           "encoder has no head)"}[self.kind]
+
     def __call__(self, outputs, targets):
         if self.kind == "classifier":
             return torch.nn.functional.cross_entropy(outputs.logits, targets)

@@ -29,7 +29,7 @@ from goldstone.core.extras import optional_import
 from goldstone.core.hooks import resolve_modules
 from goldstone.core.observable import Batch, Observable, accumulate, as_batches, model_device, split_batch, to_device
 from goldstone.core.progress import log, progress
-from goldstone.core.weights import load_weights
+from goldstone.core.weights import fit_weights, read_weights
 
 Schedule = int | Iterable[int] | str | Callable[[int], bool]
 
@@ -163,13 +163,18 @@ class Monitor:
 
 
 def stream_rows(observable: Observable, steps: list[int], due: set[int] | None = None) -> pd.DataFrame:
-    """A stream's result as tidy rows: a result with a "step" axis (one entry per update) gets
-    the training step of each update, kept where due; any other result is placed at the last step."""
-    frame = observable.compute().to_frame()
+    """A stream's result as tidy rows (`place_rows`)."""
+    return place_rows(observable.compute().to_frame(), steps, due)
+
+
+def place_rows(frame: pd.DataFrame, steps: list[int], due: set[int] | None = None) -> pd.DataFrame:
+    """Tidy rows of a result on the training steps of its updates: a result with a "step" axis (one
+    entry per update) gets the step of each update, kept where due; any other result is placed at
+    the last step."""
     if "step" in frame.columns:
         index = frame.step.to_numpy()
         if len(index) and index.max() >= len(steps):
-            raise GoldstoneError(f"{type(observable).__name__}: {index.max() + 1} steps recorded but {len(steps)} "
+            raise GoldstoneError(f"{frame.observable.iloc[0]}: {index.max() + 1} steps recorded but {len(steps)} "
                                  "updates seen by this monitor")
         frame["step"] = np.asarray(steps)[index]
         if due is not None:
@@ -235,6 +240,36 @@ def checkpoint_step(path: str | Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def in_step_order(checkpoints: Sequence[str | Path]) -> list[tuple[str | Path, int]]:
+    """The checkpoints in order of the step their names carry (those without one last, as given),
+    each with its step (its rank when the name carries none)."""
+    steps = [checkpoint_step(p) for p in checkpoints]
+    order = sorted(range(len(checkpoints)), key=lambda i: (steps[i] is None, steps[i] or 0, i))
+    return [(checkpoints[i], rank if steps[i] is None else steps[i]) for rank, i in enumerate(order)]
+
+
+def load_checkpoint(model: nn.Module, path: str | Path, seen: dict[str, str], quiet: bool = False,
+                    skip_unreadable: bool = True) -> tuple[str, str]:
+    """Load a checkpoint into `model` and say what it is: ("measured", path) for weights not in
+    `seen` (digest -> path, updated), ("duplicate", the path seen first), or ("skipped", reason)
+    for a file that cannot be read (missing, truncated, corrupt; raised unless `skip_unreadable`).
+    Weights that do not fit the model are always an error naming the file."""
+    try:
+        weights = read_weights(path)
+    except RunFolderError as err:
+        if not skip_unreadable:
+            raise
+        log(f"skipped {path}: {err}", quiet)
+        return "skipped", str(err)
+    fit_weights(model, weights, path)
+    digest = state_digest(model)
+    if digest in seen:
+        log(f"{path}: the same weights as {seen[digest]}; measured once", quiet)
+        return "duplicate", seen[digest]
+    seen[digest] = str(path)
+    return "measured", str(path)
+
+
 def state_digest(model: nn.Module) -> str:
     """A SHA-256 of the model's tensors in its own order: checkpoints that load the same weights
     (the same file, or the same tensors saved under other names) have the same digest."""
@@ -275,7 +310,8 @@ def scan_checkpoints(model: nn.Module, checkpoints: Sequence[str | Path], observ
     Checkpoints that load the same weights as an earlier one are measured once and listed in
     ``frame.attrs["duplicates"]`` (path -> the path measured); with `skip_unreadable`, a
     checkpoint that cannot be read is skipped and listed in ``frame.attrs["skipped"]`` (path ->
-    reason). Tied weights may be absent from a file. The model gets its own weights back
+    reason); weights that do not fit the model are an error either way. Tied weights may be absent
+    from a file. The model gets its own weights back
     afterwards. With `accumulate`, every observable accumulates over all checkpoints and one result
     is computed at the end (at the last step)."""
     needy = [o for o in observables if o.needs_gradients]
@@ -288,35 +324,21 @@ def scan_checkpoints(model: nn.Module, checkpoints: Sequence[str | Path], observ
         monitor._stream_steps = {id(obs): [] for obs in observables}
         for obs in observables:
             obs.reset()
-    steps = [checkpoint_step(p) for p in checkpoints]
-    order = sorted(range(len(checkpoints)), key=lambda i: (steps[i] is None, steps[i] or 0, i))
     own = {k: v.detach().clone() for k, v in model.state_dict().items()}
     seen: dict[str, str] = {}
-    duplicates: dict[str, str] = {}
-    skipped: dict[str, str] = {}
+    found: dict[str, dict[str, str]] = {"duplicate": {}, "skipped": {}}
     try:
-        for rank, i in enumerate(progress(order, "scanning checkpoints", quiet, unit="checkpoints")):
-            path = str(checkpoints[i])
-            try:
-                load_weights(model, path)
-            except RunFolderError as err:
-                if not skip_unreadable:
-                    raise
-                skipped[path] = str(err)
-                log(f"skipped {path}: {err}", quiet)
+        for path, step in progress(in_step_order(checkpoints), "scanning checkpoints", quiet, unit="checkpoints"):
+            status, detail = load_checkpoint(model, path, seen, quiet, skip_unreadable)
+            if status != "measured":
+                found[status][str(path)] = detail
                 continue
-            digest = state_digest(model)
-            if digest in seen:
-                duplicates[path] = seen[digest]
-                log(f"{path}: the same weights as {seen[digest]}; measured once", quiet)
-                continue
-            seen[digest] = path
             if loss_fn is not None and probe is not None:
                 _backward(model, probe, loss_fn, forward)
-            monitor(rank if steps[i] is None else steps[i])
+            monitor(step)
     finally:
         model.load_state_dict(own)
         model.zero_grad(set_to_none=True)
     frame = monitor.frame()
-    frame.attrs.update(duplicates=duplicates, skipped=skipped)
+    frame.attrs.update(duplicates=found["duplicate"], skipped=found["skipped"])
     return frame

@@ -42,9 +42,9 @@ from goldstone.analysis.timeline import describe, index_columns, salient, timeli
 from goldstone.core.atomic import write_figure, write_json, write_parquet, write_safetensors, write_text
 from goldstone.core.errors import GoldstoneError, RunFolderError
 from goldstone.core.frames import series
-from goldstone.core.monitor import checkpoint_step, state_digest
+from goldstone.core.monitor import checkpoint_step, in_step_order, load_checkpoint, place_rows
 from goldstone.core.observable import Batch, Observable, measure
-from goldstone.core.progress import Bar, log
+from goldstone.core.progress import Bar
 from goldstone.core.weights import fit_weights, read_weights
 from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.lab.report import render
@@ -115,13 +115,13 @@ def resolve_target(target: str | Path, checkpoints: str | None = None) -> Target
             raise GoldstoneError(f"{folder}: a goldstone run without a Hugging Face model folder (model/); audit it in "
                                  "Python: goldstone.audit(model, checkpoints=[...])")
         model_folder = folder / "model"
-        found = sorted((p for p in (folder / "checkpoints").glob("step_*") if p.is_dir()), key=checkpoint_step)
+        found = [p for p in (folder / "checkpoints").glob("step_*") if p.is_dir()]
     elif (folder / "config.json").is_file():
         model_folder, found = folder, [folder]
     else:
         raise GoldstoneError(f"{folder}: holds no model (config.json), no checkpoint-* folders and no goldstone run")
     if checkpoints is not None:
-        found = sorted((Path(p) for p in glob.glob(checkpoints)), key=lambda p: (checkpoint_step(p) or 0, str(p)))
+        found = [Path(p) for p in sorted(glob.glob(checkpoints))]  # the audit puts them in step order
         if not found:
             raise GoldstoneError(f"--checkpoints {checkpoints!r} matches nothing")
     tokenizer_folder = next((f for f in (model_folder, folder / "tokenizer", folder)
@@ -147,6 +147,16 @@ def _text_probe(target: Target, sentences: list[str], size: int) -> list[tuple[d
                          num_labels=getattr(target.model.config, "num_labels", 2))
 
 
+def _heads(model: nn.Module) -> int | None:
+    """The number of attention heads a Hugging Face model's config gives (None: not one)."""
+    return getattr(getattr(model, "config", None), "num_attention_heads", None)
+
+
+def _require_attention(target: Target, what: str) -> None:
+    if target.tokenizer is None or not _heads(target.model):
+        raise GoldstoneError(f"{what} needs a Hugging Face attention model with its tokenizer")
+
+
 TREEBANK_SENTENCES = 256
 """Sentences of a treebank the audit scores head UAS on."""
 
@@ -156,8 +166,7 @@ def _treebank(target: Target, treebank: str | Path | None) -> tuple[list, list, 
     a CoNLL-U file, or None without one."""
     if treebank is None:
         return None
-    if target.tokenizer is None or not getattr(getattr(target.model, "config", None), "num_attention_heads", None):
-        raise GoldstoneError(f"--treebank {treebank}: head UAS needs a Hugging Face attention model with its tokenizer")
+    _require_attention(target, f"--treebank {treebank}: head UAS")
     from goldstone.data.treebank import encode_sentences, read_conllu
 
     sentences = read_conllu(treebank, TREEBANK_SENTENCES)
@@ -174,9 +183,7 @@ def _labelled(target: Target, data: str | Path | None, text_key: str, label_key:
     """`HeadSpecialisation` on a labelled text file (70 % to fit the readout, 30 % to score the heads)."""
     if data is None:
         return None
-    if target.tokenizer is None or not getattr(getattr(target.model, "config", None), "num_attention_heads", None):
-        raise GoldstoneError(f"--data {data}: head specialisation needs a Hugging Face attention model with its "
-                             "tokenizer")
+    _require_attention(target, f"--data {data}: head specialisation")
     from goldstone.data.text_tasks import encode_batches, load_task
 
     dataset = load_task("file", str(data), text_key, label_key, max_per_label=LABELLED_PER_LABEL, min_per_label=2)
@@ -218,8 +225,7 @@ def plan(target: Target, probe: Batch | list | None, loss_fn: Callable | None, r
             runs.append((RepresentationDrift(layers=_layers(model)), probe))
         except GoldstoneError as err:
             skipped["representation_drift"] = str(err)
-    heads = getattr(getattr(model, "config", None), "num_attention_heads", None)
-    if heads:
+    if _heads(model):
         runs.append((AttentionPatterns(), repeated_tokens(model.config.vocab_size, length=32, batch=8)))
     else:
         skipped["attention_patterns"] = "not an attention model (no num_attention_heads in its config)"
@@ -253,12 +259,7 @@ def measure_checkpoint(model: nn.Module, runs: list[tuple[Observable, Any]], ste
         if isinstance(observable, RepresentationDrift):
             grams = observable.grams()[0]
             continue
-        rows = result.to_frame()
-        if "step" in rows.columns:  # a stream's one update
-            rows["step"] = step
-        else:
-            rows.insert(0, "step", step)
-        frames.append(rows)
+        frames.append(place_rows(result.to_frame(), [step]))
         if isinstance(observable, NoetherCharges):
             frames.append(_charges_by_kind(result, step))
     return as_text_index(pd.concat(frames, ignore_index=True)), grams, seconds
@@ -341,19 +342,16 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
         probe = probe if probe is not None else _text_probe(target, sentences, probe_size)
         if loss_fn is None:
             loss_fn = kind_loss(target.model, target.kind)
-            loss_name = {"classifier": "cross-entropy on random labels", "masked_lm": "the masked-LM loss, 15 % of "
-                         "the tokens masked (seeded)", "encoder": "mean squared projection of the last hidden states on a fixed "
-                         "random direction (a bare encoder has no head)"}[target.kind]
-    steps = [checkpoint_step(p) for p in target.checkpoints]
-    order = sorted(range(len(steps)), key=lambda i: (steps[i] is None, steps[i] or 0, i))
-    identity = {"target": target.name, "checkpoints": [str(target.checkpoints[i]) for i in order],
+            loss_name = loss_fn.description
+    ordered = in_step_order(target.checkpoints)
+    identity = {"target": target.name, "checkpoints": [str(path) for path, _ in ordered],
                 **{key: None if value is None else str(value) for key, value in
                    (("text", text), ("treebank", treebank), ("data", data))}}
     labelled = _labelled(target, data, text_key, label_key)
     _check_out(out, identity)
     with claimed_folder(out):
         write_json(out / MARKER, identity)
-        first = target.checkpoints[order[0]]
+        first = ordered[0][0]
         try:
             reference = read_weights(first)
         except RunFolderError as err:
@@ -372,12 +370,13 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
         serial = workers == 1 and backend == "local"
         rows, seen, todo = [], {}, []
         title = "auditing checkpoints" if serial else "reading checkpoints"
-        with Bar(title, len(order), "checkpoints", quiet) as bar:
-            for rank, i in enumerate(order):
-                path, step = target.checkpoints[i], rank if steps[i] is None else steps[i]
+        with Bar(title, len(ordered), "checkpoints", quiet) as bar:
+            for rank, (path, step) in enumerate(ordered):
                 bar.describe(f"{title}: step {step}")
-                rows.append(_identify(target.model, path, step, seen, quiet))
-                if rows[-1]["status"] == "measured" and not _files(out, step)["rows"].exists():
+                status, detail = load_checkpoint(target.model, path, seen, quiet)
+                rows.append({"path": str(path), "step": step, "status": {"measured": "measured", "duplicate":
+                             f"duplicate of {detail}", "skipped": f"skipped: {detail}"}[status]})
+                if status == "measured" and not _files(out, step)["rows"].exists():
                     if serial:
                         _measure_into(out, target.model, the_plan.runs, step,
                                       lambda name: bar.describe(f"{title}: step {step}, {name}"))
@@ -410,22 +409,6 @@ def _files(out: Path, step: int) -> dict[str, Path]:
     stem = out / "checkpoints" / f"step_{step:08d}"
     return {"rows": stem.with_suffix(".parquet"), "grams": stem.with_suffix(".safetensors"),
             "seconds": stem.with_suffix(".json")}
-
-
-def _identify(model: nn.Module, path: Path, step: int, seen: dict[str, str], quiet: bool) -> dict[str, Any]:
-    """Load one checkpoint into `model` and say what it is: to be measured, a duplicate of an
-    earlier one, or unreadable (its row of the checkpoint table)."""
-    try:
-        weights = read_weights(path)
-    except RunFolderError as err:
-        log(f"skipped {path}: {err}", quiet)
-        return {"path": str(path), "step": step, "status": f"skipped: {err}"}
-    fit_weights(model, weights, path)
-    digest = state_digest(model)
-    if digest in seen:
-        return {"path": str(path), "step": step, "status": f"duplicate of {seen[digest]}"}
-    seen[digest] = str(path)
-    return {"path": str(path), "step": step, "status": "measured"}
 
 
 def _measure_into(out: Path, model: nn.Module, runs: list[tuple[Observable, Any]], step: int,

@@ -83,3 +83,7 @@ def test_unreadable_checkpoints_are_skipped_with_their_reason_when_asked(tmp_pat
     frame = scan_checkpoints(model, paths, [WeightNorms("readout.weight")], quiet=True, skip_unreadable=True)
     assert frame.step.unique().tolist() == [10]
     assert list(frame.attrs["skipped"]) == [str(paths[1])] and "not a readable" in frame.attrs["skipped"][str(paths[1])]
+    save_file({"other.weight": torch.zeros(2, 2)}, str(tmp_path / "step_30.safetensors"))
+    with pytest.raises(GoldstoneError, match=r"step_30\.safetensors: weights do not fit DeepMLP"):  # readable, wrong model
+        scan_checkpoints(model, paths + [tmp_path / "step_30.safetensors"], [WeightNorms("readout.weight")], quiet=True,
+                         skip_unreadable=True)
