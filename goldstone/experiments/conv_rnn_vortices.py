@@ -180,12 +180,17 @@ def plot_statistics(ctx: RunContext, cfg: ConvVorticesConfig, charges: torch.Ten
     ax1.legend(loc="best")
     m = ctx.metrics
     lifetimes = series(m, "vortex_lifetimes", "tracks")
-    for step, style in ((lifetimes.step.min(), "s--"), (lifetimes.step.max(), "o-")):
-        at = lifetimes[lifetimes.step == step]
-        ax2.plot(at.lifetime, at.value, style, ms=3, label=f"training step {int(step)}")
-    ax2.set(xlabel="vortex lifetime (time steps)", ylabel="tracks (born and dead in the window)", yscale="log",
+    ax2.set(xlabel="vortex lifetime (time steps)", ylabel="tracks (born and dead in the window)",
             title="lifetimes of linked vortex tracks")
-    ax2.legend(loc="upper right")
+    if "lifetime" in lifetimes and len(lifetimes):
+        for step, style in ((lifetimes.step.min(), "s--"), (lifetimes.step.max(), "o-")):
+            at = lifetimes[lifetimes.step == step]
+            ax2.plot(at.lifetime, at.value, style, ms=3, label=f"training step {int(step)}")
+        ax2.set_yscale("log")
+        ax2.legend(loc="upper right")
+    else:
+        ax2.text(0.5, 0.5, "no vortex track was born and died\ninside the window at any measurement",
+                 ha="center", va="center", transform=ax2.transAxes)
     fig.suptitle(name)
     ctx.figure("vortex_statistics", fig, f"{name}: vortex density along the sequence after training, and the "
                                          f"lifetime distribution before and after training.")
