@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from goldstone.cli import app
+from goldstone.lab.lock import claimed_folder
 
 runner = CliRunner()
 TINY = ["--set", "depth=3", "--set", "width=8", "--set", "steps=8", "--set", "eval_every=4",
@@ -98,6 +99,36 @@ def test_resume_cleans_what_a_killed_checkpoint_write_left_behind(run_folder):
     assert invoke("run", "deep_mlp", "--out", str(run_folder), "--resume", "--quiet").exit_code == 0
     assert not list(run_folder.rglob(".*.tmp"))
     assert (run_folder / "metrics.parquet").read_bytes() == metrics
+
+
+def test_a_run_killed_while_writing_its_first_file_can_be_started_again(tmp_path):
+    """SIGKILL during the first write leaves the lock file and a temporary; the same command then starts
+    cleanly (the temporaries of a folder goldstone held are its own), and a user's own folder keeps its
+    dot-files ending in .tmp because goldstone never held it."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / ".goldstone.lock").write_text("12345")
+    (folder / ".config.json.k3j2.tmp").write_text('{"half')
+    assert invoke("run", "deep_mlp", *TINY, "--out", str(folder), "--quiet").exit_code == 0
+    assert not list(folder.rglob(".*.tmp"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / ".notes.tmp").write_text("keep me")
+    one_line_exit_2(invoke("run", "deep_mlp", *TINY, "--out", str(mine), "--quiet"), "is not empty")
+    assert (mine / ".notes.tmp").read_text() == "keep me"
+
+
+def test_a_sweep_leaves_its_runs_temporaries_to_each_runs_own_claim(tmp_path):
+    """A sweep folder's cleanup skips subfolders with a lock of their own: those are runs, cleaned (or
+    being written) under their own lock."""
+    sweep = tmp_path / "s"
+    assert invoke("sweep", "deep_mlp", *TINY, "--grid", "width=4,8", "--out", str(sweep), "--quiet").exit_code == 0
+    run = next(p for p in sweep.rglob("config.json") if p.parent != sweep).parent
+    (sweep / ".sweep.json.ab.tmp").write_text("half")
+    (run / ".metrics.parquet.cd.tmp").write_text("half")
+    with claimed_folder(sweep):
+        assert not (sweep / ".sweep.json.ab.tmp").exists()
+        assert (run / ".metrics.parquet.cd.tmp").exists()
 
 
 @pytest.mark.parametrize("content,message", [

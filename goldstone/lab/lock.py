@@ -35,16 +35,33 @@ def check_output_folder(folder: Path) -> None:
 @contextlib.contextmanager
 def claimed_folder(folder: Path) -> Iterator[None]:
     """Check `folder` as an output folder and hold its lock; a `GoldstoneError` inside the context
-    (a refusal, bad input) removes the folder again if this call made it and nothing was written there."""
+    (a refusal, bad input) removes the folder again if this call made it and nothing was written there.
+    A folder goldstone held before (its lock file is there) first loses what a killed writer left."""
     check_output_folder(folder)
     created = not folder.exists()
+    ours = (folder / LOCK).is_file()
     try:
         with folder_lock(folder):
+            if ours:
+                remove_leftovers(folder)
             yield
     except GoldstoneError:
         if created and not foreign_entries(folder):
             shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Delete the temporary files and folders (".name.XXXX.tmp") a killed writer left in `folder` and
+    its subfolders, except subfolders with a lock of their own (a sweep's runs: claimed one by one)."""
+    for entry in folder.iterdir():
+        leftover = entry.name.startswith(".") and entry.name.endswith(".tmp")
+        if leftover and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif leftover:
+            entry.unlink(missing_ok=True)
+        elif entry.is_dir() and not entry.is_symlink() and not (entry / LOCK).exists():
+            remove_leftovers(entry)
 
 
 @contextlib.contextmanager

@@ -244,16 +244,6 @@ def _prepare_folder(folder: Path, identity: dict[str, Any], resume: bool) -> boo
     return False
 
 
-def remove_leftovers(folder: Path) -> None:
-    """Delete the temporary files and folders (".name.XXXX.tmp") a killed run left behind."""
-    if folder.exists():
-        for leftover in sorted(folder.rglob(".*.tmp"), reverse=True):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
-
-
 def _stored_run(out: str | Path | None, resume: bool) -> dict[str, Any]:
     """What `out` holds when resuming (config, seed, device), else {}."""
     if not resume or out is None or not (Path(out) / CONFIG).is_file():
@@ -296,7 +286,6 @@ def _execute(exp: Experiment, overrides: dict[str, Any] | None, config_file: str
             log(f"{folder} already holds this run, complete: nothing was run again (to run it afresh, delete the "
                 "folder or give another --out)", quiet)
             return Run(folder)
-        remove_leftovers(folder)
         fresh = not (folder / CONFIG).exists()
         if fresh:
             write_json(folder / CONFIG, {**identity, "device": device, "versions": package_versions(),
