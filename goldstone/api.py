@@ -7,18 +7,19 @@ from typing import Any
 
 
 def run(experiment: str, out: str | Path | None = None, seed: int | None = None, device: str | None = None,
-        resume: bool = False,
-        config_file: str | Path | None = None, quiet: bool = True, **overrides: Any):
+        resume: bool = False, config_file: str | Path | None = None, quiet: bool = True, force: bool = False,
+        **overrides: Any):
     """Run `experiment` with config overrides as keyword arguments; returns a `Run`
-    (``.config``, ``.seed``, ``.versions``, ``.metrics``, ``.arrays``, ``.report()``)."""
+    (``.config``, ``.seed``, ``.versions``, ``.metrics``, ``.arrays``, ``.report()``). A config whose
+    memory estimate exceeds the device's free memory is refused unless `force`."""
     from goldstone.lab.run import execute
 
-    return execute(experiment, overrides, config_file, out, seed, device, resume, quiet)
+    return execute(experiment, overrides, config_file, out, seed, device, resume, quiet, force)
 
 
 def sweep(experiment: str, grid: dict[str, list[Any]], out: str | Path | None = None, seeds: int = 1,
           workers: int = 1, backend: str = "local", ray_address: str | None = None, device: str = "cpu",
-          quiet: bool = True, **overrides: Any):
+          quiet: bool = True, force: bool = False, **overrides: Any):
     """Run every point of `grid` (key -> values) for `seeds` seeds; returns a `Sweep`
     (``.results`` tidy table, ``.report()``). Points run in worker processes that never import
     the calling script, so a plain script needs no ``if __name__ == "__main__":`` guard."""
@@ -26,7 +27,7 @@ def sweep(experiment: str, grid: dict[str, list[Any]], out: str | Path | None = 
     from goldstone.lab.views import SweepSpec
 
     spec = SweepSpec(experiment, {k: list(v) for k, v in grid.items()}, seeds, overrides, device)
-    return execute_sweep(spec, out, workers, backend, ray_address, quiet)
+    return execute_sweep(spec, out, workers, backend, ray_address, quiet, force)
 
 
 def list_experiments() -> dict[str, str]:

@@ -18,6 +18,8 @@ console, errors = Console(emoji=False), Console(stderr=True, emoji=False)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or log lines")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, else MPS, else CPU)")]
+Force = Annotated[bool, typer.Option("--force", help="run even where the config's memory estimate exceeds the "
+                                                    "memory available")]
 
 
 def _table(*columns: str, **options) -> Table:
@@ -88,7 +90,7 @@ def run(ctx: typer.Context,
                                                           "'dtype' key (the same as --set dtype=...)")] = None,
         resume: Annotated[bool, typer.Option(help="continue the run stored in --out (its config and seed) from its "
                                                   "last checkpoint")] = False,
-        quiet: Quiet = False,
+        quiet: Quiet = False, force: Force = False,
         help_: Annotated[bool, typer.Option("--help", "-h", help="show this message (and the experiment's keys)")] = False,
         ) -> None:
     """Run one experiment into a run folder and write its HTML report (`goldstone run EXPERIMENT --help`: its keys)."""
@@ -109,7 +111,7 @@ def run(ctx: typer.Context,
         if dtype is not None:
             _require_key(experiment, "dtype", "--dtype")
             overrides["dtype"] = dtype
-        result = execute(experiment, overrides, config, out, seed, device, resume, quiet)
+        result = execute(experiment, overrides, config, out, seed, device, resume, quiet, force)
         report = result.report()
     except GoldstoneError as err:
         _fail(err)
@@ -139,14 +141,14 @@ def sweep(experiment: str,
           seeds: int = 1, workers: int = 1,
           backend: Annotated[str, typer.Option(help="local or ray")] = "local",
           ray_address: Annotated[Optional[str], typer.Option(help="address of a running Ray cluster")] = None,
-          out: Optional[Path] = None, device: Device = "cpu", quiet: Quiet = False) -> None:
+          out: Optional[Path] = None, device: Device = "cpu", quiet: Quiet = False, force: Force = False) -> None:
     """Run an experiment over a grid (times seeds); resumes an unfinished sweep in --out."""
     from goldstone.core.config import parse_assignments
     from goldstone.lab.sweep import SweepSpec, execute_sweep, parse_grid
 
     try:
         spec = SweepSpec(experiment, parse_grid(grid), seeds, parse_assignments(set_), device)
-        result = execute_sweep(spec, out, workers, backend, ray_address, quiet)
+        result = execute_sweep(spec, out, workers, backend, ray_address, quiet, force)
         report = result.report()
     except GoldstoneError as err:
         _fail(err)

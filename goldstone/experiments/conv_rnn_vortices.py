@@ -24,6 +24,7 @@ from goldstone.analysis.vortices import gated_winding_numbers
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
+from goldstone.core.memory import FLOAT32, FLOAT64, training_state
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
 from goldstone.training.copy_task import CopySchedule, held_out_batch, train_copy
@@ -60,6 +61,19 @@ class ConvVorticesConfig(CopySchedule):
             raise ConfigError(f"key 'input_grid'={self.input_grid} exceeds key 'size'={self.size}")
         if self.probe_size > self.eval_size:
             raise ConfigError(f"key 'probe_size'={self.probe_size} exceeds key 'eval_size'={self.eval_size}")
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): the readout of the whole field (2 C H^2 x alphabet)
+        with Adam's state; the complex field of every time step, four tensors kept per step for the
+        backward pass; the probe's fields, phases and charges."""
+        frames = 2 * self.length + self.max_delay + 1
+        sites = self.channels * self.size ** 2
+        return {"the readout and kernel with Adam's state (keys channels, size, alphabet, kernel_size)":
+                training_state(2 * sites * self.alphabet + 2 * self.channels ** 2 * self.kernel_size ** 2),
+                "the field at every time step (keys batch_size, eval_size, channels, size, length, max_delay)":
+                4 * max(self.batch_size, self.eval_size) * frames * sites * 2 * FLOAT32,
+                "the probe's fields and charges (keys probe_size, channels, size, length, max_delay)":
+                4 * self.probe_size * frames * sites * FLOAT64}
 
 
 class ConvCopyModel(nn.Module):

@@ -18,6 +18,7 @@ from goldstone.core.config import param
 from goldstone.core.device import DTYPES, resolve_dtype
 from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
+from goldstone.core.memory import FLOAT64, MOST_EXAMPLES, training_state
 from goldstone.core.monitor import Monitor
 from goldstone.core.observable import measure
 from goldstone.lab.registry import Theory, experiment
@@ -59,6 +60,15 @@ class DeepMLPConfig(GroupConfig):
             raise ConfigError(f"dataset {self.dataset!r} needs key 'data_dir': a folder with its IDX files "
                               "(nothing is downloaded)")
         super().validate()
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): L N^2 weights with Adam's state, four (batch, N)
+        activations per block, the probe's float64 trunk states."""
+        itemsize = DTYPES[self.dtype].itemsize
+        return {"weights and Adam's state (keys width, depth)": training_state(self.depth * self.width ** 2, itemsize),
+                "activations (keys batch_size, width, depth)":
+                4 * min(self.batch_size, MOST_EXAMPLES) * self.width * self.depth * itemsize,
+                "the probe's states (keys probe_size, width, depth)": 4 * self.probe_size * self.width * self.depth * FLOAT64}
 
 
 def evaluate(model: DeepMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:

@@ -27,11 +27,12 @@ from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.extras import optional_import
 from goldstone.core.frames import series
+from goldstone.core.memory import training_state, transformer_activations
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
 from goldstone.data.classification import batch_indices
 from goldstone.data.text_tasks import encode_batches, load_task
-from goldstone.models.mps_adapter import MPSLinear, add_mps_adapters, rank_matching_lora
+from goldstone.models.mps_adapter import MPSLinear, add_mps_adapters, mps_parameter_count, rank_matching_lora
 from goldstone.models.pretrained import load_classifier
 from goldstone.analysis.area_law import area_law_bootstrap
 from goldstone.observables.entanglement import (entanglement_profile, lora_profile, prime_factors,
@@ -71,6 +72,15 @@ class LoraEntanglementConfig:
     def adapter_rank(self) -> int:
         """The bond r of the adapter: `rank` for LoRA, the parameter-matched one for MPS adaptation."""
         return rank_matching_lora(self.rank, 384, 384, self.chi, self.split) if self.method == "mps" else self.rank
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): the adapters of MiniLM's 12 query and value matrices
+        with AdamW's state (full fine-tuning: a fixed cost), and the encoder's activations on one batch."""
+        adapters = {"lora": 12 * 2 * 384 * self.rank, "full": 0,
+                    "mps": 12 * mps_parameter_count(384, 384, self.adapter_rank, self.chi, self.split)}[self.method]
+        return {"the adapters with AdamW's state (keys rank, chi, split)": training_state(adapters),
+                "activations (keys batch_size, max_length)":
+                transformer_activations(self.batch_size, self.max_length, 384, 6, 12)}
 
 
 def _updates(model, method: str, reference: dict[str, torch.Tensor]) -> dict[tuple[int, str], tuple]:

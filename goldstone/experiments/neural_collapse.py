@@ -21,6 +21,7 @@ from torch import nn
 
 from goldstone.core.config import param
 from goldstone.core.frames import series
+from goldstone.core.memory import FLOAT32, MOST_EXAMPLES, training_state
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
 from goldstone.data.classification import batch_indices, load_dataset
@@ -42,6 +43,15 @@ class CollapseConfig:
     batch_size: int = param(128, "batch size", ge=1)
     steps: int = param(2400, "SGD steps (digits: 12 per epoch)", ge=1)
     measure_every: int = param(200, "steps between NC measurements on the training set", ge=1)
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): depth x width^2 weights with SGD's momentum, four
+        (batch, width) activations per layer, every layer's features of the (at most 5,000) training
+        examples for the NC measures."""
+        return {"weights and momentum (keys width, depth)": training_state(self.depth * self.width ** 2, FLOAT32, 1),
+                "activations (keys batch_size, width, depth)":
+                4 * min(self.batch_size, MOST_EXAMPLES) * self.width * self.depth * FLOAT32,
+                "features for the NC measures (keys width, depth)": 2 * 5000 * self.width * self.depth * FLOAT32}
 
 
 class CollapseMLP(nn.Module):

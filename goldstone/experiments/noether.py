@@ -24,6 +24,7 @@ from torch import nn
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
+from goldstone.core.memory import FLOAT64
 from goldstone.core.observable import Probe
 from goldstone.lab.registry import Theory, experiment
 from goldstone.lab.run import RunContext
@@ -48,6 +49,13 @@ class NoetherConfig(SGDTrainingConfig):
     def validate(self) -> None:
         if self.nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ConfigError("key 'nesterov': Nesterov momentum needs momentum > 0 and dampening = 0")
+
+    def memory(self) -> dict[str, int]:
+        """The network's terms and the charges: six float64 (step, group) records (measured, exact,
+        continuous, ...) over about one group per hidden unit."""
+        groups = self.depth * (self.width + 1) + 1
+        return {**super().memory(), "charges of every group at every step (keys steps, width, depth)":
+                6 * (self.steps + 1) * groups * FLOAT64}
 
 
 def symmetry_table(symmetries: Symmetries, model: nn.Module) -> pd.DataFrame:

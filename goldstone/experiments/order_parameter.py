@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from goldstone.core.config import param
+from goldstone.core.memory import FLOAT32, FLOAT64, ROW
 from goldstone.core.observable import measure
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
@@ -48,6 +49,13 @@ class OrderParameterConfig(GroupConfig):
             raise ConfigError(f"key 'tail'={self.tail} exceeds key 'depth'={self.depth}")
         if self.sigma_max < self.sigma_min:
             raise ConfigError(f"key 'sigma_max'={self.sigma_max} is below key 'sigma_min'={self.sigma_min}")
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): one random trunk of L N x N layers (built in float32,
+        measured in float64), the inputs' states at every layer, c for every sigma_W, network and layer."""
+        return {"one trunk's weights (keys width, depth)": self.depth * self.width ** 2 * (FLOAT32 + FLOAT64),
+                "the inputs' states (keys inputs, width, depth)": 2 * self.inputs * self.width * self.depth * FLOAT64,
+                "c per layer (keys num_sigma, networks, depth)": self.num_sigma * self.networks * self.depth * ROW}
 
 
 def simulate(cfg: OrderParameterConfig, sigma_w: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:

@@ -20,6 +20,7 @@ from torch import nn
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
+from goldstone.core.memory import MOST_EXAMPLES
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
 from goldstone.data.classification import DATASETS, Dataset, batch_indices, load_dataset
@@ -30,6 +31,8 @@ from goldstone.training.loop import make_optimizer, train_loop
 
 PERMUTATION_SEED = 12345
 """One permutation of the time steps for every run and seed, so that runs see the same task."""
+SEQUENCE_LENGTH = {"digits": 64, "mnist1d": 40, "mnist": 784, "fashion_mnist": 784}
+"""Pixels per image: time steps per sequence."""
 
 
 @dataclasses.dataclass
@@ -51,6 +54,11 @@ class SeqPixelsConfig(RecurrentConfig):
         super().validate()
         if self.dataset in ("mnist", "fashion_mnist") and not self.data_dir:
             raise ConfigError(f"dataset {self.dataset!r} needs key 'data_dir': a folder with its IDX files")
+
+    def memory(self) -> dict[str, int]:
+        """`sequence_memory` of the training or the evaluation batch (at most the 10,000 test images)."""
+        batch = max(min(self.batch_size, MOST_EXAMPLES), min(self.eval_size, 10_000))
+        return self.sequence_memory(SEQUENCE_LENGTH[self.dataset], batch, 1, "dataset, batch_size, eval_size")
 
 
 def pixel_sequences(data: Dataset, permute: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,6 +27,7 @@ from goldstone.analysis.specialisation import specialisation
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
+from goldstone.core.memory import transformer_activations
 from goldstone.core.observable import measure
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
@@ -85,6 +86,12 @@ class SingleNodeConfig:
     def validate(self) -> None:
         if self.task in ("fewrel", "file") and not self.data:
             raise ConfigError(f"task {self.task!r} needs key 'data' (a local file)")
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): the activations of a MiniLM-sized encoder (6 layers,
+        width 384, 12 heads) on one batch; the model's own size is a fixed cost."""
+        return {"activations (keys batch_size, max_length)":
+                transformer_activations(self.batch_size, self.max_length, 384, 6, 12)}
 
 
 def _stage_steps(total: int, count: int) -> list[int]:

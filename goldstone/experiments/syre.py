@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from goldstone.core.config import param
 from goldstone.core.frames import series
+from goldstone.core.memory import FLOAT32, ROW
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
 from goldstone.training.loop import train_loop
@@ -39,6 +40,12 @@ class SyreConfig:
     lr: float = param(0.05, "learning rate (full-batch GD)", gt=0, le=10)
     steps: int = param(5000, "GD steps", ge=1)
     examples: int = param(1000, "training examples", ge=10)
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): four (examples, width) activations, the loss
+        logged at every step."""
+        return {"activations (keys examples, width)": 4 * self.examples * self.width * FLOAT32,
+                "logged rows (key steps)": self.steps * ROW}
 
 
 class TanhStudent(torch.nn.Module):

@@ -40,6 +40,10 @@ class TransitionConfig(LinearTeacherConfig):
     init_scale: float = param(0.3, "std of every weight entry at initialisation", label="init scale σ", gt=0, le=10)
     steps: int = param(6000, "GD steps", ge=1)
 
+    def logged_rows(self) -> int:
+        """The loss every 50 steps, the singular values at 100 moments."""
+        return self.steps // 50 + 101 * (2 + len(singular_values(self.singular_values)))
+
 
 def theory_values(cfg: TransitionConfig) -> list[float]:
     """Per mode, sigma at the global minimum of the regularised loss."""

@@ -30,6 +30,7 @@ from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.device import resolve_device
 from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
 from goldstone.core.extras import require_extra
+from goldstone.core.memory import check_memory
 from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import library_bars_off, log, progress
 from goldstone.lab.registry import Experiment, get_experiment
@@ -253,19 +254,20 @@ def _stored_run(out: str | Path | None, resume: bool) -> dict[str, Any]:
 
 def execute(experiment: str, overrides: dict[str, Any] | None = None, config_file: str | Path | None = None,
             out: str | Path | None = None, seed: int | None = None, device: str | None = None, resume: bool = False,
-            quiet: bool = False) -> Run:
+            quiet: bool = False, force: bool = False) -> Run:
     """Run `experiment` into a run folder (see module docstring); the engine of ``goldstone run``.
 
     Resuming, the config, seed and device stored in `out` are the defaults: `overrides`, the config
-    file and an explicit `seed` must agree with them (else the keys that differ are named).
+    file and an explicit `seed` must agree with them (else the keys that differ are named). A config
+    whose memory estimate exceeds what the device has is refused unless `force` (`check_memory`).
     """
     exp = get_experiment(experiment)
     with library_bars_off(quiet):
-        return _execute(exp, overrides, config_file, out, seed, device, resume, quiet)
+        return _execute(exp, overrides, config_file, out, seed, device, resume, quiet, force)
 
 
 def _execute(exp: Experiment, overrides: dict[str, Any] | None, config_file: str | Path | None, out: str | Path | None,
-             seed: int | None, device: str | None, resume: bool, quiet: bool) -> Run:
+             seed: int | None, device: str | None, resume: bool, quiet: bool, force: bool) -> Run:
     experiment = exp.name
     for extra in exp.extras:
         require_extra(extra, f"experiment {experiment!r}")
@@ -279,6 +281,7 @@ def _execute(exp: Experiment, overrides: dict[str, Any] | None, config_file: str
         raise ConfigError(f"--seed must be from 0 to 2**32 - 1, got {seed}")
     device = device or stored.get("device") or "cpu"
     torch_device = resolve_device(device)
+    check_memory(config, torch_device, force)
     identity = run_identity(experiment, config, seed)
     folder = Path(out) if out is not None else default_folder(identity)
     with claimed_folder(folder):

@@ -22,8 +22,10 @@ import torch
 
 from goldstone.core.atomic import write_json, write_parquet
 from goldstone.core.config import resolve_config
+from goldstone.core.device import resolve_device
 from goldstone.core.errors import ConfigError, RunFolderError
 from goldstone.core.extras import require_extra
+from goldstone.core.memory import check_memory
 from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import Bar
 from goldstone.lab.registry import Experiment, Theory, get_experiment
@@ -63,12 +65,14 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
     return grid
 
 
-def run_point(experiment: str, overrides: dict[str, Any], folder: str, seed: int, device: str) -> str:
+def run_point(experiment: str, overrides: dict[str, Any], folder: str, seed: int, device: str,
+              force: bool = False) -> str:
     """Run (or resume) one point on one torch thread; returns its folder."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        execute(experiment, overrides, None, folder, seed, device, resume=(Path(folder) / CONFIG).exists(), quiet=True)
+        execute(experiment, overrides, None, folder, seed, device, resume=(Path(folder) / CONFIG).exists(), quiet=True,
+                force=force)
     finally:
         torch.set_num_threads(threads)
     return folder
@@ -181,8 +185,9 @@ def default_sweep_folder(spec: SweepSpec, root: str | Path = "runs") -> Path:
 
 
 def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int = 1, backend: str = "local",
-                  ray_address: str | None = None, quiet: bool = False) -> Sweep:
-    """Validate every point, then run the unfinished ones; the engine of ``goldstone sweep``."""
+                  ray_address: str | None = None, quiet: bool = False, force: bool = False) -> Sweep:
+    """Validate every point (its memory estimate too, times the local workers running side by side,
+    unless `force`), then run the unfinished ones; the engine of ``goldstone sweep``."""
     exp = get_experiment(spec.experiment)
     if backend not in ("local", "ray"):
         raise ConfigError(f"--backend must be local or ray, got {backend!r}")
@@ -194,13 +199,16 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
         raise ConfigError(f"--seeds must be >= 1, got {spec.seeds}")
     if not spec.grid:
         raise ConfigError("a sweep needs at least one --grid key=values")
-    for point in spec.points():
-        resolve_config(exp.config, {**spec.overrides, **point["values"]}, None, spec.experiment)
+    configs = [resolve_config(exp.config, {**spec.overrides, **point["values"]}, None, spec.experiment)
+               for point in spec.points()]
+    device = resolve_device(spec.device)
+    for config in configs:
+        check_memory(config, device, force, min(workers, len(configs)) if backend == "local" else 1)
     folder = Path(out) if out is not None else default_sweep_folder(spec)
     with claimed_folder(folder):
         _claim(folder, spec)
         sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
-        _run_points(sweep, spec, workers, backend, ray_address, quiet)
+        _run_points(sweep, spec, workers, backend, ray_address, quiet, force)
         gather(sweep, exp)
     return sweep
 
@@ -219,10 +227,10 @@ def _claim(folder: Path, spec: SweepSpec) -> None:
 
 
 def _run_points(sweep: Sweep, spec: SweepSpec, workers: int, backend: str, ray_address: str | None,
-                quiet: bool) -> None:
+                quiet: bool, force: bool) -> None:
     todo = [(point, path) for point, path in sweep.point_folders() if not (path / DONE).exists()]
     tasks = [{"experiment": spec.experiment, "overrides": {**spec.overrides, **point["values"]}, "folder": str(path),
-              "seed": point["seed"], "device": spec.device} for point, path in todo]
+              "seed": point["seed"], "device": spec.device, "force": force} for point, path in todo]
     workers = min(workers, len(tasks)) if tasks else workers
     label = (f"sweep {spec.experiment}: {len(tasks)} of {len(spec.points())} points to run"
              f"{f' on {workers} workers' if workers > 1 else ''}")

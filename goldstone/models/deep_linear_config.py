@@ -9,6 +9,7 @@ import torch
 
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
+from goldstone.core.memory import FLOAT32, ROW, training_state
 from goldstone.models.deep_linear import DeepLinear, linear_teacher
 
 
@@ -40,6 +41,17 @@ class LinearTeacherConfig:
         values = singular_values(self.singular_values)
         if len(values) > min(self.dim, self.width):
             raise ConfigError(f"key 'singular_values': {len(values)} values for dim {self.dim}, width {self.width}")
+
+    def logged_rows(self) -> int:
+        """Metric rows the run logs: the loss and every mode's strength at every step."""
+        return self.steps * (1 + len(singular_values(self.singular_values)))
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): L matrices of at most max(dim, width)^2 entries with
+        their gradients, and the logged rows."""
+        side = max(self.dim, self.width)
+        return {"weights and gradients (keys dim, width, depth)": training_state(self.depth * side ** 2, FLOAT32, 0),
+                "logged rows (keys steps, singular_values)": self.logged_rows() * ROW}
 
 
 def teacher_and_student(cfg: LinearTeacherConfig, seed: int

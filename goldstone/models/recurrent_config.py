@@ -8,6 +8,7 @@ import dataclasses
 from torch import nn
 
 from goldstone.core.config import param
+from goldstone.core.memory import FLOAT32, training_state
 from goldstone.models.group_config import GROUPS, GroupConfig
 from goldstone.models.recurrent import (CELLS, TORCH_CELLS, EquivariantRNN, TorchRecurrent, equal_parameter_width,
                                         parameter_count)
@@ -51,6 +52,14 @@ class RecurrentConfig(GroupConfig):
         if self.architecture == "equivariant":
             return EquivariantRNN(input_size, width, self.group, self.k, self.cell, self.sigma_w)
         return TorchRecurrent(self.architecture, input_size, width)
+
+    def sequence_memory(self, length: int, batch: int, inputs: int, keys: str) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`) of training on `batch` sequences of `length` steps:
+        at most four gates' N x (N + inputs) weights with Adam's state, and every step's gates kept for
+        the backward pass; `keys` names the keys that set `length` and `batch`."""
+        gates = 4
+        return {"weights and Adam's state (key width)": training_state(gates * self.width * (self.width + inputs)),
+                f"every time step's activations (keys width, {keys})": 2 * gates * batch * length * self.width * FLOAT32}
 
     def network_name(self, input_size: int, outputs: int) -> str:
         """"U(1) GRU, N = 64", "GRU, N = 41", ..."""

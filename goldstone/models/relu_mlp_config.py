@@ -11,6 +11,7 @@ from torch import nn
 from goldstone.core.config import param
 from goldstone.core.device import DTYPES, resolve_dtype
 from goldstone.core.errors import ConfigError
+from goldstone.core.memory import MOST_EXAMPLES, training_state
 from goldstone.data.classification import Dataset, batch_indices, load_dataset, noisy_labels
 from goldstone.models.relu_mlp import relu_mlp
 
@@ -35,6 +36,14 @@ class SGDTrainingConfig:
     eval_every: int = param(250, "steps between test evaluations", ge=1)
     checkpoint_every: int = param(1000, "steps between checkpoints", ge=1)
     dtype: str = param("float32", "precision of model and data (also --dtype)", choices=tuple(DTYPES))
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): depth x width^2 weights with SGD's momentum, four
+        (batch, width) activations per layer."""
+        itemsize = DTYPES[self.dtype].itemsize
+        return {"weights and momentum (keys width, depth)": training_state(self.depth * self.width ** 2, itemsize, 1),
+                "activations (keys batch_size, width, depth)":
+                4 * min(self.batch_size, MOST_EXAMPLES) * self.width * self.depth * itemsize}
 
 
 def prepared_data(cfg: SGDTrainingConfig, device: torch.device) -> Dataset:

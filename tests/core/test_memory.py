@@ -1,0 +1,92 @@
+"""Memory estimates: a config the machine cannot hold is refused in one line before anything is
+built (the estimate and the keys that drive it named), `--force` lets it through, and every
+experiment's defaults fit comfortably."""
+
+import re
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from goldstone.cli import app
+from goldstone.core.config import resolve_config
+from goldstone.core.errors import ConfigError
+from goldstone.core.memory import available_memory, check_memory, human_bytes
+from goldstone.lab.registry import load_all
+
+runner = CliRunner()
+CPU = torch.device("cpu")
+
+BOMBS = [  # (experiment, overrides, the keys the refusal must name)
+    ("deep_mlp", {"width": 10**9}, "width"),
+    ("deep_mlp", {"probe_size": 10**9}, "probe_size"),
+    ("order_parameter", {"width": 10**6}, "width"),
+    ("copy_task", {"batch_size": 10**9}, "batch_size"),
+    ("seq_pixels", {"width": 10**6}, "width"),
+    ("conv_rnn_vortices", {"batch_size": 10**9}, "batch_size"),
+    ("noether", {"steps": 10**9}, "steps"),
+    ("ksb", {"width": 10**7}, "width"),
+    ("neural_collapse", {"width": 10**7}, "width"),
+    ("saddle_to_saddle", {"dim": 10**5, "width": 10**5}, "dim, width"),
+    ("weight_decay_transition", {"dim": 10**5, "width": 10**5}, "dim, width"),
+    ("syre", {"examples": 10**12}, "examples"),
+    ("single_node", {"batch_size": 10**9}, "batch_size"),
+    ("lora_entanglement", {"method": "mps", "chi": 10**9}, "chi"),
+]
+
+
+@pytest.mark.parametrize("experiment,overrides,keys", BOMBS, ids=[f"{b[0]}-{next(iter(b[1]))}" for b in BOMBS])
+def test_a_config_the_machine_cannot_hold_is_one_line_and_leaves_nothing(tmp_path, experiment, overrides, keys):
+    sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
+    result = runner.invoke(app, ["run", experiment, *sets, "--out", str(tmp_path / "r"), "--quiet"])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "needs about" in line and "--force" in line
+    named = re.search(r"\(keys? ([^)]*)\)", line).group(1).split(", ")
+    assert set(keys.split(", ")) <= set(named), line
+    assert not (tmp_path / "r").exists()
+
+
+def test_every_experiments_defaults_fit_in_a_gigabyte():
+    """Every experiment whose memory grows with its keys states an estimate, and its defaults stay
+    far from any machine's limit (the check never refuses a default run)."""
+    estimated = []
+    for name, exp in load_all().items():
+        config = resolve_config(exp.config, {}, None, name)
+        if hasattr(config, "memory"):
+            estimated.append(name)
+            assert 0 < sum(config.memory().values()) < 2**30, name
+    assert set(estimated) >= {b[0] for b in BOMBS}
+
+
+def test_force_lets_a_refused_config_through_and_the_check_counts_side_by_side_runs():
+    class Config:
+        def __init__(self, size: int):
+            self.size = size
+
+        def memory(self) -> dict[str, int]:
+            return {"the table (key size)": self.size}
+
+    have = available_memory(CPU)
+    with pytest.raises(ConfigError, match=r"the table \(key size\)"):
+        check_memory(Config(2 * have), CPU)
+    check_memory(Config(2 * have), CPU, force=True)
+    check_memory(Config(have // 4), CPU)
+    with pytest.raises(ConfigError, match="for 8 runs side by side"):
+        check_memory(Config(have // 4), CPU, copies=8)
+
+
+def test_a_sweep_is_checked_for_its_workers_side_by_side_before_any_point_runs(tmp_path):
+    """Each point needs about a third of the free memory (deep_mlp's 16 layers of weights with Adam's
+    state, 16 x N^2 x 16 bytes): alone it fits; eight local workers at once do not, so the sweep
+    refuses before making its folder."""
+    width = int((available_memory(CPU) / 3 / 16 / 16) ** 0.5) // 4 * 4
+    result = runner.invoke(app, ["sweep", "deep_mlp", "--grid", f"width={width},{width - 4}", "--set", "depth=16",
+                                 "--seeds", "4", "--workers", "8", "--out", str(tmp_path / "s"), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "for 8 runs side by side" in result.output and not (tmp_path / "s").exists()
+
+
+def test_human_bytes():
+    assert [human_bytes(n) for n in (512, 1536, 3 * 2**30, 2**60)] == ["512 B", "1.5 KiB", "3.0 GiB", "1024.0 PiB"]
