@@ -11,3 +11,11 @@ class ConfigError(GoldstoneError):
 
 class RunFolderError(GoldstoneError):
     """A run or sweep folder that cannot be used as asked (different run, no run, corrupt)."""
+
+
+class DivergedError(GoldstoneError):
+    """Training stopped: the loss became NaN or infinite at `step` (no checkpoint of it was written)."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step

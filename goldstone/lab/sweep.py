@@ -20,17 +20,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from goldstone.core.atomic import write_json, write_parquet
-from goldstone.core.config import resolve_config
+from goldstone.core.atomic import write_json, write_parquet, write_text
+from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.device import resolve_device
-from goldstone.core.errors import ConfigError, RunFolderError
+from goldstone.core.errors import ConfigError, DivergedError, RunFolderError
 from goldstone.core.extras import require_extra
 from goldstone.core.memory import check_memory
 from goldstone.lab.lock import claimed_folder, foreign_entries
-from goldstone.core.progress import Bar
+from goldstone.core.progress import Bar, log
 from goldstone.lab.registry import Experiment, Theory, get_experiment
 from goldstone.lab.run import execute
-from goldstone.lab.views import CONFIG, DONE, PROGRESS, SECTIONS, SPEC, THEORY, Run, Sweep, SweepSpec, read_json
+from goldstone.lab.views import CONFIG, DIVERGED, DONE, PROGRESS, SECTIONS, SPEC, THEORY, Run, Sweep, SweepSpec, read_json
 from goldstone.lab.workers import run_tasks
 
 
@@ -67,12 +67,16 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
 
 def run_point(experiment: str, overrides: dict[str, Any], folder: str, seed: int, device: str,
               force: bool = False) -> str:
-    """Run (or resume) one point on one torch thread; returns its folder."""
+    """Run (or resume) one point on one torch thread; returns its folder. A point whose loss turns
+    non-finite is a result of the sweep, not a failure: its folder gets ``DIVERGED`` (step, message)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         execute(experiment, overrides, None, folder, seed, device, resume=(Path(folder) / CONFIG).exists(), quiet=True,
                 force=force)
+    except DivergedError as err:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        write_text(Path(folder) / DIVERGED, f"{err.step}\n{err}\n")
     finally:
         torch.set_num_threads(threads)
     return folder
@@ -129,6 +133,11 @@ def gather(sweep: Sweep, exp: Experiment) -> None:
     experiment's theory curves and its own report sections."""
     frames, rows, configs = [], [], []
     for point, folder in sweep.point_folders():
+        if (folder / DIVERGED).exists():
+            config = config_dict(resolve_config(exp.config, {**sweep.spec.overrides, **point["values"]}, None, exp.name))
+            step = int((folder / DIVERGED).read_text().split("\n", 1)[0])
+            rows.append({**{k: config[k] for k in point["values"]}, "seed": point["seed"], "metric": "diverged_at_step",
+                         "value": step})
         if not (folder / DONE).exists():
             continue
         run = Run(folder)
@@ -210,6 +219,10 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
         sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
         _run_points(sweep, spec, workers, backend, ray_address, quiet, force)
         gather(sweep, exp)
+    diverged = [path / DIVERGED for _, path in sweep.point_folders() if (path / DIVERGED).exists()]
+    if diverged:
+        log(f"{len(diverged)} of {len(spec.points())} points stopped on a NaN or infinite loss (metric "
+            f"diverged_at_step in the summary; e.g. {diverged[0]})", quiet)
     return sweep
 
 
@@ -228,7 +241,8 @@ def _claim(folder: Path, spec: SweepSpec) -> None:
 
 def _run_points(sweep: Sweep, spec: SweepSpec, workers: int, backend: str, ray_address: str | None,
                 quiet: bool, force: bool) -> None:
-    todo = [(point, path) for point, path in sweep.point_folders() if not (path / DONE).exists()]
+    todo = [(point, path) for point, path in sweep.point_folders()
+            if not (path / DONE).exists() and not (path / DIVERGED).exists()]
     tasks = [{"experiment": spec.experiment, "overrides": {**spec.overrides, **point["values"]}, "folder": str(path),
               "seed": point["seed"], "device": spec.device, "force": force} for point, path in todo]
     workers = min(workers, len(tasks)) if tasks else workers

@@ -3,7 +3,8 @@
 A run folder holds ``config.json`` (config, seed, device, package versions, presentation),
 ``metrics.parquet`` (long form), ``arrays/*.safetensors``, ``figures/*.png|svg|gif``,
 ``tables/*.parquet``, ``checkpoints/step_*/``, ``progress.json`` while it trains and, written last,
-``DONE``. A sweep folder holds ``sweep.json``, one run per point under ``points/``,
+``DONE`` (or ``DIVERGED``, the step and the message, where a sweep's point stopped on a non-finite
+loss). A sweep folder holds ``sweep.json``, one run per point under ``points/``,
 ``results.parquet``, ``summary.parquet`` and what its report draws from the experiment's code:
 ``theory.parquet`` (the theory curves) and ``sections.json`` (the experiment's own sections).
 """
@@ -26,6 +27,7 @@ from goldstone.lab.presentation import Presentation
 from goldstone.lab.report import write_report
 
 CONFIG, METRICS, MANIFEST, DONE, PROGRESS = "config.json", "metrics.parquet", "manifest.json", "DONE", "progress.json"
+DIVERGED = "DIVERGED"
 SPEC, THEORY, SECTIONS = "sweep.json", "theory.parquet", "sections.json"
 
 

@@ -4,6 +4,10 @@
 ``loss_fn(step)`` / backward / `after_backward` / optimiser step, calls each measurement at the
 steps of its schedule (step 0 included when starting fresh), checkpoints at its schedule and at
 the last step, and shows a labelled progress bar. Resumed runs end bitwise identical on CPU.
+
+A loss that turns NaN or infinite stops the run with a `DivergedError` naming the step, found
+without a device sync per step: the first bad step is kept on the device and read every
+`CHECK_EVERY` steps and before every measurement and checkpoint, so neither sees non-finite weights.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from goldstone.core.errors import ConfigError
+from goldstone.core.errors import ConfigError, DivergedError
 from goldstone.core.monitor import Schedule, parse_schedule
 from goldstone.lab.run import RunContext
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 FUSED = ("adam", "adamw")
+CHECK_EVERY = 50
+"""Steps between reads of the first non-finite loss (besides those before measurements and checkpoints)."""
 
 
 def decays(name: str, parameter: nn.Parameter) -> bool:
@@ -69,8 +75,11 @@ def train_loop(ctx: RunContext, model: nn.Module, optimizer: torch.optim.Optimiz
             if is_due(0):
                 fn(0)
     model.train()
+    first_bad = torch.tensor(-1)  # the first step whose loss is not finite, on the loss's device
     for step in ctx.steps(start, steps, description):
         loss = loss_fn(step)
+        first_bad = first_bad.to(loss.device)
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), step, first_bad)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if after_backward is not None:
@@ -79,9 +88,19 @@ def train_loop(ctx: RunContext, model: nn.Module, optimizer: torch.optim.Optimiz
         if scheduler is not None:
             scheduler.step()
         done = step + 1
-        for is_due, fn in due:
-            if is_due(done):
-                fn(done)
-                model.train()
+        due_now = [fn for is_due, fn in due if is_due(done)]
+        if due_now or saves(done) or done == steps or done % CHECK_EVERY == 0:
+            _stop_if_diverged(first_bad, steps)
+        for fn in due_now:
+            fn(done)
+            model.train()
         if saves(done) or done == steps:
             ctx.checkpoint(done, **state)
+
+
+def _stop_if_diverged(first_bad: torch.Tensor, steps: int) -> None:
+    step = int(first_bad)
+    if step >= 0:
+        raise DivergedError(f"the training loss became NaN or infinite at step {step} (of {steps}); the run stopped "
+                            "there, its last checkpoint from before: lower the learning rate, or look for NaN or inf "
+                            "in the data", step)
