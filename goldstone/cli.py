@@ -9,10 +9,31 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from goldstone.core.errors import GoldstoneError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+"""Click's usage error (typer vendors click, so it is reached through the class typer exports)."""
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """A mistyped command line (a missing or unknown option, a value of the wrong type) is one line
+    naming the command and the fix, exit code 2, like every other error; not click's usage box."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except _UsageError as err:
+            command = err.ctx.command_path if err.ctx is not None else ctx.command_path
+            message = " ".join(err.format_message().split())
+            errors.print(f"[bold red]error:[/] {escape(command)}: {escape(message)} (see {escape(command)} --help)",
+                         highlight=False, markup=True, soft_wrap=True, emoji=False)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(cls=_OneLineUsageErrors, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Goldstone: symmetry breaking and phase transitions in neural-network learning.")
 console, errors = Console(emoji=False), Console(stderr=True, emoji=False)
 

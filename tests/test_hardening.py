@@ -365,3 +365,21 @@ def test_a_broken_model_folder_is_one_line_naming_the_file(tmp_path, command, co
     result = invoke(command, str(folder))
     one_line_exit_2(result, message)
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["uas", "--treebank", "t.conllu"], "uas: Missing option '--model'"),
+    (["uas", "--model", "minilm", "--treebank", "t.conllu", "--batch-size", "abc"], "'--batch-size'"),
+    (["nodes", "minilm"], "nodes: Missing option '--data'"),
+    (["nodes", "minilm", "--data", "d.csv", "--layer", "x"], "'--layer'"),
+    (["run", "deep_mlp", "--sett", "x=1"], "No such option: --sett"),
+    (["sweep", "deep_mlp"], "Missing option '--grid'"),
+    (["audit"], "Missing argument"),
+    (["nonsense"], "No such command 'nonsense'"),
+])
+def test_a_mistyped_command_line_is_one_line(args, message):
+    """Click's usage errors (missing or unknown options, values of the wrong type) read like every
+    other error: one line naming the command, exit code 2."""
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and message in result.output and "--help" in result.output
