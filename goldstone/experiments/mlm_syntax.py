@@ -24,6 +24,7 @@ from goldstone.core.atomic import atomic_dir
 from goldstone.core.config import param, resolve_config
 from goldstone.core.errors import ConfigError, GoldstoneError
 from goldstone.core.frames import series
+from goldstone.core.memory import FLOAT32, ROW, training_state, transformer_activations
 from goldstone.core.observable import measure, model_device
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
@@ -131,6 +132,19 @@ class MLMSyntaxConfig:
                                   "corpus=text does not have")
         if self.hidden % self.heads:
             raise ConfigError(f"key 'hidden'={self.hidden} is not divisible by key 'heads'={self.heads}")
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`): the encoder (vocabulary embeddings and 12 hidden^2
+        per block) with AdamW's state, its activations on a batch, the dev sentences' attention maps
+        for head UAS, and the generated corpus (about a logged row's size per token while it is built)."""
+        corpus = self.sentences if self.corpus == "synthetic" else 0
+        return {"the encoder with AdamW's state (keys vocab_size, hidden, layers)":
+                training_state(self.vocab_size * self.hidden + 12 * self.layers * self.hidden ** 2),
+                "activations (keys batch_size, max_length, hidden, layers, heads)":
+                transformer_activations(self.batch_size, self.max_length, self.hidden, self.layers, self.heads),
+                "attention maps for head UAS (keys eval_sentences, max_length, layers, heads)":
+                self.eval_sentences * self.layers * self.heads * self.max_length ** 2 * FLOAT32,
+                "the synthetic corpus (keys sentences, max_length)": corpus * self.max_length * ROW}
 
     def regulariser(self) -> SyntacticRegulariser | None:
         signs = {"baseline": 0.0, "sas-": 1.0, "sas+": -1.0, "transient": 1.0}

@@ -32,6 +32,9 @@ BOMBS = [  # (experiment, overrides, the keys the refusal must name)
     ("syre", {"examples": 10**12}, "examples"),
     ("single_node", {"batch_size": 10**9}, "batch_size"),
     ("lora_entanglement", {"method": "mps", "chi": 10**9}, "chi"),
+    ("mlm_syntax", {"corpus": "synthetic", "sentences": 10**9}, "sentences"),
+    ("mlm_syntax", {"hidden": 10**6, "heads": 1}, "hidden"),
+    ("mlm_syntax", {"eval_sentences": 10**8}, "eval_sentences"),
 ]
 
 
