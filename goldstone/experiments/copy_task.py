@@ -28,8 +28,8 @@ class CopyTaskConfig(CopySchedule, RecurrentConfig):
     """The copy task with our cell or a PyTorch baseline."""
 
     def memory(self) -> dict[str, int]:
-        """`sequence_memory` of the training or the evaluation batch, whichever is larger."""
-        return self.sequence_memory(2 * self.length + self.max_delay + 1, max(self.batch_size, self.eval_size),
+        """`sequence_memory` of the training and the evaluation batch."""
+        return self.sequence_memory(2 * self.length + self.max_delay + 1, self.batch_size, self.eval_size,
                                     self.alphabet + 1, "length, max_delay, batch_size, eval_size")
 
 

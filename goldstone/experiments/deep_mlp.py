@@ -63,12 +63,15 @@ class DeepMLPConfig(GroupConfig):
 
     def memory(self) -> dict[str, int]:
         """Bytes by term (`goldstone.core.memory`): L N^2 weights with Adam's state, four (batch, N)
-        activations per block, the probe's float64 trunk states."""
+        activations per block, the probe's float64 trunk states, and the final Jacobian spectrum of 8
+        probe inputs (reverse mode over N output directions through L blocks: about 3 x 8 N^2 L floats,
+        measured)."""
         itemsize = DTYPES[self.dtype].itemsize
         return {"weights and Adam's state (keys width, depth)": training_state(self.depth * self.width ** 2, itemsize),
                 "activations (keys batch_size, width, depth)":
                 4 * min(self.batch_size, MOST_EXAMPLES) * self.width * self.depth * itemsize,
-                "the probe's states (keys probe_size, width, depth)": 4 * self.probe_size * self.width * self.depth * FLOAT64}
+                "the probe's states (keys probe_size, width, depth)": 4 * self.probe_size * self.width * self.depth * FLOAT64,
+                "the Jacobian spectrum (keys width, depth)": 3 * 8 * self.width ** 2 * self.depth * FLOAT64}
 
 
 def evaluate(model: DeepMLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:

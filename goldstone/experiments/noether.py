@@ -51,11 +51,12 @@ class NoetherConfig(SGDTrainingConfig):
             raise ConfigError("key 'nesterov': Nesterov momentum needs momentum > 0 and dampening = 0")
 
     def memory(self) -> dict[str, int]:
-        """The network's terms and the charges: six float64 (step, group) records (measured, exact,
-        continuous, ...) over about one group per hidden unit."""
+        """The network's terms and the charges: about 80 float64 per group and step (the measured
+        charges, the exact and continuous predictions and the sums they need; measured) over about one
+        group per hidden unit."""
         groups = self.depth * (self.width + 1) + 1
         return {**super().memory(), "charges of every group at every step (keys steps, width, depth)":
-                6 * (self.steps + 1) * groups * FLOAT64}
+                80 * (self.steps + 1) * groups * FLOAT64}
 
 
 def symmetry_table(symmetries: Symmetries, model: nn.Module) -> pd.DataFrame:

@@ -56,9 +56,9 @@ class SeqPixelsConfig(RecurrentConfig):
             raise ConfigError(f"dataset {self.dataset!r} needs key 'data_dir': a folder with its IDX files")
 
     def memory(self) -> dict[str, int]:
-        """`sequence_memory` of the training or the evaluation batch (at most the 10,000 test images)."""
-        batch = max(min(self.batch_size, MOST_EXAMPLES), min(self.eval_size, 10_000))
-        return self.sequence_memory(SEQUENCE_LENGTH[self.dataset], batch, 1, "dataset, batch_size, eval_size")
+        """`sequence_memory` of the training and the evaluation batch (at most the 10,000 test images)."""
+        return self.sequence_memory(SEQUENCE_LENGTH[self.dataset], min(self.batch_size, MOST_EXAMPLES),
+                                    min(self.eval_size, 10_000), 1, "dataset, batch_size, eval_size")
 
 
 def pixel_sequences(data: Dataset, permute: bool) -> tuple[torch.Tensor, torch.Tensor]:

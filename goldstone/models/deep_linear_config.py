@@ -9,7 +9,7 @@ import torch
 
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
-from goldstone.core.memory import FLOAT32, ROW, training_state
+from goldstone.core.memory import FLOAT64, ROW
 from goldstone.models.deep_linear import DeepLinear, linear_teacher
 
 
@@ -47,10 +47,11 @@ class LinearTeacherConfig:
         return self.steps * (1 + len(singular_values(self.singular_values)))
 
     def memory(self) -> dict[str, int]:
-        """Bytes by term (`goldstone.core.memory`): L matrices of at most max(dim, width)^2 entries with
-        their gradients, and the logged rows."""
+        """Bytes by term (`goldstone.core.memory`): float64 matrices of at most max(dim, width)^2
+        entries: the L weights with their gradients, and about 20 more for the teacher's orthogonal
+        factors and the end-to-end products of the forward and backward pass (measured); the logged rows."""
         side = max(self.dim, self.width)
-        return {"weights and gradients (keys dim, width, depth)": training_state(self.depth * side ** 2, FLOAT32, 0),
+        return {"weights, teacher and products (keys dim, width, depth)": (2 * self.depth + 20) * side ** 2 * FLOAT64,
                 "logged rows (keys steps, singular_values)": self.logged_rows() * ROW}
 
 

@@ -53,13 +53,15 @@ class RecurrentConfig(GroupConfig):
             return EquivariantRNN(input_size, width, self.group, self.k, self.cell, self.sigma_w)
         return TorchRecurrent(self.architecture, input_size, width)
 
-    def sequence_memory(self, length: int, batch: int, inputs: int, keys: str) -> dict[str, int]:
-        """Bytes by term (`goldstone.core.memory`) of training on `batch` sequences of `length` steps:
-        at most four gates' N x (N + inputs) weights with Adam's state, and every step's gates kept for
-        the backward pass; `keys` names the keys that set `length` and `batch`."""
+    def sequence_memory(self, length: int, batch: int, held_out: int, inputs: int, keys: str) -> dict[str, int]:
+        """Bytes by term (`goldstone.core.memory`) of training on `batch` sequences of `length` steps and
+        evaluating `held_out` of them: at most four gates' N x (N + inputs) weights with Adam's state,
+        every step's gates kept for the backward pass, the held-out states (no gradient); `keys` names
+        the keys that set `length`, `batch` and `held_out`."""
         gates = 4
         return {"weights and Adam's state (key width)": training_state(gates * self.width * (self.width + inputs)),
-                f"every time step's activations (keys width, {keys})": 2 * gates * batch * length * self.width * FLOAT32}
+                f"every time step's activations (keys width, {keys})":
+                2 * (gates * batch + held_out) * length * self.width * FLOAT32}
 
     def network_name(self, input_size: int, outputs: int) -> str:
         """"U(1) GRU, N = 64", "GRU, N = 41", ..."""

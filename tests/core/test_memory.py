@@ -2,7 +2,10 @@
 built (the estimate and the keys that drive it named), `--force` lets it through, and every
 experiment's defaults fit comfortably."""
 
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -93,3 +96,40 @@ def test_a_sweep_is_checked_for_its_workers_side_by_side_before_any_point_runs(t
 
 def test_human_bytes():
     assert [human_bytes(n) for n in (512, 1536, 3 * 2**30, 2**60)] == ["512 B", "1.5 KiB", "3.0 GiB", "1024.0 PiB"]
+
+
+PEAK = """
+import json, resource, sys, tempfile
+import torch
+import goldstone
+torch.set_num_threads(1)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with tempfile.TemporaryDirectory() as folder:
+    goldstone.run(sys.argv[1], out=folder + "/r", **json.loads(sys.argv[2]))
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+def peak_growth(experiment: str, overrides: dict) -> int:
+    """Bytes the process's peak resident memory grows by over one run, in a fresh interpreter."""
+    done = subprocess.run([sys.executable, "-c", PEAK, experiment, json.dumps(overrides)], capture_output=True,
+                          text=True, check=True)
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment,tiny,large", [
+    ("deep_mlp", {"width": 16, "depth": 2}, {"width": 1024, "depth": 8}),
+    ("weight_decay_transition", {"dim": 12, "width": 12}, {"dim": 1500, "width": 1500}),
+    ("noether", {"steps": 20, "width": 16}, {"steps": 2000, "width": 256}),
+])
+def test_estimates_are_within_a_factor_of_two_of_the_measured_peak(experiment, tiny, large):
+    """The key-driven part of the peak (a large config's growth less a tiny one's: the fixed cost of
+    imports, figures and the report) against the difference of the two estimates."""
+    short = {"deep_mlp": {"steps": 2, "eval_every": 1, "observe_every": 2, "checkpoint_every": 2},
+             "weight_decay_transition": {"steps": 3}, "noether": {}}[experiment]
+    exp = load_all()[experiment]
+    estimate = [sum(resolve_config(exp.config, {**c, **short}, None, experiment).memory().values()) for c in (tiny, large)]
+    measured = [peak_growth(experiment, {**c, **short}) for c in (tiny, large)]
+    ratio = (measured[1] - measured[0]) / (estimate[1] - estimate[0])
+    assert 0.5 <= ratio <= 2, f"measured {measured}, estimated {estimate}: ratio {ratio:.2f}"
