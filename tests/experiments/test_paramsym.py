@@ -49,14 +49,6 @@ def test_digits_mse_neural_collapse(tmp_path):
     assert headline["train_error"] == 0 and headline["nc1"] < 5e-3 and headline["nc4"] == 0
 
 
-@pytest.mark.parametrize("lr,collapsed", [(0.01, 0), (0.2, 1)])
-def test_sgd_collapse_follows_the_criterion_away_from_its_boundary(tmp_path, lr, collapsed):
-    """Criterion c = -beta + (eta/2)(3 beta^2 + sigma^2)/B: -0.08 at eta = 0.01 (learns), +0.30 at 0.2 (collapses)."""
-    run = goldstone.run("sgd_collapse", out=tmp_path / "r", lr=lr, steps=5000)
-    headline = run.manifest["headline"]
-    assert headline["collapsed"] == collapsed and (headline["criterion"] > 0) == bool(collapsed)
-
-
 def test_identical_units_train_as_one_unit_and_syre_escapes(tmp_path):
     """Prop. 3 of syre: GD from identical units is the one-unit network's GD (to round-off); syre leaves it."""
     vanilla = goldstone.run("syre", out=tmp_path / "v", method="vanilla", steps=2000).manifest["headline"]
