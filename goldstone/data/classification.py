@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from goldstone.core.errors import ConfigError
+from goldstone.core.errors import ConfigError, GoldstoneError
 from goldstone.data.idx import find_idx, read_idx
 
 DATASETS = ("digits", "mnist1d", "mnist", "fashion_mnist")
+MAX_CLASSES = 10_000
+MAX_PIXEL = float(np.finfo(np.float32).max)  # larger values overflow the standardisation's sums
 
 
 @dataclasses.dataclass
@@ -81,13 +83,43 @@ def load_idx_dataset(name: str, folder: str | Path) -> Dataset:
         x, y = (read_idx(path) for path in paths)
         if x.ndim != 3:
             raise ConfigError(f"{paths[0]}: images must be (n, rows, columns), got shape {x.shape}")
+        if not x.size:
+            raise GoldstoneError(f"{paths[0]}: no images (shape {x.shape} holds no pixels)")
         if y.shape != x.shape[:1]:
             raise ConfigError(f"{paths[1]}: labels must be ({len(x)},), one per image of {paths[0].name}, "
                               f"got shape {y.shape}")
+        _check_pixels(paths[0], x)
+        _check_labels(paths[1], y)
         arrays += [x, y]
     if arrays[0].shape[1:] != arrays[2].shape[1:]:
         raise ConfigError(f"{folder}: train images are {arrays[0].shape[1:]} but test images {arrays[2].shape[1:]}")
+    classes, unseen = int(arrays[1].max()) + 1, int(arrays[3].max())
+    if unseen >= classes:
+        raise GoldstoneError(f"{found[3]}: label {unseen} is not among the training labels' classes "
+                             f"0..{classes - 1}")
     return _standardise(name, *arrays)
+
+
+def _check_pixels(path: Path, x: np.ndarray) -> None:
+    """Refuse NaN, infinite and float32-overflowing pixels, which would turn the training loss into NaN."""
+    if x.dtype.kind != "f":
+        return
+    bad = np.argwhere(~(np.abs(x) <= MAX_PIXEL))
+    if bad.size:
+        image, row, column = bad[0]
+        raise GoldstoneError(f"{path}: image {image} has pixel {x[image, row, column]} at ({row}, {column}); "
+                             f"pixels must be finite and at most {MAX_PIXEL:.3g} in size")
+
+
+def _check_labels(path: Path, y: np.ndarray) -> None:
+    """Refuse labels that are not whole numbers in 0..MAX_CLASSES - 1."""
+    if y.dtype.kind not in "iu":
+        raise GoldstoneError(f"{path}: labels must be integers, got IDX type {y.dtype}")
+    if (low := int(y.min())) < 0:
+        raise GoldstoneError(f"{path}: label {low} is negative; labels are classes 0, 1, ...")
+    if (high := int(y.max())) >= MAX_CLASSES:
+        raise GoldstoneError(f"{path}: label {high} is more than {MAX_CLASSES - 1}, "
+                             "the most classes a data set may have")
 
 
 def load_dataset(name: str, data_dir: str | None = None) -> Dataset:

@@ -26,6 +26,8 @@ def masked_token_batches(texts: Sequence[str], tokenizer: PreTrainedTokenizerBas
                          ) -> tuple[list[tuple[dict[str, torch.Tensor], torch.Tensor]], list[str]]:
     """Batches of ({"input_ids" (masked), "attention_mask"}, targets (B, T): token rank or -100) and the names
     of the `top` tokens, most frequent first."""
+    if not texts:
+        raise GoldstoneError("the masked-token task has no texts to mask")
     if tokenizer.mask_token_id is None:
         raise GoldstoneError(f"{type(tokenizer).__name__} has no mask token: the masked-token task needs a masked LM's tokenizer")
     encoding = tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt",

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from goldstone.core.errors import GoldstoneError
 from goldstone.data.json_lines import json_objects
+from goldstone.data.text_file import read_text
 from goldstone.data.treebank import Sentence, read_conllu
 
 PHENOMENA = ("subject_verb_agreement", "determiner_noun_agreement")
@@ -171,12 +172,8 @@ def read_blimp_jsonl(path: str | Path) -> list[MinimalPair]:
     phenomenon ("UID", else "linguistics_term", else "field"). Words are split at whitespace, with the final
     punctuation of a sentence split off as its own word."""
     path = Path(path)
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise GoldstoneError(f"{path}: cannot read the BLiMP file ({err})") from err
     pairs = []
-    for number, record in json_objects(path, content):
+    for number, record in json_objects(path, read_text(path)):
         missing = [key for key in ("sentence_good", "sentence_bad")
                    if not isinstance(record.get(key), str) or not record[key].strip()]
         if missing:

@@ -20,6 +20,7 @@ are written as CoNLL-U, so head UAS, the syntactic regulariser and minimal pairs
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -35,6 +36,14 @@ AGREEMENT_RELATIONS = ("det", "nsubj", "acl:relcl")
 PHENOMENA = {"det": "determiner_noun_agreement", "nsubj": "subject_verb_agreement",
              "acl:relcl": "relative_verb_agreement"}
 DETERMINERS = 3
+MAX_WORDS = 256
+"""The longest sentence: a draw is abandoned (and redrawn) as soon as it passes this many words, so that any depth
+and probabilities end quickly and the recursion stays shallow."""
+MAX_VOCABULARY = 100_000
+
+
+class _TooLong(Exception):
+    """A draw that passed MAX_WORDS words (and so is redrawn)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +79,21 @@ class Grammar:
             raise ConfigError(f"key 'agreement': {self.agreement} is not a probability")
         if self.max_adjectives < 0:
             raise ConfigError(f"key 'max_adjectives': {self.max_adjectives} is negative")
-        if not 3 <= self.min_words <= self.max_words:
-            raise ConfigError(f"keys 'min_words'/'max_words': {self.min_words}..{self.max_words} holds no sentence "
-                              "(the shortest is 3 words: Det N Vi)")
+        if not 3 <= self.min_words <= self.max_words <= MAX_WORDS:
+            raise ConfigError(f"keys 'min_words'/'max_words': {self.min_words}..{self.max_words} is not a range of "
+                              f"sentence lengths within 3..{MAX_WORDS} (the shortest sentence is 3 words: Det N Vi)")
+        if self.vocabulary_size() > MAX_VOCABULARY:
+            raise ConfigError(f"keys 'nouns', 'classes', 'adjectives', 'verbs', 'prepositions': a vocabulary of "
+                              f"{self.vocabulary_size():,} words, more than {MAX_VOCABULARY:,}")
 
     def noun_class(self) -> np.ndarray:
         """Each noun lemma's class: a shuffled cycle, so the classes have equal counts (within one)."""
         return np.random.default_rng(0).permutation(np.arange(self.nouns) % self.classes)
+
+    def vocabulary_size(self) -> int:
+        """len(vocabulary()), without building it."""
+        return (self.nouns + DETERMINERS * self.classes + self.adjectives * (self.classes if self.local_cue else 1)
+                + 2 * self.verbs * self.classes + self.prepositions + 1)
 
     def vocabulary(self) -> list[str]:
         """Every word form, in a fixed order."""
@@ -104,6 +121,8 @@ class _Builder:
         self.heads.append(-1)
         self.relations.append("root")
         self.upos.append(upos)
+        if len(self.words) > MAX_WORDS:
+            raise _TooLong
         return len(self.words) - 1
 
     def attach(self, dependent: int, head: int, relation: str) -> None:
@@ -162,12 +181,13 @@ def generate(grammar: Grammar, count: int, seed: int = 0) -> list[Sentence]:
     misses = 0
     while len(out) < count:
         b = _Builder(grammar, rng, classes)
-        b.sentence()
+        with contextlib.suppress(_TooLong):  # left longer than max_words
+            b.sentence()
         if not grammar.min_words <= len(b.words) <= grammar.max_words:
             misses += 1
             if misses > 1000 + 100 * len(out):
-                raise ConfigError(f"keys 'min_words'/'max_words': sentences of {grammar.min_words}.."
-                                  f"{grammar.max_words} words are too rare under these grammar knobs")
+                raise ConfigError(f"keys 'adjective_p', 'max_adjectives', 'pp_p', 'relative_p', 'depth': sentences "
+                                  f"of {grammar.min_words}..{grammar.max_words} words are too rare under these values")
             continue
         out.append(Sentence(b.words, np.array(b.heads) + 1, b.relations, b.upos, 0, " ".join(b.words), None))
     return out

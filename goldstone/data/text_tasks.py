@@ -33,6 +33,7 @@ import torch
 
 from goldstone.core.errors import GoldstoneError
 from goldstone.data.json_lines import json_objects
+from goldstone.data.text_file import read_text
 from goldstone.data.treebank import Sentence, read_conllu, treebank_dir
 
 if TYPE_CHECKING:
@@ -175,12 +176,13 @@ def ewt_genre_task(sentences: Sequence[Sentence], max_per_label: int = 300, min_
 
 
 def _read_text(path: Path) -> str:
+    """The file's text, refused when missing, binary, not UTF-8 or blank."""
     if not path.is_file():
         raise GoldstoneError(f"{path}: file not found")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise GoldstoneError(f"{path}: cannot read ({err})") from err
+    text = read_text(path)
+    if not text.strip():
+        raise GoldstoneError(f"{path}: empty file")
+    return text
 
 
 def read_fewrel(path: str | Path) -> TextDataset:
@@ -263,7 +265,7 @@ def _csv_rows(path: Path, content: str, text_key: str, label_key: str) -> list[t
         columns = reader.fieldnames or []
         for key in (label_key, text_key):
             if key not in columns:
-                raise GoldstoneError(f"{path}: no column {key!r} (columns: {', '.join(columns) or 'none'})")
+                raise GoldstoneError(f"{path}: no column {key!r} (columns: {', '.join(map(repr, columns)) or 'none'})")
         return [(reader.line_num, row[text_key].strip(), row[label_key].strip()) for row in reader]
     except csv.Error as err:
         raise GoldstoneError(f"{path}:{reader.line_num}: not valid CSV ({err})") from err

@@ -15,6 +15,7 @@ import torch
 
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.extras import optional_import
+from goldstone.data.text_file import read_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -43,13 +44,7 @@ def read_conllu(path: str | Path, max_sentences: int | None = None) -> list[Sent
     """The sentences of a CoNLL-U file (the first `max_sentences` if given), each checked to be a tree."""
     path = Path(path)
     conllu = optional_import("conllu", "hf", "reading CoNLL-U treebanks")
-    try:
-        lines = path.read_text(encoding="utf-8-sig").split("\n")  # a byte-order mark is allowed
-    except (OSError, UnicodeDecodeError) as err:
-        raise GoldstoneError(f"{path}: cannot read the CoNLL-U file ({err})") from err
-    nul = next((i for i, line in enumerate(lines, 1) if "\x00" in line), None)
-    if nul is not None:
-        raise GoldstoneError(f"{path}:{nul}: NUL byte in the line")
+    lines = read_text(path).split("\n")
     sentences: list[Sentence] = []
     document: str | None = None
     for start, block in _blocks(lines):

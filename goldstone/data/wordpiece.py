@@ -15,13 +15,15 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from goldstone.core.errors import GoldstoneError
 from goldstone.core.extras import optional_import
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 4000, min_frequency: int = 2):
-    """Train on `texts` and return a `transformers.PreTrainedTokenizerFast`."""
+    """Train on `texts` and return a `transformers.PreTrainedTokenizerFast`; refused when the texts hold no
+    word (the vocabulary would be the special tokens alone)."""
     optional_import("tokenizers", "hf", "training a WordPiece tokenizer")
     PreTrainedTokenizerFast = optional_import("transformers", "hf", "training a WordPiece tokenizer").PreTrainedTokenizerFast
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -33,6 +35,9 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 4000, min_frequency:
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                         special_tokens=SPECIAL_TOKENS)
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    if tokenizer.get_vocab_size() == len(SPECIAL_TOKENS):
+        raise GoldstoneError("no words to train a WordPiece vocabulary on: the corpus is empty, or holds only "
+                             "blanks and control characters")
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
@@ -52,9 +57,10 @@ def cached_wordpiece(texts: list[str], vocab_size: int = 4000):
     digest = hashlib.sha256("\n".join([str(vocab_size), *texts]).encode()).hexdigest()[:16]
     folder = cache_dir() / "wordpiece" / digest
     if not folder.exists():
+        tokenizer = train_wordpiece(texts, vocab_size)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".wordpiece.", dir=folder.parent)
-        train_wordpiece(texts, vocab_size).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
         try:
             os.rename(tmp, folder)  # the first writer wins; a concurrent one keeps its result
         except OSError:

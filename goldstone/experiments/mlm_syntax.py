@@ -121,7 +121,12 @@ class MLMSyntaxConfig:
 
     def validate(self) -> None:
         if self.corpus == "synthetic":
-            self.grammar().validate()
+            grammar = self.grammar()
+            if grammar.max_words < grammar.min_words:
+                raise ConfigError(f"key 'max_length': {self.max_length} tokens leave room for {grammar.max_words} "
+                                  f"words ([CLS] and [SEP] take 2), but synthetic sentences have at least "
+                                  f"{grammar.min_words}: max_length must be at least {grammar.min_words + 2}")
+            grammar.validate()
         if self.corpus == "text":
             if not self.text_file:
                 raise ConfigError("key 'text_file': corpus=text needs a text file (one sentence per line)")
@@ -412,13 +417,10 @@ def _corpus(ctx: RunContext, cfg: MLMSyntaxConfig):
 def read_text_lines(path: str | Path) -> list:
     """A user's corpus as tree-less sentences (every word attached to the root, relation "_"): the
     MLM trains on them; trees come from the treebank's dev set only."""
+    from goldstone.data.text_file import read_text
     from goldstone.data.treebank import Sentence
 
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"key 'text_file': {path} is not UTF-8 text (byte {error.start})") from None
-    words = [line.split() for line in lines if line.strip()]
+    words = [line.split() for line in read_text(path).splitlines() if line.strip()]
     if not words:
         raise ConfigError(f"key 'text_file': {path} holds no text")
     return [Sentence(w, np.zeros(len(w), dtype=np.int64), ["_"] * len(w), ["X"] * len(w), i + 1, " ".join(w), None)

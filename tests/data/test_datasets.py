@@ -6,12 +6,13 @@ import torch
 
 from goldstone.core.errors import GoldstoneError
 from goldstone.data import batch_indices, load_dataset
-from goldstone.data.idx import read_idx
+from goldstone.data.idx import _DTYPES, read_idx
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(np.uint8).tobytes()
+def idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
+    """`array` as an IDX file of type `code` (0x08: unsigned bytes)."""
+    header = bytes([0, 0, code, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + array.astype(_DTYPES[code]).tobytes()
 
 
 def write_mnist_like(folder, n_train=20, n_test=10, gz=False):

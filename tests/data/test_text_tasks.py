@@ -115,9 +115,9 @@ def test_read_jsonl(tmp_path):
 
 
 @pytest.mark.parametrize("name, content, message", [
-    ("d.csv", "text,y\na,1\n", "d.csv: no column 'label' (columns: text, y)"),
-    ("d.csv", "label,body\n1,a\n", "d.csv: no column 'text' (columns: label, body)"),
-    ("d.csv", "", "d.csv: no column 'label' (columns: none)"),
+    ("d.csv", "text,y\na,1\n", "d.csv: no column 'label' (columns: 'text', 'y')"),
+    ("d.csv", "label,body\n1,a\n", "d.csv: no column 'text' (columns: 'label', 'body')"),
+    ("d.csv", "", "d.csv: empty file"),
     ("d.csv", "text,label\na,1\nb,\n", "d.csv:3: empty 'label'"),
     ("d.csv", "text,label\na,1\n ,2\n", "d.csv:3: empty 'text'"),
     ("d.csv", "text,label\na,1\nb\n", "d.csv:3: empty 'label'"),
