@@ -25,7 +25,7 @@ from goldstone.core.memory import FLOAT32, MOST_EXAMPLES, training_state
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
 from goldstone.data.classification import batch_indices, load_dataset
-from goldstone.observables.neural_collapse import neural_collapse
+from goldstone.observables.neural_collapse import CENTRES, neural_collapse
 from goldstone.training.loop import train_loop
 
 METRICS = ("nc1", "nc1_cdnv", "equinorm_means", "max_angle_means", "nc3", "nc4")
@@ -43,6 +43,9 @@ class CollapseConfig:
     batch_size: int = param(128, "batch size", ge=1)
     steps: int = param(2400, "SGD steps (digits: 12 per epoch)", ge=1)
     measure_every: int = param(200, "steps between NC measurements on the training set", ge=1)
+    centre: str = param("class_means", "NC centre: the mean of the class means (Papyan et al.) or the "
+                        "sample-weighted mean (tding1/Neural-Collapse); they differ for imbalanced classes",
+                        choices=CENTRES)
 
     def memory(self) -> dict[str, int]:
         """Bytes by term (`goldstone.core.memory`): depth x width^2 weights with SGD's momentum, four
@@ -95,7 +98,7 @@ def train(ctx: RunContext) -> None:
             logits = model.classifier(features)
             test = (model(data.x_test).argmax(1) == data.y_test).double().mean().item()
         model.train()
-        values = neural_collapse(features, data.y_train, model.classifier.weight, model.classifier.bias)
+        values = neural_collapse(features, data.y_train, model.classifier.weight, model.classifier.bias, cfg.centre)
         for name in METRICS:
             ctx.log(step, "collapse", float(getattr(values, name)), name)
         ctx.log(step, "collapse", (logits.argmax(1) != data.y_train).double().mean().item(), "train_error")

@@ -1,8 +1,12 @@
 """Neural collapse NC1-NC4 ("Prevalence of Neural Collapse during the Terminal Phase of Deep
 Learning Training", Papyan, Han and Donoho, 2020), from penultimate features and the classifier.
 
-With class means mu_c, global mean mu_G, M = [mu_c - mu_G] (K x p), Sigma_B = M^T M / K and
-Sigma_W the within-class covariance (1/N):
+With class means mu_c, a centre mu_G, M = [mu_c - mu_G] (K x p), Sigma_B = M^T M / K and Sigma_W the
+within-class covariance (1/N). The centre is a convention that matters only for imbalanced classes:
+``centre="class_means"`` (the default) takes the mean of the class means, Papyan, Han and Donoho's
+global mean for their balanced sets; ``centre="samples"`` the sample-weighted mean of all features,
+as `tding1/Neural-Collapse`'s code computes it. With unequal class counts NC1, NC2 (means) and NC3
+differ between the two.
 
 - NC1 = Tr(Sigma_W Sigma_B^+) / K (pseudo-inverse, divided by K, as `tding1/Neural-Collapse`; the
   Papyan/Han notebooks invert the top K-1 eigenpairs and often drop the /K), with the robust
@@ -51,10 +55,16 @@ def _cosine_stats(vectors: torch.Tensor) -> tuple[float, float, float]:
     return (float(norms.std() / norms.mean()), float(off.std()), float((off + 1 / (k - 1)).abs().mean()))
 
 
+CENTRES = ("class_means", "samples")
+
+
 def neural_collapse(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None,
-                    bias: torch.Tensor | None = None) -> NeuralCollapseResult:
+                    bias: torch.Tensor | None = None, centre: str = "class_means") -> NeuralCollapseResult:
     """NC1-NC4 of `features` (N, p) with integer `labels` (N,), and the classifier `weight` (K, p)
-    and `bias` (K,) for NC2 (weights), NC3 and NC4 (see the module docstring)."""
+    and `bias` (K,) for NC2 (weights), NC3 and NC4; `centre`: "class_means" or "samples" (see the
+    module docstring)."""
+    if centre not in CENTRES:
+        raise ValueError(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
     features, labels = features.detach().double(), labels.detach().long()
     classes, counts = labels.unique(return_counts=True)
     if len(classes) < 2:
@@ -66,8 +76,7 @@ def neural_collapse(features: torch.Tensor, labels: torch.Tensor, weight: torch.
     k, n = len(classes), len(features)
     index = torch.searchsorted(classes, labels)
     means = torch.zeros(k, features.shape[1], dtype=torch.float64).index_add_(0, index, features) / counts[:, None]
-    centre = means.mean(0)
-    m = means - centre
+    m = means - (means.mean(0) if centre == "class_means" else features.mean(0))
     within = features - means[index]
     sigma_w = within.T @ within / n
     sigma_b = m.T @ m / k

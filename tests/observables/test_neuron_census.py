@@ -122,3 +122,35 @@ def test_a_conv_consumer_reads_one_kernel_per_channel():
         empty = nn.Sequential(nn.Linear(4, 0), nn.ReLU(), nn.Linear(0, 3))
     with pytest.raises(GoldstoneError, match="has no neurons"):
         neuron_census(empty, example=torch.randn(2, 4))
+
+
+def test_neural_collapse_centres_on_class_means_or_samples():
+    """Balanced classes: both centres agree (to round-off). Imbalanced ones: each equals a NumPy reference of its
+    own convention (M centred on the mean of the class means, or on the sample-weighted mean as
+    tding1/Neural-Collapse's code does), and NC3 differs between them."""
+    import numpy as np
+
+    generator = torch.Generator().manual_seed(0)
+    k, p = 4, 6
+    weight = torch.randn(k, p, dtype=torch.float64, generator=generator)
+    balanced = torch.arange(k).repeat_interleave(10)
+    features = torch.randn(len(balanced), p, dtype=torch.float64, generator=generator) + 3 * weight[balanced]
+    one, other = (neural_collapse(features, balanced, weight, centre=c) for c in ("class_means", "samples"))
+    assert float(one.nc3) == pytest.approx(float(other.nc3), rel=1e-12)
+    assert float(one.nc1) == pytest.approx(float(other.nc1), rel=1e-12)
+
+    imbalanced = torch.cat([torch.full((n,), c) for c, n in enumerate((40, 10, 5, 3))])
+    features = torch.randn(len(imbalanced), p, dtype=torch.float64, generator=generator) + 3 * weight[imbalanced]
+    x, y, w = features.numpy(), imbalanced.numpy(), weight.numpy()
+    means = np.stack([x[y == c].mean(0) for c in range(k)])
+    for centre, mu in (("class_means", means.mean(0)), ("samples", x.mean(0))):
+        m = means - mu
+        within = x - means[y]
+        nc1 = np.trace(within.T @ within / len(x) @ np.linalg.pinv(m.T @ m / k)) / k
+        nc3 = ((w / np.linalg.norm(w) - m / np.linalg.norm(m)) ** 2).sum()
+        result = neural_collapse(features, imbalanced, weight, centre=centre)
+        assert float(result.nc1) == pytest.approx(nc1, rel=1e-10) and float(result.nc3) == pytest.approx(nc3, rel=1e-10)
+    assert abs(neural_collapse(features, imbalanced, weight).nc3 -
+               neural_collapse(features, imbalanced, weight, centre="samples").nc3) > 0.01
+    with pytest.raises(ValueError, match="centre must be one of"):
+        neural_collapse(features, imbalanced, weight, centre="global")
