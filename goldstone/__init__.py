@@ -8,7 +8,8 @@ goldstone`` stays fast):
 - write your own observable: `Observable`, `ParameterObservable`, `Probe`, `Result`;
 - observables: `GradientNorms`, `WeightNorms`, `OrderParameter`, `Overlap`, `ProtectedJacobian`,
   `JacobianSpectrum`, `HeadUAS`, `MinimalPairAccuracy`, `UnitActivations`, `UnitPerformance`, `HeadSpecialisation`, `NeuronCensus`,
-  `NoetherCharges`, `WeightStatistics`, `AttentionPatterns`, `LossCurvature`, `RepresentationDrift`;
+  `NoetherCharges`, `WeightStatistics`, `AttentionPatterns`, `LossCurvature`, `RepresentationDrift`,
+  `RepresentationAlignment`;
 - functions of a model, its weights or its states: `detect_symmetries`, `neuron_census`,
   `neural_collapse`, `linear_cka`, `entanglement_profile`, `read_weights`, `unit_performance`
   (with `UnitGroups`, `fit_readout`), `phase_retention`, `protected_direction`,
@@ -49,6 +50,7 @@ _HOMES = {
     "WeightStatistics": "goldstone.observables",
     "AttentionPatterns": "goldstone.observables",
     "LossCurvature": "goldstone.observables",
+    "RepresentationAlignment": "goldstone.observables",
     "RepresentationDrift": "goldstone.observables",
     "neuron_census": "goldstone.observables",
     "neural_collapse": "goldstone.observables",

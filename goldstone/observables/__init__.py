@@ -12,11 +12,12 @@ from goldstone.observables.order_parameter import OrderParameter
 from goldstone.observables.overlap import Overlap
 from goldstone.observables.parameters import GradientNorms, ParameterObservable, WeightNorms
 from goldstone.observables.pseudo_likelihood import MinimalPairAccuracy
+from goldstone.observables.representation_alignment import RepresentationAlignment
 from goldstone.observables.representation_drift import RepresentationDrift
 from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries
 from goldstone.observables.unit_performance import HeadSpecialisation, UnitActivations, UnitPerformance
 from goldstone.observables.weight_statistics import WeightStatistics
 
 __all__ = ["AttentionPatterns", "GradientNorms", "HeadSpecialisation", "HeadUAS", "JacobianSpectrum", "LossCurvature", "MinimalPairAccuracy", "NeuronCensus", "NoetherCharges", "OrderParameter", "Overlap", "ParameterObservable",
-           "ProtectedJacobian", "RepresentationDrift", "Symmetries", "UnitActivations", "UnitPerformance", "WeightNorms", "WeightStatistics", "cross_layer_alignment", "detect_symmetries", "linear_cka", "neural_collapse",
+           "ProtectedJacobian", "RepresentationAlignment", "RepresentationDrift", "Symmetries", "UnitActivations", "UnitPerformance", "WeightNorms", "WeightStatistics", "cross_layer_alignment", "detect_symmetries", "linear_cka", "neural_collapse",
            "neuron_balance", "neuron_census"]
