@@ -8,6 +8,12 @@ a = (2, 1.5, 1), x in R^10, 1000 examples; student: 32 tanh units without biases
 identical; full-batch GD, float64, weight decay gamma toward 0 (`method=vanilla`) or toward a random
 anchor theta_0 ~ N(0, anchor_scale^2) (`method=syre`, `goldstone.training.syre.Syre`). Theory: the
 loss of the vanilla run is the loss of the one-neuron network trained the same way.
+
+With `init=standard` (w_i ~ N(0, 1/10), a_i ~ N(0, 1/width): the notes' E4) the same student shows
+the model-complexity hierarchy of parameter symmetry: swept over the weight decay, vanilla GD goes
+from every unit independent, through the teacher's 3 (the others dead), to 1 (the rest merged into
+identical copies). A unit is dead when |v_i| < 0.1 max_j |v_j| (v_i = (w_i, a_i)); the live ones are
+grouped as identical up to sign (tanh is odd) at the census' threshold 0.1.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ class SyreConfig:
     anchor_scale: float = param(0.0032, "syre's anchor std sigma_0 (0.01 x the init std of the notes)",
                                 label="anchor σ_0", gt=0, le=10, when={"method": ("syre",)})
     width: int = param(32, "student tanh units", ge=1)
+    init: str = param("identical", "every unit at the same (w_0, a_0) (the symmetric trap), or standard: "
+                      "w_i ~ N(0, 1/10), a_i ~ N(0, 1/width) (the complexity hierarchy)", label="initialisation",
+                      choices=("identical", "standard"))
     weight_decay: float = param(1e-4, "gamma of gamma/2 |theta - theta_0|^2", label="weight decay γ", ge=0, le=1)
     lr: float = param(0.05, "learning rate (full-batch GD)", gt=0, le=10)
     steps: int = param(5000, "GD steps", ge=1)
@@ -49,13 +58,18 @@ class SyreConfig:
 
 
 class TanhStudent(torch.nn.Module):
-    """f(x) = sum_i a_i tanh(w_i . x): every unit starts at the same (w_0, a_0)."""
+    """f(x) = sum_i a_i tanh(w_i . x): every unit starts at the same (w_0, a_0), or (`identical=False`)
+    at w_i ~ N(0, 1/dim), a_i ~ N(0, 1/width)."""
 
-    def __init__(self, dim: int, width: int, generator: torch.Generator):
+    def __init__(self, dim: int, width: int, generator: torch.Generator, identical: bool = True):
         super().__init__()
-        w0 = torch.randn(dim, generator=generator, dtype=torch.float64) / dim ** 0.5
-        self.w = torch.nn.Parameter(w0.repeat(width, 1))
-        self.a = torch.nn.Parameter(torch.full((width,), 0.5 / width, dtype=torch.float64))
+        if identical:
+            w = (torch.randn(dim, generator=generator, dtype=torch.float64) / dim ** 0.5).repeat(width, 1)
+            a = torch.full((width,), 0.5 / width, dtype=torch.float64)
+        else:
+            w = torch.randn(width, dim, generator=generator, dtype=torch.float64) / dim ** 0.5
+            a = torch.randn(width, generator=generator, dtype=torch.float64) / width ** 0.5
+        self.w, self.a = torch.nn.Parameter(w), torch.nn.Parameter(a)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(x @ self.w.T) @ self.a
@@ -93,7 +107,8 @@ def one_neuron_losses(cfg: SyreConfig, x: torch.Tensor, y: torch.Tensor, generat
     return losses
 
 
-LABELS = {"final_loss": "final training loss", "independent": "independent neurons",
+LABELS = {"final_loss": "final training loss", "independent": "independent neurons (live, up to sign)",
+          "dead": "dead neurons",
           "one_unit_gap": "max relative gap to the one-unit network's loss"}
 
 
@@ -103,7 +118,7 @@ def train(ctx: RunContext) -> None:
     cfg: SyreConfig = ctx.config
     generator = torch.Generator().manual_seed(ctx.seed)
     x, y = teacher_data(cfg.examples, generator)
-    model = TanhStudent(10, cfg.width, generator)
+    model = TanhStudent(10, cfg.width, generator, identical=cfg.init == "identical")
     sgd = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     optimizer = Syre(sgd, cfg.anchor_scale if cfg.method == "syre" else 0.0, cfg.weight_decay, ctx.seed)
 
@@ -116,15 +131,21 @@ def train(ctx: RunContext) -> None:
         ctx.log(step, "student", spread(model), "spread")
 
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, measurements=[(max(cfg.steps // 100, 1), observe)],
-               checkpoint=cfg.steps, description=f"{cfg.method}, {cfg.width} identical tanh units")
+               checkpoint=cfg.steps, description=f"{cfg.method}, {cfg.width} tanh units ({cfg.init} init)")
     from goldstone.observables.neuron_census import identical_groups
 
     with torch.no_grad():
         final = float(0.5 * (model(x) - y).pow(2).mean())
         vectors = torch.cat([model.w, model.a[:, None]], 1)
+    norms = vectors.norm(dim=1)
+    live = norms >= 0.1 * norms.max()
     ctx.headline("final_loss", final)
-    ctx.headline("independent", float(identical_groups(vectors, 0.1, odd=True).unique().numel()))
+    ctx.headline("dead", float((~live).sum()))
+    ctx.headline("independent", float(identical_groups(vectors[live], 0.1, odd=True).unique().numel()))
     ctx.headline("spread", spread(model))
+    if cfg.init == "standard":  # Prop. 3's one-unit reduction holds for identical units only
+        figure(ctx, cfg, None)
+        return
     theory = one_neuron_losses(cfg, x, y, ctx.seed)
     m = ctx.metrics
     loss = series(m, "train", "loss")
@@ -133,19 +154,21 @@ def train(ctx: RunContext) -> None:
     figure(ctx, cfg, theory)
 
 
-def figure(ctx: RunContext, cfg: SyreConfig, theory: list[float]) -> None:
+def figure(ctx: RunContext, cfg: SyreConfig, theory: list[float] | None) -> None:
     m = ctx.metrics
     loss = series(m, "train", "loss")
     fig = Figure(figsize=(10, 3.6), constrained_layout=True)
     ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(loss.step, loss.value, color="C0", lw=1.5, label=f"{cfg.method}, {cfg.width} units")
-    ax1.plot(range(len(theory)), theory, "k--", lw=1, label="theory: the one-unit network (Prop. 3)")
+    if theory is not None:
+        ax1.plot(range(len(theory)), theory, "k--", lw=1, label="theory: the one-unit network (Prop. 3)")
     ax1.set(xlabel="GD step", ylabel="training loss ½⟨(f − y)²⟩", yscale="log", title="loss")
     ax1.legend(fontsize=7)
     spreads = series(m, "student", "spread")
     ax2.plot(spreads.step, spreads.value.clip(lower=1e-18), "o-", ms=2)
     ax2.set(xlabel="GD step", ylabel="|W − mean row|_F", yscale="log", title="distance from the symmetric state")
-    fig.suptitle("32 identical tanh units: " + ("vanilla weight decay" if cfg.method == "vanilla" else
-                                                 f"syre, anchor σ_0 = {cfg.anchor_scale:g}"))
+    fig.suptitle(f"{cfg.width} {'identical' if cfg.init == 'identical' else 'randomly initialised'} tanh units, "
+                 f"γ = {cfg.weight_decay:g}: " + ("vanilla weight decay" if cfg.method == "vanilla" else
+                                                  f"syre, anchor σ_0 = {cfg.anchor_scale:g}"))
     ctx.figure("syre", fig, "Training loss against the one-unit network the symmetric student reduces to, and the "
                "units' distance from their mean (0 at the symmetric state).")

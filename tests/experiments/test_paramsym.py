@@ -55,3 +55,13 @@ def test_identical_units_train_as_one_unit_and_syre_escapes(tmp_path):
     syre = goldstone.run("syre", out=tmp_path / "s", steps=2000).manifest["headline"]
     assert vanilla["one_unit_gap"] < 1e-10 and vanilla["independent"] == 1
     assert syre["final_loss"] < 0.5 * vanilla["final_loss"] and syre["independent"] > 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("weight_decay,independent", [(0.01, 3), (0.3, 1)])
+def test_weight_decay_walks_down_the_complexity_hierarchy(tmp_path, weight_decay, independent):
+    """The notes' E4: 30 randomly initialised tanh units on the 3-unit teacher, 20000 GD steps: at
+    gamma = 0.01 the live units are the teacher's 3 (the rest dead), at 0.3 they have merged into 1."""
+    run = goldstone.run("syre", out=tmp_path / "r", init="standard", method="vanilla", width=30, steps=20000,
+                        weight_decay=weight_decay)
+    assert run.manifest["headline"]["independent"] == independent
