@@ -37,6 +37,20 @@ app = typer.Typer(cls=_OneLineUsageErrors, add_completion=False, no_args_is_help
                   help="Goldstone: symmetry breaking and phase transitions in neural-network learning.")
 console, errors = Console(emoji=False), Console(stderr=True, emoji=False)
 
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from goldstone import __version__
+
+        console.print(f"goldstone {__version__}", highlight=False, markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", help="print the version and exit", is_eager=True,
+                                                 callback=_print_version)] = False) -> None:
+    """Goldstone: symmetry breaking and phase transitions in neural-network learning."""
+
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or log lines")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, else MPS, else CPU)")]
 Force = Annotated[bool, typer.Option("--force", help="run even where the config's memory estimate exceeds the "

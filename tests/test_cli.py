@@ -240,3 +240,10 @@ def test_long_names_stay_whole_in_tables_at_80_columns(tmp_path):
     assert "…" not in result.output and "..." not in result.output
     first_column = "".join(line.split("│")[1].strip() for line in result.output.splitlines() if line.startswith("│"))
     assert "bert.encoder.layer.0.intermediate.dense→bert.encoder.layer.0.output.dense" in first_column.replace(" ", "")
+
+
+def test_version_is_the_installed_packages():
+    from importlib.metadata import version
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"goldstone {version('goldstone')}"
