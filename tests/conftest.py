@@ -3,9 +3,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 torch.set_num_threads(1)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+settings.register_profile("goldstone", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "goldstone"))
+"""Fuzz tests draw the same examples on every run (CI is reproducible); explore new ones with
+``HYPOTHESIS_PROFILE=default`` or ``--hypothesis-seed``."""
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -342,7 +342,7 @@ def test_entanglement_checks_the_figure_beside_its_table_before_any_work(tmp_pat
     ({"model_type": "nonsense"}, None, "config.json: transformers cannot use this config"),
     ({"num_attention_heads": 0}, None, "config.json: num_attention_heads = 0; it must be a positive whole number"),
     ({"hidden_size": -32}, None, "config.json: hidden_size = -32; it must be a positive whole number"),
-    ({"hidden_size": 48}, None, "cannot load the model or its tokenizer"),
+    ({"hidden_size": 48}, None, "config.json: hidden_size = 48 disagrees with the weights"),
     (None, b"", "model.safetensors: not a readable safetensors file"),
     (None, b"garbage" * 10, "model.safetensors: not a readable safetensors file"),
     (None, "truncated", "model.safetensors: not a readable safetensors file"),

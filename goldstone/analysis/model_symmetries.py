@@ -18,7 +18,7 @@ import torch
 
 from goldstone.core.errors import GoldstoneError
 from goldstone.core.extras import optional_import
-from goldstone.core.weights import read_weights
+from goldstone.core.weights import check_finite, read_weights
 from goldstone.data.masking import mask_tokens
 from goldstone.models.pretrained import minilm_path
 from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries
@@ -52,8 +52,8 @@ def load_for_symmetries(source: str | Path, tokenizer_source: str | Path | None 
                              "save_pretrained() or 'minilm'")
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    check_config(folder / "config.json")
-    read_weights(folder)  # a truncated, empty or garbage weights file is one line naming it
+    config_values = check_config(folder / "config.json")
+    check_finite(read_weights(folder), folder)  # unreadable or non-finite weights: one line naming the file or tensor
     try:
         config = transformers.AutoConfig.from_pretrained(str(folder))
     except Exception as err:  # noqa: BLE001 - whatever transformers raises on a config it cannot use
@@ -67,10 +67,12 @@ def load_for_symmetries(source: str | Path, tokenizer_source: str | Path | None 
     else:
         kind, cls = "encoder", transformers.AutoModel
     try:
-        model = cls.from_pretrained(str(folder), attn_implementation="eager")
+        model, info = cls.from_pretrained(str(folder), attn_implementation="eager", ignore_mismatched_sizes=True,
+                                          output_loading_info=True)
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_source or folder))
     except Exception as err:  # noqa: BLE001 - weights that disagree with the config, a broken tokenizer, ...
         raise GoldstoneError(f"{folder}: cannot load the model or its tokenizer ({_first_line(err)})") from None
+    _check_fit(folder / "config.json", config_values, model, info)
     return model, tokenizer, kind
 
 
@@ -78,10 +80,13 @@ SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads"
          "max_position_embeddings", "n_embd", "n_layer", "n_head", "dim", "n_heads", "n_layers")
 """Config entries that, where present, must be positive whole numbers."""
 
+HEADS = (("hidden_size", "num_attention_heads"), ("n_embd", "n_head"), ("dim", "n_heads"))
+"""(width, heads) entries: the width must be a multiple of the number of heads."""
+
 
 def check_config(path: Path) -> dict:
     """A Hugging Face config.json as a dict, refused in one line naming it when it is not JSON, not an
-    object, or gives a size that is not a positive whole number."""
+    object, gives a size that is not a positive whole number, or a width that the heads do not divide."""
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -92,7 +97,29 @@ def check_config(path: Path) -> dict:
                                                            and not isinstance(config[key], bool) and config[key] > 0)]
     if bad:
         raise GoldstoneError(f"{path}: {bad[0]} = {config[bad[0]]!r}; it must be a positive whole number")
+    for width, heads in HEADS:
+        if width in config and heads in config and config[width] % config[heads]:
+            raise GoldstoneError(f"{path}: {width} = {config[width]} is not a multiple of {heads} = {config[heads]}")
     return config
+
+
+def _check_fit(path: Path, config: dict, model, info: dict) -> None:
+    """Refuse, in one line naming config.json (`path`), a config whose model has tensors of other shapes
+    than the weights (naming the entries whose value the wrong dimension is) or tensors of its body
+    that the weights lack (`info`: from_pretrained's loading info)."""
+    if info["mismatched_keys"]:
+        order = {name: i for i, name in enumerate(model.state_dict())}
+        name, saved, wanted = min(info["mismatched_keys"], key=lambda m: order.get(m[0], len(order)))
+        size = next((w for s, w in zip(saved, wanted) if s != w), None) if len(saved) == len(wanted) else None
+        keys = [k for k in (*SIZES, *sorted(config.keys() - set(SIZES)))
+                if type(config.get(k)) is int and config[k] == size]
+        raise GoldstoneError(f"{path}: {' / '.join(keys) + f' = {size}' if keys else 'it'} disagrees with the weights: "
+                             f"{name!r} is {tuple(saved)} in {path.parent}, the config implies {tuple(wanted)}")
+    prefix = "" if model.base_model is model else model.base_model_prefix + "."
+    missing = sorted(k for k in info["missing_keys"] if k.startswith(prefix))
+    if missing:
+        raise GoldstoneError(f"{path}: the weights in {path.parent} lack {len(missing)} tensors this config's model "
+                             f"needs, e.g. {missing[0]!r}")
 
 
 def _first_line(err: BaseException) -> str:

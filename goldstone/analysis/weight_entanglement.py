@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from goldstone.core.errors import GoldstoneError
-from goldstone.core.weights import match_names, read_weights
+from goldstone.core.weights import check_finite, match_names, read_weights
 from goldstone.models.pretrained import minilm_path
 from goldstone.observables.entanglement import entanglement_profile, prime_factors
 from goldstone.theory.entanglement import page_curve
@@ -25,16 +25,30 @@ def _folder(source: str | Path) -> Path:
     return minilm_path() if str(source) == "minilm" else Path(source)
 
 
+def _check_matrices(weights: dict[str, torch.Tensor], names: list[str], source: str | Path) -> None:
+    """Refuse, in one line naming `source` and the tensor, a matrix with a side shorter than 2 (no cut
+    between its rows and its columns) or with NaN or infinite entries."""
+    flat = [n for n in names if min(weights[n].shape) < 2]
+    if flat:
+        rows, cols = weights[flat[0]].shape
+        raise GoldstoneError(f"{source}: {flat[0]!r} is {rows} x {cols}: a profile needs both sides >= 2 (a cut "
+                             "between rows and columns); leave it out of --params")
+    check_finite({n: weights[n] for n in names}, source)
+
+
 def weight_profiles(source: str | Path, reference: str | Path | None = None,
                     patterns: tuple[str, ...] = DEFAULT_PATTERNS) -> pd.DataFrame:
     """One row per (parameter, cut): parameter, cut (1 .. n-1), log2_left (log2 of the left
     dimension), entropy (nats), page (Page's mean for a random state on the same sites), and
-    whether the row|column cut it is (`centre`). With `reference`, the matrices are W - W_ref."""
+    whether the row|column cut it is (`centre`). With `reference`, the matrices are W - W_ref.
+    A matched matrix that is empty, a vector (1 x n or n x 1: no row|column cut) or not finite is
+    refused in one line naming it."""
     weights = read_weights(_folder(source))
     names = [n for n in weights if weights[n].dim() == 2 and any(fnmatch.fnmatch(n, p) for p in patterns)]
     if not names:
         raise GoldstoneError(f"--params {', '.join(patterns)} matches no matrix in {source}; some names: "
                              f"{', '.join(list(weights)[:4])}")
+    _check_matrices(weights, names, source)
     if reference is not None:
         base = read_weights(_folder(reference))
         keys = match_names(names, base, f"the reference {reference}")
@@ -42,6 +56,7 @@ def weight_profiles(source: str | Path, reference: str | Path | None = None,
         if wrong:
             raise GoldstoneError(f"parameter {wrong[0]!r} is {tuple(weights[wrong[0]].shape)} in {source} but "
                                  f"{tuple(base[keys[wrong[0]]].shape)} in the reference {reference}")
+        check_finite({keys[n]: base[keys[n]] for n in names}, reference)
         matrices = {n: weights[n].double() - base[keys[n]].double() for n in names}
     else:
         matrices = {n: weights[n].double() for n in names}

@@ -4,13 +4,18 @@ them into a model.
 `read_weights` takes a safetensors file, a run checkpoint folder (``state.safetensors``), a run
 folder (its newest checkpoint), a Hugging Face model folder (``model.safetensors``, sharded
 ``model.safetensors.index.json`` or ``pytorch_model.bin``), or a PEFT LoRA adapter folder, whose
-weights come out merged: W = W0 + (alpha / r) B A on top of its base model's weights.
+weights come out merged: W = W0 + (alpha / r) B A on top of its base model's weights. What cannot
+be used is refused in one line naming the file: a pickle that is not a state dict (it is unpickled
+with weights_only=True), an index naming a missing shard or a tensor its shard lacks, a LoRA
+adapter whose r, lora_alpha or A and B do not fit its base. `check_finite` refuses NaN or infinite
+weights where a measurement needs finite ones (`read_weights` reads a diverged checkpoint as it is).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -34,44 +39,82 @@ def _safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise RunFolderError(f"{path}: cannot be read as JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path}: must hold a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _sharded(folder: Path, index: Path) -> dict[str, torch.Tensor]:
+    """The shards a ``model.safetensors.index.json`` names, each holding every tensor the index puts in it."""
     weight_map = _json(index).get("weight_map")
-    if not isinstance(weight_map, dict):
-        raise RunFolderError(f"{index}: no weight_map")
+    shards = weight_map.values() if isinstance(weight_map, dict) else [None]
+    if not all(isinstance(shard, str) and Path(shard).name == shard for shard in shards):
+        raise RunFolderError(f"{index}: weight_map must map tensor names to shard files in the same folder")
     weights: dict[str, torch.Tensor] = {}
-    for shard in sorted(set(weight_map.values())):
-        weights.update(_safetensors(folder / shard))
-    absent = sorted(set(weight_map) - set(weights))
-    if absent:
-        raise RunFolderError(f"{index}: {len(absent)} weights are in no shard, e.g. {absent[0]!r}")
+    for shard in sorted(set(shards)):
+        if not (folder / shard).is_file():
+            raise RunFolderError(f"{index}: names the shard {shard!r}, which is missing")
+        tensors = _safetensors(folder / shard)
+        absent = [name for name, where in weight_map.items() if where == shard and name not in tensors]
+        if absent:
+            raise RunFolderError(f"{folder / shard}: lacks {absent[0]!r}, which {index.name} puts there")
+        weights.update(tensors)
     return weights
 
 
+def _lora_rank(config: dict, path: Path) -> tuple[int, float]:
+    """r and the scaling alpha / r (alpha / sqrt(r) with rsLoRA) of a LoRA adapter config read from
+    `path`: r a whole number >= 1, lora_alpha a finite number >= 0, one rank for every module."""
+    rank, alpha = config.get("r", 8), config.get("lora_alpha", 8)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise RunFolderError(f"{path}: r = {rank!r}; the LoRA rank must be a whole number >= 1")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (math.isfinite(alpha) and alpha >= 0):
+        raise RunFolderError(f"{path}: lora_alpha = {alpha!r}; it must be a finite number >= 0")
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise RunFolderError(f"{path}: rank_pattern / alpha_pattern (a rank per module) are not supported")
+    return rank, alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+
+
 def _lora_merged(folder: Path, base: str | Path | None) -> dict[str, torch.Tensor]:
-    """W0 + scaling * B @ A for every LoRA pair of a PEFT adapter, on top of the base weights."""
-    config = _json(folder / "adapter_config.json")
+    """W0 + scaling * B @ A for every LoRA pair of a PEFT adapter, on top of the base weights; A must be
+    (r, d_in) and B (d_out, r) for a base weight W0 (d_out, d_in) (its transpose with fan_in_fan_out)."""
+    config_file = folder / "adapter_config.json"
+    config = _json(config_file)
     if config.get("peft_type", "LORA") != "LORA":
         raise RunFolderError(f"{folder}: PEFT type {config.get('peft_type')!r}; only LoRA adapters are merged")
-    base = Path(base or config.get("base_model_name_or_path") or "")
-    if not base.exists():
-        raise RunFolderError(f"{folder}: its base model {str(base)!r} is not a local path; pass base= (the folder "
-                             "or file of the base weights)")
+    rank, scaling = _lora_rank(config, config_file)
+    base = base or config.get("base_model_name_or_path")
+    if not (isinstance(base, (str, Path)) and str(base) and Path(base).exists()
+            and not (Path(base) / "adapter_config.json").exists()):
+        raise RunFolderError(f"{folder}: its base model {base!r} is not a local model folder or file; pass base= (the "
+                             "folder or file of the base weights)")
     weights = read_weights(base)
     adapter_file = folder / "adapter_model.safetensors"
-    adapter = _safetensors(adapter_file) if adapter_file.exists() else _pickled(folder / "adapter_model.bin")
-    rank, alpha = int(config.get("r", 8)), float(config.get("lora_alpha", 8))
-    scaling = alpha / rank ** 0.5 if config.get("use_rslora") else alpha / rank
+    if not adapter_file.exists():
+        adapter_file = folder / "adapter_model.bin"
+    adapter = read_weights(adapter_file)
+    for key in adapter:
+        for own, other in ((".lora_A.", ".lora_B."), (".lora_B.", ".lora_A.")):
+            if own in key and key.replace(own, other) not in adapter:
+                raise RunFolderError(f"{adapter_file}: {key!r} has no {key.replace(own, other)!r}")
     for key, a in adapter.items():
         if ".lora_A." not in key:
             continue
-        b = adapter[key.replace(".lora_A.", ".lora_B.")]
+        b_key = key.replace(".lora_A.", ".lora_B.")
         module = key.split(".lora_A.")[0].removeprefix("base_model.model.")
         target = _base_key(weights, f"{module}.weight", folder)
+        shape = tuple(weights[target].shape)
+        if len(shape) != 2:
+            raise RunFolderError(f"{adapter_file}: {key!r} adapts {target!r}, which is {shape}, not a matrix")
+        d_out, d_in = shape[::-1] if config.get("fan_in_fan_out") else shape
+        b = adapter[b_key]
+        for name, tensor, expected in ((key, a, (rank, d_in)), (b_key, b, (d_out, rank))):
+            if tuple(tensor.shape) != expected:
+                raise RunFolderError(f"{adapter_file}: {name!r} is {tuple(tensor.shape)}, not {expected} (r = {rank}, "
+                                     f"{target!r} is {shape})")
         delta = (b.double() @ a.double()) * scaling
         if config.get("fan_in_fan_out"):
             delta = delta.T
@@ -94,10 +137,27 @@ def _base_key(weights: dict[str, torch.Tensor], name: str, folder: Path) -> str:
 
 
 def _pickled(path: Path) -> dict[str, torch.Tensor]:
+    """A PyTorch state dict, unpickled with weights_only=True (tensors and plain containers, never code)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        weights = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged or unsafe pickle
         raise RunFolderError(f"{path}: cannot be read as a PyTorch weights file ({type(err).__name__})") from err
+    if not isinstance(weights, dict):
+        raise RunFolderError(f"{path}: holds a {type(weights).__name__}, not a state dict (names to tensors)")
+    wrong = [k for k, v in weights.items() if not (isinstance(k, str) and torch.is_tensor(v))]
+    if wrong:
+        raise RunFolderError(f"{path}: entry {wrong[0]!r} ({type(weights[wrong[0]]).__name__}) is not a tensor under "
+                             "a name")
+    return weights
+
+
+def check_finite(weights: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Refuse, in one line naming `source` and the tensor, weights that hold NaN or infinities."""
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise RunFolderError(f"{source}: {name!r} holds {bad} NaN or infinite values (of {tensor.numel()})")
 
 
 def read_weights(path: str | Path, base: str | Path | None = None) -> dict[str, torch.Tensor]:

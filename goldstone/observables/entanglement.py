@@ -23,13 +23,12 @@ import warnings
 
 import torch
 
-from goldstone.core.errors import GoldstoneError
+from goldstone.theory.arguments import real, whole, wholes
 
 
 def prime_factors(n: int) -> list[int]:
-    """The prime factors of `n`, largest first (384 -> [3, 2, 2, 2, 2, 2, 2, 2])."""
-    if n < 1:
-        raise GoldstoneError(f"cannot factor {n} into sites")
+    """The prime factors of `n` (a whole number >= 1), largest first (384 -> [3, 2, 2, 2, 2, 2, 2, 2])."""
+    n = whole("n", n)
     factors, p = [], 2
     while p * p <= n:
         while n % p == 0:
@@ -42,24 +41,25 @@ def prime_factors(n: int) -> list[int]:
 
 
 def _sites(size: int, dims: list[int] | None, which: str) -> list[int]:
-    if dims is not None and not all(isinstance(d, int) and not isinstance(d, bool) or
-                                    (isinstance(d, float) and d.is_integer()) for d in dims):
-        raise GoldstoneError(f"{which}: site dimensions must be whole numbers, got {list(dims)}")
-    dims = prime_factors(size) if dims is None else [int(d) for d in dims]
-    if math.prod(dims) != size or any(d < 1 for d in dims):
-        raise GoldstoneError(f"{which}: the site dimensions {dims} multiply to {math.prod(dims)}, not {size}")
+    """The sites of a side of `size` (its prime factors unless `dims`, whole numbers multiplying to
+    `size`), dimensions of 1 dropped ([1] for a side of 1)."""
+    dims = prime_factors(size) if dims is None else wholes(which, dims)
+    if math.prod(dims) != size:
+        raise ValueError(f"{which}: the site dimensions {dims} multiply to {math.prod(dims)}, not {size}")
     return [d for d in dims if d > 1] or [1]
 
 
 def _entropies(probabilities: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Entropy of each row of eigenvalues (clamped to >= 0; zero eigenvalues contribute nothing)."""
+    """Entropy of each row of eigenvalues (clamped to >= 0; zero eigenvalues contribute nothing); Renyi as
+    (alpha ln p_max + ln sum (p / p_max)^alpha) / (1 - alpha), which no large alpha underflows."""
     p = probabilities.clamp_min(0)
     p = p / p.sum(-1, keepdim=True)
     if alpha == 1.0:
         return -torch.where(p > 0, p * torch.log(torch.where(p > 0, p, torch.ones_like(p))), torch.zeros_like(p)).sum(-1)
+    top = p.amax(-1)
     if math.isinf(alpha):
-        return -torch.log(p.amax(-1))
-    return torch.log(p.pow(alpha).sum(-1)) / (1 - alpha)
+        return -torch.log(top)
+    return (alpha * torch.log(top) + torch.log((p / top[..., None]).pow(alpha).sum(-1))) / (1 - alpha)
 
 
 def _partial_spectra(rho: torch.Tensor, dims: list[int], keep_leading: bool) -> list[torch.Tensor]:
@@ -89,8 +89,9 @@ def _profile_from_grams(rows: torch.Tensor, cols: torch.Tensor, row_dims: list[i
     return entropies / math.log(base) if base != math.e else entropies
 
 
-def _check(matrix: torch.Tensor, what: str) -> torch.Tensor:
-    """`matrix` (a tensor, or a numpy array or nested list of numbers) as float64 or complex128."""
+def _matrix(matrix: torch.Tensor, what: str = "matrix", batched: bool = True) -> torch.Tensor:
+    """`matrix` (a tensor, or a numpy array or nested list of numbers) as float64 or complex128: a matrix
+    at least 1 x 1, or a batch of them (..., rows, columns) when `batched`."""
     if not torch.is_tensor(matrix):
         try:
             matrix = torch.as_tensor(matrix)
@@ -101,15 +102,20 @@ def _check(matrix: torch.Tensor, what: str) -> torch.Tensor:
     if matrix.dtype in (torch.float16, torch.bfloat16):
         warnings.warn(f"{what} is {matrix.dtype}: its rounding noise looks like a volume law; use float32 or "
                       "float64 weights for updates", stacklevel=3)
+    if matrix.dim() < 2 or (matrix.dim() > 2 and not batched):
+        raise ValueError(f"{what} must be a matrix{' (or a batch of them)' if batched else ''}, got shape "
+                         f"{tuple(matrix.shape)}")
+    if 0 in matrix.shape[-2:]:
+        raise ValueError(f"{what} must be at least 1 x 1, got shape {tuple(matrix.shape)}")
     return matrix.detach().to(torch.complex128 if matrix.is_complex() else torch.float64)
 
 
 def _check_entropy(alpha: float, base: float) -> None:
-    """Renyi order alpha in [0, inf] and logarithm base > 0, != 1, finite."""
+    """Renyi order alpha in [0, inf] and logarithm base > 1, finite."""
     if not (isinstance(alpha, (int, float)) and alpha >= 0):  # NaN fails too
         raise ValueError(f"alpha={alpha!r}: the Renyi order must be a number >= 0 (1 for von Neumann, inf for min)")
-    if not (isinstance(base, (int, float)) and math.isfinite(base) and base > 0 and base != 1):
-        raise ValueError(f"base={base!r}: the logarithm's base must be a finite number > 0 other than 1")
+    if not (isinstance(base, (int, float)) and math.isfinite(base) and base > 1):
+        raise ValueError(f"base={base!r}: the logarithm's base must be a finite number > 1 (e: nats, 2: bits)")
 
 
 def entanglement_profile(matrix: torch.Tensor, row_dims: list[int] | None = None, col_dims: list[int] | None = None,
@@ -117,11 +123,10 @@ def entanglement_profile(matrix: torch.Tensor, row_dims: list[int] | None = None
     """The n - 1 cut entropies (float64, nats unless `base`) of `matrix` (..., d_out, d_in), real or complex
     (a pure state's amplitudes), batched over leading dimensions; Renyi-`alpha` when alpha != 1. `row_dims` /
     `col_dims` override the default sites (prime factors, largest first). A zero or non-finite matrix gives NaN
-    (with a warning)."""
+    (with a warning); an empty matrix is an error. A 1 x n matrix is a state on the column sites, its first
+    cut (the row|column one) a product."""
     _check_entropy(alpha, base)
-    m = _check(matrix, "the matrix")
-    if m.dim() < 2:
-        raise GoldstoneError(f"entanglement_profile needs a matrix, got shape {tuple(m.shape)}")
+    m = _matrix(matrix)
     rows_d, cols_d = _sites(m.shape[-2], row_dims, "row_dims"), _sites(m.shape[-1], col_dims, "col_dims")
     norm2 = m.abs().pow(2).sum((-2, -1))
     bad = ~torch.isfinite(norm2) | (norm2 == 0)
@@ -141,9 +146,9 @@ def lora_profile(lora_b: torch.Tensor, lora_a: torch.Tensor, row_dims: list[int]
     B (A A^H) B^H and rho_cols = A^T (B^H B)^T A*, normalised by |B A|_F^2 = tr(B^H B A A^H) (for real
     factors, ^H is ^T; complex factors are reduced like `entanglement_profile`'s complex states)."""
     _check_entropy(alpha, base)
-    b, a = _check(lora_b, "lora_B"), _check(lora_a, "lora_A")
+    b, a = _matrix(lora_b, "lora_b"), _matrix(lora_a, "lora_a")
     if b.shape[-1] != a.shape[-2]:
-        raise GoldstoneError(f"lora_B {tuple(b.shape)} and lora_A {tuple(a.shape)} do not chain")
+        raise ValueError(f"lora_b {tuple(b.shape)} and lora_a {tuple(a.shape)} do not chain")
     rows_d, cols_d = _sites(b.shape[-2], row_dims, "row_dims"), _sites(a.shape[-1], col_dims, "col_dims")
     aat, btb = a @ a.mH, b.mH @ b
     norm2 = (btb * aat.mT).sum((-2, -1)).real
@@ -160,6 +165,7 @@ def random_state_profiles(row_dims: list[int], col_dims: list[int], samples: int
     """Monte Carlo Page curve: (samples, n - 1) profiles of i.i.d. Gaussian matrices on the given sites,
     real (what a random weight matrix is; about 0.4/m below Page's formula for an m x m cut) or
     complex (Page's ensemble), float64."""
+    row_dims, col_dims, samples = wholes("row_dims", row_dims), wholes("col_dims", col_dims), whole("samples", samples)
     g = torch.Generator().manual_seed(seed)
     shape = (samples, math.prod(row_dims), math.prod(col_dims))
     m = torch.randn(shape, generator=g, dtype=torch.float64)
@@ -173,8 +179,8 @@ def permutation_null(matrix: torch.Tensor, samples: int = 20, seed: int = 0, row
     """Profiles of `matrix` with its rows and columns randomly permuted (`samples`, seeded): the
     centre cut is unchanged (a permutation is orthogonal), the off-centre cuts lose whatever the
     order of the neurons carried and move toward Page's curve for a generic matrix."""
+    m, samples = _matrix(matrix, batched=False), whole("samples", samples)
     g = torch.Generator().manual_seed(seed)
-    m = matrix.detach().to(torch.float64)
     rows = torch.stack([torch.randperm(m.shape[-2], generator=g) for _ in range(samples)])
     cols = torch.stack([torch.randperm(m.shape[-1], generator=g) for _ in range(samples)])
     shuffled = m[rows[:, :, None], cols[:, None, :]]
@@ -186,12 +192,13 @@ def matrix_product_state(matrix: torch.Tensor, row_dims: list[int] | None = None
     """TT-SVD of psi = vec(M) / |M|_F on the profile's sites: cores (left bond, site, right bond),
     left-canonical, and the fidelity |<psi|psi_truncated>|^2 (1 when nothing is cut). Each bond
     keeps at most `max_bond` singular values and drops those whose squared sum, relative to the
-    total, is at most `cutoff`."""
-    m = matrix.detach().to(torch.float64)
+    total, is at most `cutoff` (in [0, 1]); real or complex."""
+    m = _matrix(matrix, batched=False)
+    max_bond, cutoff = None if max_bond is None else whole("max_bond", max_bond), real("cutoff", cutoff, 0, 1)
     dims = _sites(m.shape[-2], row_dims, "row_dims") + _sites(m.shape[-1], col_dims, "col_dims")
     norm = m.norm()
     if not bool(torch.isfinite(norm)) or float(norm) == 0:
-        raise GoldstoneError("matrix_product_state: the matrix is zero or not finite")
+        raise ValueError("matrix must be finite and not zero (it is read as a state)")
     rest = (m / norm).reshape(1, -1)
     cores = []
     for d in dims[:-1]:
@@ -209,7 +216,7 @@ def matrix_product_state(matrix: torch.Tensor, row_dims: list[int] | None = None
         state = torch.tensordot(state, core, dims=([-1], [0]))
     approx = state.reshape(-1)
     exact = (m / norm).reshape(-1)
-    return cores, float((approx @ exact) ** 2 / (approx @ approx))
+    return cores, float(torch.vdot(approx, exact).abs() ** 2 / torch.vdot(approx, approx).real)
 
 
 def random_softmax_attention(length: int, head_dim: int = 32, beta: float = 1.0, samples: int = 20,
@@ -217,6 +224,8 @@ def random_softmax_attention(length: int, head_dim: int = 32, beta: float = 1.0,
     """(samples, length, length) random attention maps softmax(beta Q K^T / sqrt(d_h)) with Q, K
     i.i.d. N(0, 1) (length x d_h), optionally causal: the unstructured baseline for attention
     profiles (volume-law-like for beta >~ 1, unlike trained attention)."""
+    length, head_dim, samples = whole("length", length), whole("head_dim", head_dim), whole("samples", samples)
+    beta = real("beta", beta)
     g = torch.Generator().manual_seed(seed)
     q, k = (torch.randn(samples, length, head_dim, generator=g, dtype=torch.float64) for _ in range(2))
     scores = beta * q @ k.transpose(-1, -2) / math.sqrt(head_dim)
@@ -228,8 +237,16 @@ def random_softmax_attention(length: int, head_dim: int = 32, beta: float = 1.0,
 def valley_width(profile: torch.Tensor, centre: int, dims: list[int]) -> torch.Tensor:
     """Width of the valley around cut `centre` (1-based) of profiles (..., n - 1) on sites `dims`:
     the distance, in qubits (log2 of the left dimension), between the highest cut left of the centre
-    and the highest cut right of it."""
+    and the highest cut right of it; NaN for a profile holding NaN (a zero matrix's)."""
+    dims, centre = wholes("dims", dims), whole("centre", centre, 2)
+    profile = torch.as_tensor(profile, dtype=torch.float64)
+    if centre > len(dims) - 2:
+        raise ValueError(f"centre must be a cut with cuts on both sides, 2 .. {len(dims) - 2} for {len(dims)} sites, "
+                         f"got {centre}")
+    if profile.dim() < 1 or profile.shape[-1] != len(dims) - 1:
+        raise ValueError(f"profile must hold {len(dims) - 1} cuts for {len(dims)} sites, got shape "
+                         f"{tuple(profile.shape)}")
     x = torch.tensor([math.log2(math.prod(dims[:k])) for k in range(1, len(dims))], dtype=torch.float64)
     left = profile[..., :centre - 1].argmax(-1)
     right = profile[..., centre:].argmax(-1) + centre
-    return x[right] - x[left]
+    return torch.where(profile.isnan().any(-1), math.nan, x[right] - x[left])

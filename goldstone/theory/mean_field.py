@@ -33,6 +33,8 @@ from scipy.special import (
     roots_legendre,
 )
 
+from goldstone.theory.arguments import reals, whole
+
 SIGMA_W_CRITICAL = 1.0
 """Critical weight scale: c* = 0 for sigma_w <= 1 and c* > 0 above."""
 
@@ -50,12 +52,6 @@ _LEGENDRE_NODES, _LEGENDRE_WEIGHTS = roots_legendre(_N_LEGENDRE)
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_k(k: int) -> int:
-    if isinstance(k, bool) or int(k) != k or k < 2:
-        raise ValueError(f"k must be >= 2 and an integer (block size; k=2 is U(1)), got {k!r}")
-    return int(k)
-
-
 def _check_sigma(sigma_w: ArrayLike) -> np.ndarray:
     sigma = np.asarray(sigma_w, dtype=float)
     bad = sigma[~(sigma > 0)]
@@ -64,14 +60,6 @@ def _check_sigma(sigma_w: ArrayLike) -> np.ndarray:
     if not np.all(np.isfinite(sigma)):
         raise ValueError(f"sigma_w must be finite, got {sigma[~np.isfinite(sigma)].flat[0]}")
     return sigma
-
-
-def _check_nonnegative(name: str, value: ArrayLike) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
-    bad = arr[~((arr >= 0) & np.isfinite(arr))]
-    if bad.size:
-        raise ValueError(f"{name} must be finite and >= 0, got {bad.flat[0]}")
-    return arr
 
 
 # ------------------------------------------------------------------- chi-law quadrature
@@ -132,7 +120,8 @@ def _u_tanh(u: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _slope_integrand(u: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return u**2 * _tanhc(x) / np.cosh(x) ** 2
+    decay = np.exp(-2.0 * np.abs(x))  # sech^2 x = 4 e^{-2|x|} / (1 + e^{-2|x|})^2, no overflow
+    return u**2 * _tanhc(x) * 4.0 * decay / (1.0 + decay) ** 2
 
 
 def _c_map(c: np.ndarray, sigma: np.ndarray, k: int) -> np.ndarray:
@@ -163,9 +152,9 @@ def c_map(c: ArrayLike, sigma_w: ArrayLike, k: int = 2) -> np.ndarray | float:
     c^{l+1} = 2 int_0^inf du u exp(-u^2) tanh^2(u sigma_W sqrt(c^l)).
     Evaluated by fixed 128-node Gauss-Legendre quadrature (relative error ~1e-14).
     """
-    k = _check_k(k)
+    k = whole("k", k, 2)
     sigma = _check_sigma(sigma_w)
-    c = _check_nonnegative("c", c)
+    c = reals("c", c, 0)
     return _c_map(c, sigma, k)[()]
 
 
@@ -175,7 +164,7 @@ def fixed_point(sigma_w: ArrayLike, k: int = 2) -> np.ndarray | float:
     Since tanh^2(x) >= x^2 - 2 x^4 / 3, F(c) > c on (0, c_exp / 2] with c_exp the
     near-critical estimate, and F(1) < 1; brentq on that bracket excludes c = 0.
     """
-    k = _check_k(k)
+    k = whole("k", k, 2)
     sigma = _check_sigma(sigma_w)
     out = np.zeros(sigma.shape)
     lower = 0.5 * np.asarray(fixed_point_expansion(sigma, k))
@@ -199,29 +188,28 @@ def fixed_point_expansion(sigma_w: ArrayLike, k: int = 2) -> np.ndarray | float:
     Zero for sigma_w <= 1.  From F(c) = sigma^2 c - (2/3)(1 + 2/k) sigma^4 c^2 + O(c^3),
     using E u^4 = 1 + 2/k.
     """
-    k = _check_k(k)
+    k = whole("k", k, 2)
     sigma = _check_sigma(sigma_w)
-    estimate = 3.0 * (sigma**2 - 1.0) / (2.0 * (1.0 + 2.0 / k) * sigma**4)
-    return np.where(sigma > SIGMA_W_CRITICAL, estimate, 0.0)[()]
+    ordered = np.maximum(sigma, SIGMA_W_CRITICAL)  # 0 at and below the critical point
+    return (3.0 * (ordered**-2.0 - ordered**-4.0) / (2.0 * (1.0 + 2.0 / k)))[()]
 
 
 def iterate_c_map(c0: ArrayLike, sigma_w: ArrayLike, depth: int, k: int = 2) -> np.ndarray:
     """Trajectory c^l = F^l(c0) for l = 0..depth; shape (depth + 1, *broadcast(c0, sigma_w))."""
-    k = _check_k(k)
+    k = whole("k", k, 2)
     sigma = _check_sigma(sigma_w)
-    c = _check_nonnegative("c0", c0)
-    if isinstance(depth, bool) or int(depth) != depth or depth < 0:
-        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
+    c = reals("c0", c0, 0)
+    depth = whole("depth", depth, 0)
     c, sigma = np.broadcast_arrays(c, sigma)
     trajectory = [c.copy()]
-    for _ in range(int(depth)):
+    for _ in range(depth):
         trajectory.append(_c_map(trajectory[-1], sigma, k))
     return np.stack(trajectory)
 
 
 def c_map_slope(sigma_w: ArrayLike, k: int = 2) -> np.ndarray | float:
     """chi_c = F'(c*), slope of the length map at its stable fixed point (sigma_w^2 if c* = 0)."""
-    k = _check_k(k)
+    k = whole("k", k, 2)
     sigma = _check_sigma(sigma_w)
     c_star = np.asarray(fixed_point(sigma, k))
     return np.where(c_star > 0, _c_map_derivative(c_star, sigma, k), sigma**2)[()]
@@ -277,22 +265,21 @@ def overlap_map(
     <~1e-10 for sigma_w <= 2 and ~1e-8 at sigma_w = 3; raise ``n_nodes`` beyond.
     Memory and time scale as n_nodes^3 per element.
     """
-    k = _check_k(k)
+    k = whole("k", k, 2)
     sigma = _check_sigma(sigma_w)
     rho = np.asarray(rho, dtype=float)
     if not np.all(np.abs(rho) <= 1.0):
         raise ValueError(f"rho must lie in [-1, 1], got {rho[~(np.abs(rho) <= 1.0)].flat[0]}")
     if np.any(sigma <= SIGMA_W_CRITICAL):
         raise ValueError(
-            f"overlap_map needs sigma_w > {SIGMA_W_CRITICAL} (non-trivial fixed point c* > 0), "
+            f"sigma_w must be > {SIGMA_W_CRITICAL} for overlap_map (non-trivial fixed point c* > 0), "
             f"got {sigma[sigma <= SIGMA_W_CRITICAL].flat[0]}"
         )
-    if isinstance(n_nodes, bool) or int(n_nodes) != n_nodes or n_nodes < 2:
-        raise ValueError(f"n_nodes must be an integer >= 2, got {n_nodes!r}")
+    n_nodes = whole("n_nodes", n_nodes, 2)
     rho, sigma = np.broadcast_arrays(rho, sigma)
     c_star = np.asarray(fixed_point(sigma, k))
     a = sigma * np.sqrt(c_star)
-    grid = _overlap_grid(k, int(n_nodes))
+    grid = _overlap_grid(k, n_nodes)
     out = np.empty(rho.shape)
     for idx in np.ndindex(rho.shape):
         out[idx] = _overlap(rho[idx], a[idx], grid) / c_star[idx]
@@ -306,7 +293,7 @@ def overlap_slope(sigma_w: ArrayLike, k: int = 2) -> np.ndarray | float:
     (Stein) coefficient of g; chi_q <= 1 by Cauchy-Schwarz and chi_q -> 1 as sigma_w -> 1+.
     For sigma_w <= 1 (c* = 0) the linear regime gives chi_q = sigma_w^2.
     """
-    k = _check_k(k)
+    k = whole("k", k, 2)
     sigma = _check_sigma(sigma_w)
     c_star = np.asarray(fixed_point(sigma, k))
     alpha = _chi_expectation(_u_tanh, sigma * np.sqrt(c_star), k, 1)

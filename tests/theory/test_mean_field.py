@@ -251,17 +251,17 @@ def test_invalid_inputs_raise():
         fixed_point(np.array([1.5, 0.0]))
     with pytest.raises(ValueError, match="sigma_w must be > 0"):
         overlap_slope(float("nan"))
-    with pytest.raises(ValueError, match="k must be >= 2"):
+    with pytest.raises(ValueError, match="k must be a whole number >= 2"):
         fixed_point(1.5, k=1)
-    with pytest.raises(ValueError, match="k must be >= 2"):
+    with pytest.raises(ValueError, match="k must be a whole number >= 2"):
         c_map(0.5, 1.5, k=2.5)
     with pytest.raises(ValueError, match="c must be finite and >= 0"):
         c_map(-0.1, 1.5)
-    with pytest.raises(ValueError, match="depth must be a non-negative integer"):
+    with pytest.raises(ValueError, match="depth must be a whole number >= 0"):
         iterate_c_map(1.0, 1.5, -1)
     with pytest.raises(ValueError, match="rho must lie in"):
         overlap_map(1.5, 2.0)
-    with pytest.raises(ValueError, match="needs sigma_w > 1"):
+    with pytest.raises(ValueError, match="sigma_w must be > 1.0 for overlap_map"):
         overlap_map(0.5, 0.9)
 
 
