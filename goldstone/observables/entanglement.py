@@ -50,16 +50,20 @@ def _sites(size: int, dims: list[int] | None, which: str) -> list[int]:
 
 
 def _entropies(probabilities: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Entropy of each row of eigenvalues (clamped to >= 0; zero eigenvalues contribute nothing); Renyi as
-    (alpha ln p_max + ln sum (p / p_max)^alpha) / (1 - alpha), which no large alpha underflows."""
+    """Entropy of each row of eigenvalues; Renyi as (alpha ln p_max + ln sum (p / p_max)^alpha) / (1 - alpha),
+    which no large alpha underflows. Eigenvalues below d eps p_max (d of them, eps the float64 epsilon) are
+    the round-off of zero eigenvalues, at the matrix's own numerical rank, and count as zero: they contribute
+    nothing, even with alpha < 1 where p^alpha would magnify them, and alpha = 0 gives ln(rank)."""
     p = probabilities.clamp_min(0)
+    p = torch.where(p > p.amax(-1, keepdim=True) * p.shape[-1] * torch.finfo(p.dtype).eps, p, 0)
     p = p / p.sum(-1, keepdim=True)
     if alpha == 1.0:
         return -torch.where(p > 0, p * torch.log(torch.where(p > 0, p, torch.ones_like(p))), torch.zeros_like(p)).sum(-1)
     top = p.amax(-1)
     if math.isinf(alpha):
         return -torch.log(top)
-    return (alpha * torch.log(top) + torch.log((p / top[..., None]).pow(alpha).sum(-1))) / (1 - alpha)
+    powers = torch.where(p > 0, (p / top[..., None]).pow(alpha), 0)
+    return (alpha * torch.log(top) + torch.log(powers.sum(-1))) / (1 - alpha)
 
 
 def _partial_spectra(rho: torch.Tensor, dims: list[int], keep_leading: bool) -> list[torch.Tensor]:

@@ -288,3 +288,20 @@ def test_the_api_is_finite_or_names_the_argument(function, data):
     if np.isnan(values).any():
         assert any("undefined" in str(w.message) for w in said) or (
             function is valley_width and bool(arguments["profile"].isnan().any())), (arguments, result)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.25, 0.5, 0.9, 2.0])
+def test_renyi_entropies_of_a_rank_deficient_matrix_are_exact(alpha):
+    """A 48 x 48 matrix of rank 5 with known singular values: the row|column cut's Renyi entropy equals
+    ln(sum p^alpha) / (1 - alpha) over the 5 nonzero p = s^2 / sum s^2 to 1e-12 (the 43 round-off
+    eigenvalues of the Gram matrix would add up to 3e-7 at alpha < 1 if counted), and alpha = 0
+    gives ln(rank), not ln(48)."""
+    generator = torch.Generator().manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(48, 5, dtype=torch.float64, generator=generator))
+    v, _ = torch.linalg.qr(torch.randn(48, 5, dtype=torch.float64, generator=generator))
+    s = torch.tensor([3.0, 1.0, 0.3, 0.1, 0.01], dtype=torch.float64)
+    matrix = u @ torch.diag(s) @ v.T
+    p = s ** 2 / (s ** 2).sum()
+    exact = math.log(5) if alpha == 0 else float(torch.log((p ** alpha).sum()) / (1 - alpha))
+    measured = entanglement_profile(matrix, row_dims=[48], col_dims=[48], alpha=alpha)
+    assert measured.shape == (1,) and float(measured[0]) == pytest.approx(exact, abs=1e-12)
