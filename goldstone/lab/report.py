@@ -254,8 +254,13 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, pres: Pre
                                   label=f"critical {pres.label(x_key)} = {pres.critical[x_key]:g}")
             handles.setdefault(critical.get_label(), critical)
         ax.set_xlabel(pres.label(x_key))
-        if not categorical and _spans_decades(_axis_values(rows[x_key]), 10):
+        x_values = [] if categorical else [float(v) for v in _axis_values(rows[x_key])]
+        positive = [v for v in x_values if v > 0]
+        if x_values and _spans_decades(x_values, 10):
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        elif positive and min(x_values) == 0 and _spans_decades(positive, 10):  # 0 and decades: log beyond the first
+            ax.set_xscale("symlog", linthresh=min(positive), linscale=0.5)
             ax.xaxis.set_minor_formatter(NullFormatter())
         grid_values = [] if categorical else [float(v) for v in _axis_values(rows[x_key])]
         if 0 < len(grid_values) <= 8:  # label the swept values themselves (not 2.2 blocks, not only decades)
