@@ -11,11 +11,12 @@ parameters, gradients or optimiser state declare ``needs_forward = False`` and s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -210,6 +211,25 @@ def to_device(value: Any, device: torch.device) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(to_device(v, device) for v in value)
     return value
+
+
+@contextlib.contextmanager
+def evaluating_with_grad(model: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) with gradients on, the model's own mode restored afterwards: how an
+    observable differentiates a loss on its own batch."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def batch_loss(model: nn.Module, batch: Batch, loss_fn: Callable[[Any, Any], torch.Tensor]) -> torch.Tensor:
+    """``loss_fn(model(inputs), targets)`` on `batch` moved to the model's device (keyword inputs for a mapping)."""
+    inputs, targets = (to_device(part, model_device(model)) for part in split_batch(batch))
+    return loss_fn(model(**inputs) if isinstance(inputs, Mapping) else model(inputs), targets)
 
 
 def check_gradients(model: nn.Module, observables: Sequence[Observable]) -> None:

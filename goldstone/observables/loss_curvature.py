@@ -10,13 +10,13 @@ own batch, so it needs no forward pass of the monitor's probe.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from goldstone.core.errors import GoldstoneError
-from goldstone.core.observable import Batch, Observable, Probe, model_device, split_batch, to_device
+from goldstone.core.observable import Batch, Observable, Probe, batch_loss, evaluating_with_grad
 from goldstone.core.result import Result, dims
 
 
@@ -67,17 +67,10 @@ class LossCurvature(Observable):
 
     def update(self, probe: Probe) -> None:
         model = probe.model
-        inputs, targets = (to_device(part, model_device(model)) for part in split_batch(self.batch))
         params = [p for p in model.parameters() if p.requires_grad]
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.enable_grad():
-                outputs = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
-                loss = self.loss_fn(outputs, targets)
-                sharpness = top_hessian_eigenvalue(loss, params, self.iterations, self.tolerance, self.seed)
-        finally:
-            model.train(was_training)
+        with evaluating_with_grad(model):
+            loss = batch_loss(model, self.batch, self.loss_fn)
+            sharpness = top_hessian_eigenvalue(loss, params, self.iterations, self.tolerance, self.seed)
         self._results.append(LossCurvatureResult(loss=torch.tensor(float(loss.detach()), dtype=torch.float64),
                                                  sharpness=torch.tensor(sharpness, dtype=torch.float64)))
 

@@ -16,13 +16,13 @@ two cosines with G_a are NaN (so are those of a layer the loss does not reach).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from goldstone.core.observable import Batch, Observable, Probe, model_device, split_batch, to_device
+from goldstone.core.observable import Batch, Observable, Probe, batch_loss, evaluating_with_grad
 from goldstone.core.result import Result, dims, meta
 
 PAIRS = ("H_in~WtW", "WtW~G_in", "H_in~G_in", "H_out~WWt", "WWt~G_out", "H_out~G_out")
@@ -75,19 +75,14 @@ class RepresentationAlignment(Observable):
         seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         hooks = [m.register_forward_hook(lambda m, args, out, name=name: seen.__setitem__(name, (args[0], out)))
                  for name, m in linears.items()]
-        inputs, targets = (to_device(part, model_device(model)) for part in split_batch(self.batch))
-        was_training = model.training
-        model.eval()
         try:
-            with torch.enable_grad():
-                outputs = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
-                loss = self.loss_fn(outputs, targets)
+            with evaluating_with_grad(model):
+                loss = batch_loss(model, self.batch, self.loss_fn)
                 tensors = [t for name in linears for t in seen[name]]
                 reached = [t for t in tensors if t.requires_grad]
                 found = dict(zip(map(id, reached), torch.autograd.grad(loss, reached, allow_unused=True)))
                 grads = [found.get(id(t)) for t in tensors]
         finally:
-            model.train(was_training)
             for hook in hooks:
                 hook.remove()
         rows = []
