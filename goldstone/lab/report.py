@@ -111,8 +111,10 @@ def _value_text(pres: Presentation, key: str, value: Any, params: dict[str, Any]
         return template
 
 
-def _facet_title(pres: Presentation, keys: list[str], values: tuple) -> str:
-    return ", ".join(f"{pres.label(k)} = {_value_text(pres, k, v)}" for k, v in zip(keys, values))
+def _facet_title(pres: Presentation, keys: list[str], values: tuple, fixed: dict[str, Any]) -> str:
+    """"symmetry group = O(4), depth = 100": labels formatted with the panel's own and the fixed keys."""
+    params = {**fixed, **dict(zip(keys, values))}
+    return ", ".join(f"{pres.label(k)} = {_value_text(pres, k, v, params)}" for k, v in zip(keys, values))
 
 
 def _select(rows: pd.DataFrame, keys: list[str], values: tuple) -> pd.DataFrame:
@@ -272,7 +274,7 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, pres: Pre
             for tick in ax.get_xticklabels():
                 tick.set_horizontalalignment("right")
         if facet_keys:
-            ax.set_title(_facet_title(pres, facet_keys, facet), fontsize=10)
+            ax.set_title(_facet_title(pres, facet_keys, facet, fixed), fontsize=10)
     if heatmap:
         fig.colorbar(image, ax=list(axes), label=f"{pres.label(metric)} ({over})")
     if handles:
@@ -318,7 +320,7 @@ def curves(results: pd.DataFrame, keys: list[str], pres: Presentation, path: Pat
             point = {**fixed, **dict(zip(panel_keys, panel)), **({line_key: value} if line_key else {})}
             ax.plot(group.step, group.value, lw=1, color=colour,
                     label=_value_text(pres, line_key, value, point) if line_key else "one seed")
-        ax.set(title=_facet_title(pres, panel_keys, panel), xlabel="training step", ylabel=f"{observable} {metric}")
+        ax.set(title=_facet_title(pres, panel_keys, panel, fixed), xlabel="training step", ylabel=f"{observable} {metric}")
         ax.title.set_fontsize(8)
         ax.label_outer()
         if log_steps:

@@ -67,3 +67,13 @@ def test_seed_bands_stay_within_the_values_the_seeds_reached():
         ["mean", "std", "min", "max"])
     low, high = seed_band(stats)
     assert low.tolist() == [0.0, 0.5] and high.tolist() == pytest.approx([1 / 3 + 0.57735, 0.5], abs=1e-5)
+
+
+def test_facet_titles_format_labels_with_the_fixed_keys():
+    """A panel of group=ok where k was not swept reads O(4) (its fixed value), not the template O({k})."""
+    from goldstone.lab.presentation import Presentation
+    from goldstone.lab.report import _facet_title
+
+    pres = Presentation(labels={"group": "symmetry group", "group=ok": "O({k})"})
+    assert _facet_title(pres, ["group"], ("ok",), {"k": 4}) == "symmetry group = O(4)"
+    assert _facet_title(pres, ["group", "k"], ("ok", 8), {"k": 4}) == "symmetry group = O(8), k = 8"
