@@ -53,6 +53,7 @@ from goldstone.observables.attention_patterns import AttentionPatterns, repeated
 from goldstone.observables.head_uas import HeadUAS
 from goldstone.observables.jacobian import ProtectedJacobian
 from goldstone.observables.loss_curvature import LossCurvature
+from goldstone.observables.representation_alignment import RepresentationAlignment
 from goldstone.observables.neuron_census import NeuronCensus
 from goldstone.observables.noether_charges import NoetherCharges
 from goldstone.observables.order_parameter import OrderParameter
@@ -213,9 +214,10 @@ def plan(target: Target, probe: Batch | list | None, loss_fn: Callable | None, r
         else:
             skipped["noether_charges"] = "detect_symmetries found no symmetry group ({})".format("; ".join(groups.notes))
         runs.append((LossCurvature(batches[0], loss_fn), None))
+        runs.append((RepresentationAlignment(batches[0], loss_fn), None))
     else:
         why = "needs a loss and a probe batch (loss_fn= and probe= in Python, or a model with a known head)"
-        skipped["noether_charges"] = skipped["loss_curvature"] = why
+        skipped["noether_charges"] = skipped["loss_curvature"] = skipped["representation_alignment"] = why
     if probe is None:
         skipped["representation_drift"] = "needs a probe batch"
     elif hasattr(getattr(model, "config", None), "output_hidden_states"):

@@ -50,7 +50,7 @@ def test_a_planted_change_is_the_only_transition_and_the_audit_resumes(tmp_path)
     dead = table[(table.observable == "neuron_census") & (table.metric == "dead")]
     assert dead[["layer", "step", "before", "after"]].values.tolist() == [["2 → 4", DEAD_FROM, 0.0, 4.0]]
     assert set(table.step) == {DEAD_FROM}  # what changes, changes then; nothing else anywhere
-    assert {"weight_statistics", "neuron_census", "noether_charges", "loss_curvature"} <= set(result.frame.observable)
+    assert {"weight_statistics", "neuron_census", "noether_charges", "loss_curvature", "representation_alignment"} <= set(result.frame.observable)
     assert (result.checkpoints.status == "measured").all() and result.checkpoints.step.tolist() == STEPS
     assert "at step 600: neuron census dead (layer 2 → 4) rises from 0 to 4" in (tmp_path / "audit" / "report.html").read_text()
     # killed after some checkpoints: their files stay, the rest is measured again, to the same rows
