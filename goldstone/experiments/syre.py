@@ -24,6 +24,7 @@ import torch
 from matplotlib.figure import Figure
 
 from goldstone.core.config import param
+from goldstone.core.errors import ConfigError
 from goldstone.core.frames import series
 from goldstone.core.memory import FLOAT32, ROW
 from goldstone.lab.registry import experiment
@@ -37,10 +38,13 @@ GAIN = 1.5
 
 @dataclasses.dataclass
 class SyreConfig:
-    method: str = param("syre", "vanilla: weight decay toward 0; syre: toward a fixed random anchor", label="method",
-                        choices=("vanilla", "syre"))
+    method: str = param("syre", "vanilla: weight decay toward 0; syre: toward a fixed random anchor; syre_ar: the "
+                        "same through a random diagonal metric D (advanced removal)", label="method",
+                        choices=("vanilla", "syre", "syre_ar"))
     anchor_scale: float = param(0.0032, "syre's anchor std sigma_0 (0.01 x the init std of the notes)",
-                                label="anchor σ_0", gt=0, le=10, when={"method": ("syre",)})
+                                label="anchor σ_0", gt=0, le=10, when={"method": ("syre", "syre_ar")})
+    metric_ratio: float = param(0.1, "syre_ar: D_ii ~ U(1 - d, 1 + d) with d = this x sigma_0 (dion's default)",
+                                gt=0, le=100, when={"method": ("syre_ar",)})
     width: int = param(32, "student tanh units", ge=1)
     init: str = param("identical", "every unit at the same (w_0, a_0) (the symmetric trap), or standard: "
                       "w_i ~ N(0, 1/10), a_i ~ N(0, 1/width) (the complexity hierarchy)", label="initialisation",
@@ -49,6 +53,11 @@ class SyreConfig:
     lr: float = param(0.05, "learning rate (full-batch GD)", gt=0, le=10)
     steps: int = param(5000, "GD steps", ge=1)
     examples: int = param(1000, "training examples", ge=10)
+
+    def validate(self) -> None:
+        if self.method == "syre_ar" and self.metric_ratio * self.anchor_scale >= 1:
+            raise ConfigError(f"keys 'metric_ratio' x 'anchor_scale' = {self.metric_ratio * self.anchor_scale:g}: "
+                              "syre_ar's metric D_ii ~ U(1 - d, 1 + d) needs d < 1")
 
     def memory(self) -> dict[str, int]:
         """Bytes by term (`goldstone.core.memory`): four (examples, width) activations, the loss
@@ -120,7 +129,9 @@ def train(ctx: RunContext) -> None:
     x, y = teacher_data(cfg.examples, generator)
     model = TanhStudent(10, cfg.width, generator, identical=cfg.init == "identical")
     sgd = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    optimizer = Syre(sgd, cfg.anchor_scale if cfg.method == "syre" else 0.0, cfg.weight_decay, ctx.seed)
+    metric_spread = cfg.metric_ratio * cfg.anchor_scale if cfg.method == "syre_ar" else 0.0
+    optimizer = Syre(sgd, cfg.anchor_scale if cfg.method != "vanilla" else 0.0, cfg.weight_decay, ctx.seed,
+                     metric_spread)
 
     def loss_fn(step: int) -> torch.Tensor:
         loss = 0.5 * (model(x) - y).pow(2).mean()
@@ -169,6 +180,6 @@ def figure(ctx: RunContext, cfg: SyreConfig, theory: list[float] | None) -> None
     ax2.set(xlabel="GD step", ylabel="|W − mean row|_F", yscale="log", title="distance from the symmetric state")
     fig.suptitle(f"{cfg.width} {'identical' if cfg.init == 'identical' else 'randomly initialised'} tanh units, "
                  f"γ = {cfg.weight_decay:g}: " + ("vanilla weight decay" if cfg.method == "vanilla" else
-                                                  f"syre, anchor σ_0 = {cfg.anchor_scale:g}"))
+                                                  f"{cfg.method.replace('_', '-')}, anchor σ_0 = {cfg.anchor_scale:g}"))
     ctx.figure("syre", fig, "Training loss against the one-unit network the symmetric student reduces to, and the "
                "units' distance from their mean (0 at the symmetric state).")

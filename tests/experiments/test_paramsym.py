@@ -65,3 +65,12 @@ def test_weight_decay_walks_down_the_complexity_hierarchy(tmp_path, weight_decay
     run = goldstone.run("syre", out=tmp_path / "r", init="standard", method="vanilla", width=30, steps=20000,
                         weight_decay=weight_decay)
     assert run.manifest["headline"]["independent"] == independent
+
+
+def test_syre_ar_escapes_the_symmetric_trap_too(tmp_path):
+    """Advanced removal (a random diagonal metric, d = 0.1 sigma_0) leaves the symmetric state as syre does."""
+    vanilla = goldstone.run("syre", out=tmp_path / "v", method="vanilla", steps=2000).manifest["headline"]
+    ar = goldstone.run("syre", out=tmp_path / "a", method="syre_ar", steps=2000).manifest["headline"]
+    assert ar["final_loss"] < 0.5 * vanilla["final_loss"] and ar["independent"] > 1
+    with pytest.raises(ConfigError, match="metric_ratio"):
+        goldstone.run("syre", out=tmp_path / "x", method="syre_ar", metric_ratio=100, anchor_scale=0.5)
