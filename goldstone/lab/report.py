@@ -247,7 +247,7 @@ def phase_diagram(summary: pd.DataFrame, keys: list[str], metric: str, pres: Pre
                     curves.append(_theory_curve(theory, point))
                 members.append(label if line_key else "")
                 colours.append(line.get_color())
-            ax.set_ylabel(f"{pres.label(metric)} ({over})")
+            ax.set_ylabel(textwrap.fill(f"{pres.label(metric)} ({over})", 48))  # two lines rather than cut off
             if theory_drawn:
                 for handle in _draw_theory(ax, pres.theory, curves, members, colours):
                     handles.setdefault(handle.get_label(), handle)
