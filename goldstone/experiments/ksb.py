@@ -20,7 +20,8 @@ from goldstone.core.config import param
 from goldstone.core.frames import series
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
-from goldstone.models.relu_mlp_config import SGDTrainingConfig, batch, evaluate, model_for, prepared_data
+from goldstone.models.relu_mlp_config import (SGDTrainingConfig, batch, batch_loss, evaluate, model_for,
+                                               prepared_data)
 from goldstone.observables.symmetry_detection import detect_symmetries
 from goldstone.theory.noether import ChargeMap
 from goldstone.theory.noether.families import group_families
@@ -57,11 +58,7 @@ def train(ctx: RunContext) -> None:
     start = squared()
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
-    def loss_fn(step: int) -> torch.Tensor:
-        x, y = batch(cfg, data, step, ctx.seed)
-        loss = F.cross_entropy(model(x), y)
-        ctx.log_tensor(step + 1, "train", loss, "loss")
-        return loss
+    loss_fn = batch_loss(cfg, data, model, ctx.seed, ctx.log_tensor)
 
     def freeze(step: int) -> None:
         """Scale every scale group back to its initial norm (the NLD paper's constrained training)."""

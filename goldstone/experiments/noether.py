@@ -28,7 +28,8 @@ from goldstone.core.memory import FLOAT64
 from goldstone.core.observable import Probe
 from goldstone.lab.registry import Theory, experiment
 from goldstone.lab.run import RunContext
-from goldstone.models.relu_mlp_config import SGDTrainingConfig, batch, evaluate, model_for, prepared_data
+from goldstone.models.relu_mlp_config import (SGDTrainingConfig, batch, batch_loss, evaluate, model_for,
+                                               prepared_data)
 from goldstone.observables.noether_charges import NoetherCharges, NoetherChargesResult
 from goldstone.observables.symmetry_detection import Symmetries, detect_symmetries
 from goldstone.theory.noether import recursions
@@ -115,11 +116,7 @@ def train(ctx: RunContext) -> None:
     charges = NoetherCharges(symmetries)
     optimizer = make_sgd(model, cfg)
 
-    def loss_fn(step: int) -> torch.Tensor:
-        x, y = batch(cfg, data, step, ctx.seed)
-        loss = F.cross_entropy(model(x), y)
-        ctx.log_tensor(step + 1, "train", loss, "loss")
-        return loss
+    loss_fn = batch_loss(cfg, data, model, ctx.seed, ctx.log_tensor)
 
     train_loop(ctx, model, optimizer, cfg.steps, loss_fn, checkpoint=cfg.checkpoint_every,
                measurements=[(lambda s: s % cfg.eval_every == 0 or s == cfg.steps,

@@ -22,7 +22,7 @@ from goldstone.core.frames import series
 from goldstone.core.observable import measure
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
-from goldstone.models.relu_mlp_config import SGDTrainingConfig, batch, evaluate, model_for, prepared_data
+from goldstone.models.relu_mlp_config import SGDTrainingConfig, batch_loss, evaluate, model_for, prepared_data
 from goldstone.observables.representation_alignment import PAIRS, RepresentationAlignment
 from goldstone.training.loop import train_loop
 
@@ -51,11 +51,7 @@ def train(ctx: RunContext) -> None:
     probe = (data.x_train[:cfg.probe_size], data.y_train[:cfg.probe_size])
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
-    def loss_fn(step: int) -> torch.Tensor:
-        x, y = batch(cfg, data, step, ctx.seed)
-        loss = F.cross_entropy(model(x), y)
-        ctx.log_tensor(step + 1, "train", loss, "loss")
-        return loss
+    loss_fn = batch_loss(cfg, data, model, ctx.seed, ctx.log_tensor)
 
     def observe(step: int) -> None:
         (result,) = measure(model, [RepresentationAlignment(probe, F.cross_entropy)])

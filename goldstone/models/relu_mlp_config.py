@@ -4,8 +4,10 @@ data, model, batches and test accuracy they give."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from goldstone.core.config import param
@@ -69,6 +71,18 @@ def batch(cfg: SGDTrainingConfig, data: Dataset, step: int, seed: int) -> tuple[
     """The training batch of `step` (`batch_indices`)."""
     idx = batch_indices(len(data.x_train), cfg.batch_size, step, seed).to(data.x_train.device)
     return data.x_train[idx], data.y_train[idx]
+
+
+def batch_loss(cfg: SGDTrainingConfig, data: Dataset, model: nn.Module, seed: int,
+               log: Callable[..., None]) -> Callable[[int], torch.Tensor]:
+    """The `train_loop` loss of these experiments: cross-entropy on the batch of `step`, logged with
+    ``log(step + 1, "train", loss, "loss")`` (a run's `log_tensor`)."""
+    def loss_fn(step: int) -> torch.Tensor:
+        x, y = batch(cfg, data, step, seed)
+        loss = F.cross_entropy(model(x), y)
+        log(step + 1, "train", loss, "loss")
+        return loss
+    return loss_fn
 
 
 def evaluate(model: nn.Module, data: Dataset) -> float:
