@@ -1,4 +1,4 @@
-"""The command line: ``goldstone list | show | run | sweep | report | uas | symmetries | census | entanglement | nodes | audit | demo``."""
+"""The command line: ``goldstone list | show | run | sweep | report | uas | symmetries | census | entanglement | nodes | audit | cite | demo``."""
 
 from __future__ import annotations
 
@@ -453,6 +453,31 @@ def audit(target: Annotated[str, typer.Argument(help="a Hugging Face model folde
                   or "no transition stands out of its series' noise", highlight=False, markup=False, soft_wrap=True)
     console.print(f"audit folder: {result.folder}\nreport: {result.folder / 'report.html'}", highlight=False,
                   markup=False, soft_wrap=True)
+
+
+@app.command()
+def cite(target: Annotated[Optional[str], typer.Argument(help="a run, sweep or audit folder, or an experiment name "
+                                                             "(none: every reference)")] = None,
+         out: Annotated[Optional[Path], typer.Option(help="write the BibTeX to this .bib file")] = None,
+         force: Annotated[bool, typer.Option(help="replace --out even if goldstone did not write it")] = False) -> None:
+    """BibTeX of the papers a run, sweep, audit or experiment used, and of Goldstone itself."""
+    from goldstone.lab.citations import cite as citations, written_by_cite
+
+    try:
+        if out is not None:
+            from goldstone.core.atomic import check_output_file
+
+            check_output_file(out, ".bib", written_by_cite, force)
+        text = citations(target)
+    except GoldstoneError as err:
+        _fail(err)
+    if out is None:
+        console.print(text, highlight=False, markup=False, soft_wrap=True, end="")
+        return
+    from goldstone.core.atomic import write_text
+
+    write_text(out, text)
+    console.print(f"bib: {out}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
