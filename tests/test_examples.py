@@ -32,3 +32,13 @@ def test_an_example_runs_top_to_bottom(tmp_path, name):
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert PROMISES[name] in done.stdout, done.stdout[-2000:]
+
+
+@pytest.mark.parametrize("name", sorted(PROMISES))
+def test_an_example_opens_as_a_notebook_with_jupytext(name):
+    jupytext = pytest.importorskip("jupytext", reason="needs jupytext (pip install -e '.[dev]')")
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    notebook = jupytext.reads(text, fmt="py:percent")
+    kinds = [cell.cell_type for cell in notebook.cells]
+    assert kinds.count("markdown") >= 1 and kinds.count("code") == text.count("# %%\n")
+    assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")
