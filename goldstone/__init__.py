@@ -15,7 +15,9 @@ goldstone`` stays fast):
   (with `UnitGroups`, `fit_readout`), `phase_retention`, `protected_direction`,
   `gated_winding_numbers`, `track_vortices`; `assert_equivariant` tests a layer; `minilm_path`
   locates the packaged MiniLM;
-- experiments: `run`, `sweep`, `list_experiments`; every finding on your own model or run: `audit`.
+- experiments: `run`, `sweep`, `list_experiments`; every finding on your own model or run: `audit`;
+- figures from tidy frames, your own runs' included: `goldstone.plotting` (`phase_diagram`,
+  `curves`, `head_heatmap`, `audit_timeline`), imported when first used.
 """
 
 import importlib
@@ -73,10 +75,15 @@ _HOMES = {
     "list_experiments": "goldstone.api",
 }
 
-__all__ = [*_HOMES, "__version__"]
+_SUBMODULES = {"plotting": "goldstone.plotting"}
+"""Public modules reached as attributes (``goldstone.plotting.curves``), imported when first used."""
+
+__all__ = [*_HOMES, *_SUBMODULES, "__version__"]
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(_SUBMODULES[name])  # which binds it here
     if name not in _HOMES:
         raise AttributeError(f"module 'goldstone' has no attribute {name!r}")
     value = getattr(importlib.import_module(_HOMES[name]), name)

@@ -2,8 +2,8 @@
 and no import cycles at all between modules at import time.
 
 Layers, lowest first: core; groups; models, theory, data; observables; analysis, training,
-testing, lab; experiments; api, cli. A module may import its own layer and those below it, at module
-level or inside a function. Imports count whether written as import statements or as strings: a
+testing, lab, plotting; experiments; api, cli. A module may import its own layer and those below
+it, at module level or inside a function. Imports count whether written as import statements or as strings: a
 module path ("goldstone.x.y", or "goldstone.x.y:name") given to `importlib.import_module`,
 `import_module` or `__import__`, as a constant, an f-string, a concatenation or a module-level
 name bound to one (f"{PACKAGE}.{name}" imports a module of PACKAGE), and any other string that is
@@ -18,8 +18,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "goldstone"
 LAYERS = {"core": 0, "groups": 1, "models": 2, "theory": 2, "data": 2, "observables": 3, "analysis": 4,
-          "training": 4, "testing": 4, "lab": 4, "experiments": 5, "api": 6, "cli": 6, "catalogue": 6, "__main__": 6,
-          "__init__": 6}
+          "training": 4, "testing": 4, "lab": 4, "plotting": 4, "experiments": 5, "api": 6, "cli": 6, "catalogue": 6,
+          "__main__": 6, "__init__": 6}
 
 IMPORT_FUNCTIONS = {"import_module", "__import__"}
 MODULE_PATH = re.compile(r"goldstone(\.[A-Za-z_]\w*)+(:[A-Za-z_][\w.]*)?")

@@ -15,11 +15,17 @@ import goldstone
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", [n for n in goldstone.__all__ if n != "__version__"])
+@pytest.mark.parametrize("name", list(goldstone._HOMES))
 def test_every_public_name_resolves_to_its_home(name):
     home = importlib.import_module(goldstone._HOMES[name])
     assert getattr(goldstone, name) is getattr(home, name)
     assert name in dir(goldstone)
+
+
+def test_public_modules_are_attributes_imported_when_first_used():
+    assert set(goldstone._SUBMODULES) <= set(goldstone.__all__)
+    for name, home in goldstone._SUBMODULES.items():
+        assert getattr(goldstone, name) is importlib.import_module(home)
 
 
 def test_unknown_names_are_attribute_errors():

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from goldstone.analysis.onsets import find_drop, find_rise
 
@@ -60,7 +59,9 @@ def noise_level(values: np.ndarray) -> float:
     return max(float(sigma), float(np.finfo(np.float32).eps * np.max(np.abs(values))))
 
 
-def _axis(steps: np.ndarray) -> str:
+def step_axis(steps: np.ndarray) -> str:
+    """"linear" for steps from 0 or evenly spaced, else "log": the axis transitions are sought on
+    (and `goldstone.plotting.audit_timeline` draws)."""
     gaps = np.diff(steps)
     return "linear" if steps[0] <= 0 or np.allclose(gaps, gaps[0], rtol=1e-6) else "log"
 
@@ -88,7 +89,7 @@ def series_transition(steps: np.ndarray, values: np.ndarray, sigma: float | None
     level = float(np.median(np.abs(values))) if level is None else level
     if len(steps) < MIN_POINTS or stretch == 0:
         return None
-    axis = _axis(steps)
+    axis = step_axis(steps)
     sigma = noise_level(values) if sigma is None else sigma
     x = np.log(steps) if axis == "log" else steps
     best = None
@@ -147,38 +148,14 @@ def transitions(frame: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["step", "observable", "metric"], kind="stable", ignore_index=True)
 
 
-def _text(value) -> str:
+def index_text(value) -> str:
     """An index value as written: whole numbers without a decimal point."""
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def describe(row: pd.Series, index: list[str]) -> str:
     """One line: "at step S: <observable> <metric> [<index>] rises from a to b"."""
-    where = ", ".join(f"{c} {_text(row[c])}" for c in index if pd.notna(row[c]))
+    where = ", ".join(f"{c} {index_text(row[c])}" for c in index if pd.notna(row[c]))
     verb = "rises" if row["size"] > 0 else "drops"
     return (f"at step {row['step']:g}: {row['observable'].replace('_', ' ')} {row['metric'].replace('_', ' ')}"
             f"{f' ({where})' if where else ''} {verb} from {row['before']:.4g} to {row['after']:.4g}")
-
-
-def timeline_figure(table: pd.DataFrame, steps: np.ndarray, limit: int = 40) -> Figure:
-    """The `limit` largest transitions (as shares of their series' range) as windows on one step
-    axis, one row each, earliest at the top."""
-    index = index_columns(table)
-    shown = table.nlargest(limit, "share")
-    shown = shown.sort_values("step", kind="stable", ascending=False)
-    fig = Figure(figsize=(9, 1.2 + 0.28 * max(len(shown), 1)), layout="constrained")
-    ax = fig.subplots()
-    for y, (_, row) in enumerate(shown.iterrows()):
-        colour = "tab:blue" if row["size"] > 0 else "tab:red"
-        ax.plot([row.start, row.end], [y, y], color=colour, lw=5, alpha=0.5, solid_capstyle="butt")
-        ax.plot([row.step], [y], "o", color=colour, ms=4)
-    labels = [" ".join(_text(v) for v in [r.observable, r.metric, *(r[c] for c in index)] if pd.notna(v))
-              for _, r in shown.iterrows()]
-    ax.set_yticks(range(len(shown)), labels, fontsize=7)
-    ax.set_xlim(steps.min(), steps.max())
-    if _axis(np.sort(np.unique(steps))) == "log":
-        ax.set_xscale("log")
-    ax.set_xlabel("training step (window: steepest part of the change; dot: first checkpoint after it)")
-    ax.set_title("transitions along training (blue: rises, red: drops)", fontsize=9)
-    ax.grid(axis="x", alpha=0.3)
-    return fig

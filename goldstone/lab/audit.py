@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from goldstone.analysis.model_symmetries import kind_loss, load_for_symmetries, probe_batches, read_sentences
-from goldstone.analysis.timeline import describe, index_columns, salient, timeline_figure, transitions
+from goldstone.analysis.timeline import describe, index_columns, salient, transitions
 from goldstone.core.atomic import write_figure, write_json, write_parquet, write_safetensors, write_text
 from goldstone.core.errors import GoldstoneError, RunFolderError
 from goldstone.core.frames import series
@@ -47,7 +47,7 @@ from goldstone.core.observable import Batch, Observable, measure
 from goldstone.core.progress import Bar
 from goldstone.core.weights import fit_weights, read_weights
 from goldstone.lab.lock import claimed_folder, foreign_entries
-from goldstone.lab.report import render
+from goldstone.lab.report import html_table, render
 from goldstone.lab.workers import run_tasks
 from goldstone.observables.attention_patterns import AttentionPatterns, repeated_tokens
 from goldstone.observables.head_uas import HeadUAS
@@ -61,6 +61,7 @@ from goldstone.observables.representation_drift import RepresentationDrift, drif
 from goldstone.observables.symmetry_detection import detect_symmetries
 from goldstone.observables.unit_performance import HeadSpecialisation
 from goldstone.observables.weight_statistics import WeightStatistics
+from goldstone.plotting import audit_timeline, curves
 
 TIMELINE_LINES = 40
 """Transitions the report lists in words."""
@@ -512,8 +513,8 @@ def _figure_html(path: Path, caption: str) -> str:
 
 def _lines_figure(frame: pd.DataFrame, observable: str, metrics: list[str], index: str | None, path: Path,
                   ylabels: dict[str, str]) -> Path | None:
-    """One panel per metric: the metric along steps, one line per index entry; with a single
-    checkpoint, the metric of every index entry in the model's order."""
+    """One panel per metric (`goldstone.plotting.curves`): the metric along steps, one line per
+    index entry; with a single checkpoint, the metric of every index entry in the model's order."""
     from matplotlib.figure import Figure
 
     single = frame.step.nunique() == 1
@@ -522,18 +523,17 @@ def _lines_figure(frame: pd.DataFrame, observable: str, metrics: list[str], inde
         return None
     fig = Figure(figsize=(4.2 * len(present), 3.3), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(present)))
+    legend = bool(index) and not single and frame[index].nunique() <= 12
     for ax, metric in zip(axes, present):
-        rows = series(frame, observable, metric)
-        ylabel = ylabels.get(metric, metric.replace("_", " "))
         if single and index:
-            ax.plot(np.arange(len(rows)), rows.value, "o", ms=3)
-            ax.set(xlabel=f"{index} (in the model's order)", ylabel=ylabel)
-            continue
-        for name, group in (rows.groupby(index, sort=False) if index else [(None, rows)]):
-            ax.plot(group.step, group.value, lw=0.8, marker="." if len(group) < 30 else None, label=name)
-        ax.set(xlabel="training step", ylabel=ylabel)
-    if index and not single and rows[index].nunique() <= 12:
-        axes[-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), title=index, title_fontsize=7)
+            rows = series(frame, observable, metric)
+            curves(rows.assign(position=np.arange(len(rows))), "position", metric, observable=observable, panels=[],
+                   labels={**ylabels, "position": f"{index} (in the model's order)"}, legend=False, ax=ax,
+                   ls="none", marker="o", ms=3)
+        else:
+            curves(frame, "step", metric, index, observable=observable, panels=[],
+                   labels={**ylabels, "step": "training step"}, legend=legend and ax is axes[-1], ax=ax, lw=0.8,
+                   marker="." if frame.step.nunique() < 30 else None, ms=None)
     write_figure(path, fig)
     return path
 
@@ -556,8 +556,8 @@ def report_sections(result: AuditResult) -> list[str]:
     out = ["<h2>Summary</h2>",
            f"<p>{len(measured)} of {len(result.checkpoints)} checkpoints measured, steps "
            f"{', '.join(f'{s:g}' for s in measured.step)}.</p>",
-           result.checkpoints.to_html(index=False, escape=True),
-           "<h3>What was measured, and what does not apply</h3>", result.plan.to_html(index=False, escape=True),
+           html_table(result.checkpoints),
+           "<h3>What was measured, and what does not apply</h3>", html_table(result.plan),
            f"<p>Loss (for the symmetries, the charges' groups and the sharpness): {html.escape(result.loss or 'none')}.</p>",
            "<h2>Timeline</h2>"]
     if table.empty:
@@ -568,7 +568,7 @@ def report_sections(result: AuditResult) -> list[str]:
                    f"{min(len(table), TIMELINE_LINES)} largest as shares of their series' range, in step order:</p>")
         out.append("<ul>" + "".join(f"<li>{html.escape(describe(row, index))} ({row.share:.0%} of its range)</li>"
                                     for _, row in salient(table, TIMELINE_LINES).iterrows()) + "</ul>")
-        write_figure(figures / "timeline.png", timeline_figure(table, frame.step.to_numpy(float)))
+        write_figure(figures / "timeline.png", audit_timeline(table, steps=frame.step.to_numpy(float)))
         out.append(_figure_html(figures / "timeline.png", "The largest transitions, earliest at the top."))
     panels = {
         "weight_statistics": (["norm", "stable_rank", "entanglement", "delta_norm"], "parameter"),

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goldstone.analysis.timeline import describe, series_transition, series_transitions, timeline_figure, transitions
+from goldstone.analysis.timeline import describe, series_transition, series_transitions, transitions
+from goldstone.plotting import audit_timeline
 
 pytest.importorskip("ruptures")
 
@@ -61,7 +62,7 @@ def test_a_frame_of_many_series_gets_exactly_the_planted_transition():
     assert (row.observable, row.metric, row.layer, row.step, row.before, row.after) == \
         ("neuron_census", "dead", 2, 1200, 0.0, 40.0)
     assert describe(row, ["layer"]) == "at step 1200: neuron census dead (layer 2) rises from 0 to 40"
-    fig = timeline_figure(table, STEPS)
+    fig = audit_timeline(table, steps=STEPS)
     assert fig.axes[0].get_yticklabels()[0].get_text() == "neuron_census dead 2"
 
 

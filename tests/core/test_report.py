@@ -6,7 +6,7 @@ import pytest
 
 import goldstone
 from goldstone.core.errors import GoldstoneError
-from goldstone.lab.report import seed_band
+from goldstone.plotting import seed_band
 
 
 def test_report_is_self_contained_and_escaped(tmp_path, tiny_overrides):
@@ -72,8 +72,8 @@ def test_seed_bands_stay_within_the_values_the_seeds_reached():
 def test_facet_titles_format_labels_with_the_fixed_keys():
     """A panel of group=ok where k was not swept reads O(4) (its fixed value), not the template O({k})."""
     from goldstone.lab.presentation import Presentation
-    from goldstone.lab.report import _facet_title
+    from goldstone.plotting import _facet_title
 
     pres = Presentation(labels={"group": "symmetry group", "group=ok": "O({k})"})
-    assert _facet_title(pres, ["group"], ("ok",), {"k": 4}) == "symmetry group = O(4)"
-    assert _facet_title(pres, ["group", "k"], ("ok", 8), {"k": 4}) == "symmetry group = O(8), k = 8"
+    assert _facet_title(pres.labels, ["group"], ("ok",), {"k": 4}) == "symmetry group = O(4)"
+    assert _facet_title(pres.labels, ["group", "k"], ("ok", 8), {"k": 4}) == "symmetry group = O(8), k = 8"

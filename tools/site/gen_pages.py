@@ -49,7 +49,7 @@ def api_page() -> str:
     lines = ["# API reference", "",
              "Every name below is importable from `goldstone` (`goldstone.__all__`); each is imported when "
              "first used, so `import goldstone` stays fast.", ""]
-    for name in sorted(n for n in goldstone.__all__ if n != "__version__"):
+    for name in sorted(goldstone._HOMES):
         home = goldstone._HOMES[name]
         lines += [f"## `{name}`", "", f"::: {home}.{name}", "    options:", "      heading_level: 3",
                   "      show_root_heading: false", ""]
