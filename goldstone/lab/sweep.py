@@ -227,11 +227,16 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
 
 
 def _claim(folder: Path, spec: SweepSpec) -> None:
-    """Write the spec into a new sweep folder, or check that an existing one holds this sweep."""
+    """Write the spec into a new sweep folder, or check that an existing one holds this sweep. More
+    seeds than the folder's extend it: its finished points are kept and the new seeds added."""
     if (folder / SPEC).exists():
         stored, wanted = read_json(folder / SPEC), json.loads(json.dumps(spec.to_json()))  # as JSON stores it
-        if stored != wanted:
-            diff = [k for k in wanted if not isinstance(stored, dict) or stored.get(k) != wanted[k]]
+        diff = [k for k in wanted if not isinstance(stored, dict) or stored.get(k) != wanted[k]]
+        if stored == wanted:
+            return
+        if diff == ["seeds"] and isinstance(stored.get("seeds"), int) and stored["seeds"] < spec.seeds:
+            write_json(folder / SPEC, spec.to_json())
+        else:
             raise RunFolderError(f"{folder} holds a different sweep (differs in: {', '.join(diff)}); refusing to use it")
     elif foreign_entries(folder):
         raise RunFolderError(f"{folder} is not empty and holds no goldstone sweep; refusing to write there")

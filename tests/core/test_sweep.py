@@ -55,6 +55,16 @@ def test_different_sweep_in_folder_is_refused(tmp_path, tiny_overrides):
         goldstone.sweep("deep_mlp", {"sigma_w": [2.0]}, out=tmp_path / "s", **tiny_overrides)
 
 
+def test_more_seeds_extend_a_finished_sweep_and_fewer_are_refused(tmp_path, tiny_overrides):
+    first = goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", seeds=1, **tiny_overrides)
+    done = next((first.folder / "points").iterdir()) / "DONE"
+    stamp = done.stat().st_mtime_ns
+    more = goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", seeds=2, **tiny_overrides)
+    assert sorted(more.results.seed.unique()) == [0, 1] and done.stat().st_mtime_ns == stamp
+    with pytest.raises(RunFolderError, match="differs in: seeds"):
+        goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", seeds=1, **tiny_overrides)
+
+
 def test_ray_backend_without_ray_names_the_extra(tmp_path, tiny_overrides, monkeypatch):
     monkeypatch.setitem(extras.EXTRAS, "ray", ("ray_is_not_installed_here",))
     with pytest.raises(GoldstoneError, match=r"^--backend ray needs ray_is_not_installed_here \(the 'ray' extra\): "
