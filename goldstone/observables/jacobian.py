@@ -96,6 +96,11 @@ class ProtectedJacobianResult(Result):
 
 
 class ProtectedJacobian(_TrunkObservable):
+    """Along a group generator T: ratio |J T x^0| / |T x^L| (exactly 1 for an equivariant trunk) and
+    gain |T x^L| / |T x^0| per probe input, J = dx^L/dx^0 ("Spontaneous Symmetry Breaking and
+    Goldstone Modes for Deep Information Propagation"). `k`: the block size of T; `split`: how the
+    model divides into ``features`` and ``trunk``."""
+
     name = "protected_jacobian"
     summary = "|J T x^0| / |T x^L| (1 for equivariant nets) and the gain |T x^L| / |T x^0|"
 
@@ -127,6 +132,9 @@ class JacobianSpectrumResult(Result):
 
 
 class JacobianSpectrum(_TrunkObservable):
+    """Singular values s of J = dx^L/dx^0 per probe input: the mean spectrum, the top value and the
+    effective rank exp(H(s / sum s)) (Roy & Vetterli, "The effective rank")."""
+
     name = "jacobian_spectrum"
     summary = "singular spectrum of J = dx^L/dx^0: mean spectrum, top value, effective rank"
 

@@ -24,6 +24,11 @@ class OrderParameterResult(Result):
 
 
 class OrderParameter(LayerObservable):
+    """c^l = (1/n_blocks) sum_j |v_j^l|^2 per layer, averaged over the probe: zero in the symmetric
+    phase, c* > 0 in the broken one ("Spontaneous Symmetry Breaking and Goldstone Modes for Deep
+    Information Propagation", Eq. 8). `k`: the block size; `layers`: the modules whose outputs are
+    the layers (default: the model's `layer_hook_names()`, else its hook points)."""
+
     name = "order_parameter"
     summary = "c^l: mean squared block norm per layer (mean-field order parameter)"
 

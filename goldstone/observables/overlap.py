@@ -27,6 +27,10 @@ class OverlapResult(Result):
 
 
 class Overlap(LayerObservable):
+    """q_ab^l = (1/n_blocks) sum_j v_j^a . v_j^b for the probe's input pairs (0, 1), (2, 3), ...: its
+    magnitude, the correlation |q| / sqrt(c_a c_b) and, for U(1), the phase of the complex overlap,
+    conserved from layer to layer in mean field (same paper, Eq. 11)."""
+
     name = "overlap"
     summary = "q_ab^l for input pairs: magnitude, correlation |q|/sqrt(c_a c_b), phase (U(1))"
 

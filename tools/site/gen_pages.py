@@ -50,13 +50,12 @@ def api_page() -> str:
              "Every name below is importable from `goldstone` (`goldstone.__all__`); each is imported when "
              "first used, so `import goldstone` stays fast.", ""]
     for name in sorted(goldstone._HOMES):
-        home = goldstone._HOMES[name]
-        lines += [f"## `{name}`", "", f"::: {home}.{name}", "    options:", "      heading_level: 3",
-                  "      show_root_heading: false", ""]
+        lines += [f"::: {goldstone._HOMES[name]}.{name}", "    options:", "      heading_level: 2",
+                  "      show_root_heading: true", "      show_root_full_path: false", ""]
     lines += ["## `goldstone.plotting`", "",
               "The figures the experiments, the sweep reports and the audit draw, as functions of tidy frames: "
               "redraw them from your own runs.", "", "::: goldstone.plotting", "    options:",
-              "      heading_level: 3", "      show_root_heading: false", ""]
+              "      heading_level: 3", "      show_root_heading: false", "      members_order: source", ""]
     return "\n".join(lines)
 
 
@@ -122,8 +121,7 @@ def observables_page() -> str:
         if formula:
             lines += ["```text", formula, "```", ""]
         lines += [f"::: {cls.__module__}.{cls.__name__}", "    options:", "      heading_level: 3",
-                  "      show_root_heading: false", "      show_root_toc_entry: false", "      show_symbol_type_toc: false",
-                  "      members: false", ""]
+                  "      show_root_heading: true", "      show_root_full_path: false", "      members: false", ""]
     return "\n".join(lines)
 
 
