@@ -135,6 +135,14 @@ def _spans_decades(values: list, ratio: float) -> bool:
     return bool(numbers) and min(numbers) > 0 and max(numbers) >= ratio * min(numbers)
 
 
+def _log_values(values: list) -> bool:
+    """Whether y values read best on a log axis: they span a factor 100, and are not fractions that
+    reach above one half (accuracies stay linear however low one point falls)."""
+    numbers = [float(v) for v in values if not np.isnan(float(v))]
+    fractions = bool(numbers) and min(numbers) >= 0 and 0.5 < max(numbers) <= 1
+    return _spans_decades(numbers, 100) and not fractions
+
+
 def _select(rows: pd.DataFrame, keys: Sequence[str], values: tuple) -> pd.DataFrame:
     for key, value in zip(keys, values):
         rows = rows[rows[key] == value]
@@ -449,7 +457,8 @@ def curves(frame: pd.DataFrame, x: str, metric: str, hue: str | None = None, *, 
     line's values of the hue, panel and fixed keys it names as parameters.
     `labels` name columns, the metric and values; `fixed` gives values of keys not in the frame;
     `title` goes above the figure. The x axis is logarithmic where its values span decades
-    unevenly (`logx` forces it), y where they span a factor 100 (`logy`). `columns` panels to a
+    unevenly (`logx` forces it), y where they span a factor 100, unless they are fractions reaching
+    above one half such as accuracies (`logy` forces either). `columns` panels to a
     row, each of `size` inches, all sharing their axes when `share`; `line` is passed to
     ``Axes.plot`` (e.g. ``lw=0.8, marker=None``). With `ax` (one panel only) it draws into that axes.
 
@@ -515,7 +524,7 @@ def curves(frame: pd.DataFrame, x: str, metric: str, hue: str | None = None, *, 
         ylabel = _label(labels, metric) + (f" ({spread})" if spread else "")
         panel.set(xlabel=_label(labels, x), ylabel=textwrap.fill(ylabel, 48))  # two lines rather than cut off
         _set_scale(panel, "x", xs, xscale)
-        if logy or (logy is None and _spans_decades(list(rows.value), 100)):
+        if logy or (logy is None and _log_values(list(rows.value))):
             panel.set_yscale("log")
         if xscale is None:
             _slant(panel)

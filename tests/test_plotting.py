@@ -177,6 +177,15 @@ def test_curves_of_a_real_run_and_sweep(run, sweep):
     np.testing.assert_array_equal(right.get_lines()[0].get_ydata(), sweep.theory.y)
 
 
+def test_accuracies_stay_on_a_linear_axis_and_errors_spanning_decades_go_logarithmic():
+    def yscale(values):
+        frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "metric": "m", "value": values})
+        return plotting.curves(frame, "x", "m").axes[0].get_yscale()
+
+    assert yscale([0.0026, 0.86, 0.862]) == "linear"  # one run below chance does not make accuracy logarithmic
+    assert yscale([1e-15, 1e-9, 1e-3]) == "log" and yscale([0.2, 0.25, 0.3]) == "linear"
+
+
 def test_curves_draw_into_your_own_axes():
     fig = Figure()
     ax = fig.subplots()
