@@ -24,11 +24,28 @@ class VortexTracks:
     deaths: torch.Tensor     # (T,) tracks ending at frame t (0 at the last frame)
     lifetimes: torch.Tensor  # (tracks,) frames each track lasts
     censored: torch.Tensor   # (tracks,) bool: the track is present at the first or the last frame
+    lattice: torch.Tensor    # (tracks,) the lattice (flattened leading index) the track lives in
 
     def mean_lifetime(self) -> float:
         """Mean lifetime (frames) of the tracks born and dead inside the window; NaN if none."""
         whole = self.lifetimes[~self.censored]
         return float(whole.double().mean()) if len(whole) else float("nan")
+
+    def lifetime_interval(self, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+        """A percentile bootstrap interval of `mean_lifetime`, resampling whole lattices (tracks of one
+        lattice share its history, so they are not independent): each resample draws the lattices with
+        replacement and takes sum(lifetimes) / tracks over them. NaN, NaN if no whole track."""
+        whole = ~self.censored
+        if not whole.any():
+            return float("nan"), float("nan")
+        lattices = int(self.lattice.max()) + 1
+        total = torch.zeros(lattices, dtype=torch.float64).index_add_(0, self.lattice[whole],
+                                                                      self.lifetimes[whole].double())
+        count = torch.bincount(self.lattice[whole], minlength=lattices).double()
+        draws = torch.randint(lattices, (resamples, lattices), generator=torch.Generator().manual_seed(seed))
+        means = total[draws].sum(1) / count[draws].sum(1)
+        low, high = torch.nanquantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))
+        return float(low), float(high)
 
 
 def track_vortices(charges: torch.Tensor, max_step: float = 1.5) -> VortexTracks:
@@ -64,7 +81,10 @@ def track_vortices(charges: torch.Tensor, max_step: float = 1.5) -> VortexTracks
     censored = torch.zeros(tracks, dtype=torch.bool)
     censored[ids[0][ids[0] >= 0]] = True
     censored[ids[-1][ids[-1] >= 0]] = True
-    return VortexTracks(counts, births, deaths, lifetimes, censored)
+    lattice = torch.zeros(tracks, dtype=torch.long)
+    seen = ids >= 0
+    lattice[ids[seen]] = torch.arange(frames.shape[1]).view(1, -1, 1, 1).expand_as(ids)[seen]
+    return VortexTracks(counts, births, deaths, lifetimes, censored, lattice)
 
 
 MAX_STEP = 4.0

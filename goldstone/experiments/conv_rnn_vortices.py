@@ -96,7 +96,9 @@ class ConvCopyModel(nn.Module):
 
 LABELS = {**GROUP_LABELS, "final_success": "sequences copied", "final_symbol_accuracy": "answer symbols right",
           "parameters": "parameters", "vortex_density": "vortices per plaquette",
-          "mean_lifetime": "mean vortex lifetime (steps)"}
+          "mean_lifetime": "mean vortex lifetime (steps)",
+          "mean_lifetime_low": "mean vortex lifetime, 95 % bootstrap low (steps)",
+          "mean_lifetime_high": "mean vortex lifetime, 95 % bootstrap high (steps)"}
 
 
 @experiment("conv_rnn_vortices", ConvVorticesConfig,
@@ -127,6 +129,9 @@ def train(ctx: RunContext) -> None:
     sequences, channels, frames, height, width = charges.shape
     ctx.headline("vortex_density", tracks.counts.double().mean() / (sequences * channels * height * width))
     ctx.headline("mean_lifetime", tracks.mean_lifetime())
+    low, high = tracks.lifetime_interval()
+    ctx.headline("mean_lifetime_low", low)
+    ctx.headline("mean_lifetime_high", high)
     delay = int(held_out.delays[0])
     moments = {"end of input": cfg.length - 1, "mid delay": cfg.length + delay // 2,
                "end of delay": cfg.length + delay - 1, "end of recall": cfg.length + delay + cfg.length}
@@ -141,6 +146,8 @@ def log_vortices(ctx: RunContext, step: int, tracks: VortexTracks, shape: torch.
     lattices = sequences * channels
     ctx.log(step, "vortices", float(tracks.counts.double().mean()) / (lattices * height * width), "density")
     ctx.log(step, "vortices", tracks.mean_lifetime(), "mean_lifetime")
+    for bound, value in zip(("mean_lifetime_low", "mean_lifetime_high"), tracks.lifetime_interval()):
+        ctx.log(step, "vortices", value, bound)
     ctx.log(step, "vortices", float(tracks.births.double().sum()) / (lattices * (frames - 1)), "births_per_frame")
     whole = tracks.lifetimes[~tracks.censored]
     lifetimes, counts = torch.unique(whole, return_counts=True)

@@ -54,7 +54,8 @@ def test_tiny_vortex_run_logs_statistics_and_writes_figures_and_a_gif(tmp_path):
     run = goldstone.run("conv_rnn_vortices", out=tmp_path / "r", **{**TINY, "threshold": 0.5})
     m = run.metrics
     vortices = m[m.observable == "vortices"]
-    assert set(vortices.metric) == {"density", "mean_lifetime", "births_per_frame"}
+    assert set(vortices.metric) == {"density", "mean_lifetime", "mean_lifetime_low", "mean_lifetime_high",
+                                    "births_per_frame"}
     assert sorted(vortices.step.unique()) == [0, 2, 4]
 
     cfg = resolve_config(ConvVorticesConfig, run.config)
