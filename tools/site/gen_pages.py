@@ -132,7 +132,7 @@ def experiments_page() -> str:
              "`goldstone run NAME --set key=value`, in a TOML file given to `--config`, or as a keyword of "
              "`goldstone.run(NAME, key=value)`.", ""]
     for name, exp in sorted(load_all().items()):
-        lines += [f"## `{name}`", "", exp.summary + ".", ""]
+        lines += [f"## `{name}`", "", exp.summary[:1].upper() + exp.summary[1:] + ".", ""]
         if exp.extras:
             lines += [f"Needs the extra{'s' if len(exp.extras) > 1 else ''} "
                       + ", ".join(f"`{e}`" for e in exp.extras) + ".", ""]
