@@ -30,7 +30,8 @@ from goldstone.lab.lock import claimed_folder, foreign_entries
 from goldstone.core.progress import Bar, log
 from goldstone.lab.registry import Experiment, Theory, get_experiment
 from goldstone.lab.run import execute
-from goldstone.lab.views import CONFIG, DIVERGED, DONE, PROGRESS, SECTIONS, SPEC, THEORY, Run, Sweep, SweepSpec, read_json
+from goldstone.lab.views import (CONFIG, DIVERGED, DONE, PROGRESS, SECTIONS, SPEC, THEORY, Run, Sweep, SweepSpec,
+                                 point_id, read_json)
 from goldstone.lab.workers import run_tasks
 
 
@@ -235,6 +236,7 @@ def _claim(folder: Path, spec: SweepSpec) -> None:
         if stored == wanted:
             return
         if diff == ["seeds"] and isinstance(stored.get("seeds"), int) and stored["seeds"] < spec.seeds:
+            _rename_points(Sweep(folder), spec)
             write_json(folder / SPEC, spec.to_json())
         else:
             raise RunFolderError(f"{folder} holds a different sweep (differs in: {', '.join(diff)}); refusing to use it")
@@ -242,6 +244,18 @@ def _claim(folder: Path, spec: SweepSpec) -> None:
         raise RunFolderError(f"{folder} is not empty and holds no goldstone sweep; refusing to write there")
     else:
         write_json(folder / SPEC, spec.to_json())
+
+
+def _rename_points(sweep: Sweep, spec: SweepSpec) -> None:
+    """Move the point folders of `sweep` to the names they take in `spec` (a point's folder name
+    starts with its index, which more seeds change). Renames only, before the new spec is written:
+    killed half-way, a rerun finishes them."""
+    renamed = {point_id(i, p) for i, p in enumerate(spec.points())}
+    by_point = {name.split("-", 1)[1]: name for name in renamed}
+    for _, path in sweep.point_folders():
+        target = path.with_name(by_point[path.name.split("-", 1)[1]])
+        if path.exists() and path != target and not target.exists():
+            path.rename(target)
 
 
 def _run_points(sweep: Sweep, spec: SweepSpec, workers: int, backend: str, ray_address: str | None,

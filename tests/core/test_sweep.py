@@ -56,13 +56,23 @@ def test_different_sweep_in_folder_is_refused(tmp_path, tiny_overrides):
 
 
 def test_more_seeds_extend_a_finished_sweep_and_fewer_are_refused(tmp_path, tiny_overrides):
-    first = goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", seeds=1, **tiny_overrides)
-    done = next((first.folder / "points").iterdir()) / "DONE"
-    stamp = done.stat().st_mtime_ns
-    more = goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", seeds=2, **tiny_overrides)
-    assert sorted(more.results.seed.unique()) == [0, 1] and done.stat().st_mtime_ns == stamp
+    """Point folders are numbered in seed-major order, so a second seed renumbers them: the finished
+    ones are moved to their new names, not run again, and the folder holds exactly the new points."""
+    grid = {"sigma_w": [0.5, 1.5]}
+    first = goldstone.sweep("deep_mlp", grid, out=tmp_path / "s", seeds=1, **tiny_overrides)
+    stamps = {p.name.split("-", 1)[1]: (p / "DONE").stat().st_mtime_ns for p in (first.folder / "points").iterdir()}
+    before = first.results  # read now: the property reads the folder
+    more = goldstone.sweep("deep_mlp", grid, out=tmp_path / "s", seeds=2, **tiny_overrides)
+    folders = sorted(p.name for p in (more.folder / "points").iterdir())
+    assert folders == sorted(path.name for _, path in more.point_folders()) and len(folders) == 4
+    kept = {p.name.split("-", 1)[1]: (p / "DONE").stat().st_mtime_ns for p in (more.folder / "points").iterdir()
+            if p.name.endswith("seed0")}
+    assert kept == stamps  # not run again
+    assert sorted(more.results.seed.unique()) == [0, 1]
+    pd.testing.assert_frame_equal(more.results[more.results.seed == 0].reset_index(drop=True),
+                                  before.reset_index(drop=True), check_exact=True)
     with pytest.raises(RunFolderError, match="differs in: seeds"):
-        goldstone.sweep("deep_mlp", {"sigma_w": [1.5]}, out=tmp_path / "s", seeds=1, **tiny_overrides)
+        goldstone.sweep("deep_mlp", grid, out=tmp_path / "s", seeds=1, **tiny_overrides)
 
 
 def test_ray_backend_without_ray_names_the_extra(tmp_path, tiny_overrides, monkeypatch):
