@@ -190,7 +190,10 @@ def stored_sections(folder: Path, items: list[Any]) -> list[dict[str, str]]:
 
 
 def default_sweep_folder(spec: SweepSpec, root: str | Path = "runs") -> Path:
-    digest = hashlib.sha256(json.dumps(spec.to_json(), sort_keys=True).encode()).hexdigest()[:8]
+    """``runs/sweep-<experiment>-<hash of the spec>``; the seed count is left out of the hash, so that
+    the same command with more ``--seeds`` extends the same folder."""
+    identity = {**spec.to_json(), "seeds": None}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
     return Path(root) / f"sweep-{spec.experiment}-{digest}"
 
 
@@ -236,7 +239,7 @@ def _claim(folder: Path, spec: SweepSpec) -> None:
         if stored == wanted:
             return
         if diff == ["seeds"] and isinstance(stored.get("seeds"), int) and stored["seeds"] < spec.seeds:
-            _rename_points(Sweep(folder), spec)
+            _rename_points(folder, spec)
             write_json(folder / SPEC, spec.to_json())
         else:
             raise RunFolderError(f"{folder} holds a different sweep (differs in: {', '.join(diff)}); refusing to use it")
@@ -246,15 +249,18 @@ def _claim(folder: Path, spec: SweepSpec) -> None:
         write_json(folder / SPEC, spec.to_json())
 
 
-def _rename_points(sweep: Sweep, spec: SweepSpec) -> None:
-    """Move the point folders of `sweep` to the names they take in `spec` (a point's folder name
-    starts with its index, which more seeds change). Renames only, before the new spec is written:
-    killed half-way, a rerun finishes them."""
-    renamed = {point_id(i, p) for i, p in enumerate(spec.points())}
-    by_point = {name.split("-", 1)[1]: name for name in renamed}
-    for _, path in sweep.point_folders():
-        target = path.with_name(by_point[path.name.split("-", 1)[1]])
-        if path.exists() and path != target and not target.exists():
+def _rename_points(folder: Path, spec: SweepSpec) -> None:
+    """Move the point folders in `folder` to the names they take in `spec` (a point's folder name
+    starts with its index, which more seeds change; the rest of the name identifies the point).
+    Renames only, before the new spec is written: killed half-way, any rerun finishes them."""
+    names = [point_id(i, p) for i, p in enumerate(spec.points())]
+    points = {name.split("-", 1)[1]: name for name in names}
+    if len(points) < len(names):
+        raise RunFolderError(f"{folder}: two points of this sweep share a folder name once their values are "
+                             "written as file names; extend it into a new --out instead")
+    for path in sorted((folder / "points").glob("p[0-9][0-9][0-9][0-9]-*")):
+        target = path.with_name(points.get(path.name.split("-", 1)[1], path.name))
+        if path != target and not target.exists():
             path.rename(target)
 
 

@@ -75,6 +75,20 @@ def test_more_seeds_extend_a_finished_sweep_and_fewer_are_refused(tmp_path, tiny
         goldstone.sweep("deep_mlp", grid, out=tmp_path / "s", seeds=1, **tiny_overrides)
 
 
+def test_more_seeds_extend_the_default_folder_and_finish_a_rename_cut_short(tmp_path, tiny_overrides, monkeypatch):
+    """Without --out the same command with more seeds finds the same folder; a point folder left
+    under any index by an extension killed half-way is found by the rest of its name."""
+    monkeypatch.chdir(tmp_path)
+    grid = {"sigma_w": [0.5, 1.5]}
+    first = goldstone.sweep("deep_mlp", grid, seeds=1, **tiny_overrides)
+    moved = sorted((first.folder / "points").iterdir())[1]
+    stamp = (moved / "DONE").stat().st_mtime_ns
+    moved.rename(moved.with_name("p0099-" + moved.name.split("-", 1)[1]))  # as a killed extension may leave it
+    more = goldstone.sweep("deep_mlp", grid, seeds=3, **tiny_overrides)
+    assert more.folder == first.folder and len(list((more.folder / "points").iterdir())) == 6
+    assert (more.folder / "points" / "p0003-sigma_w=1.5-seed0" / "DONE").stat().st_mtime_ns == stamp
+
+
 def test_ray_backend_without_ray_names_the_extra(tmp_path, tiny_overrides, monkeypatch):
     monkeypatch.setitem(extras.EXTRAS, "ray", ("ray_is_not_installed_here",))
     with pytest.raises(GoldstoneError, match=r"^--backend ray needs ray_is_not_installed_here \(the 'ray' extra\): "
