@@ -25,27 +25,36 @@ class VortexTracks:
     lifetimes: torch.Tensor  # (tracks,) frames each track lasts
     censored: torch.Tensor   # (tracks,) bool: the track is present at the first or the last frame
     lattice: torch.Tensor    # (tracks,) the lattice (flattened leading index) the track lives in
+    lattices: tuple[int, ...] = ()  # the leading shape of the charges, e.g. (sequences, channels)
 
     def mean_lifetime(self) -> float:
         """Mean lifetime (frames) of the tracks born and dead inside the window; NaN if none."""
         whole = self.lifetimes[~self.censored]
         return float(whole.double().mean()) if len(whole) else float("nan")
 
-    def lifetime_interval(self, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-        """A percentile bootstrap interval of `mean_lifetime`, resampling whole lattices (tracks of one
-        lattice share its history, so they are not independent): each resample draws the lattices with
-        replacement and takes sum(lifetimes) / tracks over them. NaN, NaN if no whole track."""
+    def lifetime_interval(self, level: float = 0.95, resamples: int = 2000, seed: int = 0,
+                          axis: int = 0) -> tuple[float, float]:
+        """A percentile bootstrap interval of `mean_lifetime` over the entries of leading axis `axis`
+        (default the first, the sequences: the channels of one sequence are coupled by the kernel and
+        share its input, so their tracks are not independent). Each resample draws those entries with
+        replacement and takes sum(lifetimes) / tracks over their whole tracks; resamples that hold no
+        whole track are left out. The interval covers the sequences of this network, not seeds. NaN,
+        NaN with fewer than `MIN_CLUSTERS` entries or no whole track."""
         whole = ~self.censored
-        if not whole.any():
+        clusters = self.lattices[axis] if self.lattices else 0
+        if clusters < MIN_CLUSTERS or not whole.any():
             return float("nan"), float("nan")
-        lattices = int(self.lattice.max()) + 1
-        total = torch.zeros(lattices, dtype=torch.float64).index_add_(0, self.lattice[whole],
-                                                                      self.lifetimes[whole].double())
-        count = torch.bincount(self.lattice[whole], minlength=lattices).double()
-        draws = torch.randint(lattices, (resamples, lattices), generator=torch.Generator().manual_seed(seed))
+        index = torch.unravel_index(self.lattice[whole], self.lattices)[axis]
+        total = torch.zeros(clusters, dtype=torch.float64).index_add_(0, index, self.lifetimes[whole].double())
+        count = torch.bincount(index, minlength=clusters).double()
+        draws = torch.randint(clusters, (resamples, clusters), generator=torch.Generator().manual_seed(seed))
         means = total[draws].sum(1) / count[draws].sum(1)
         low, high = torch.nanquantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))
         return float(low), float(high)
+
+
+MIN_CLUSTERS = 5
+"""Fewest independent entries (sequences) a bootstrap interval is given for."""
 
 
 def track_vortices(charges: torch.Tensor, max_step: float = 1.5) -> VortexTracks:
@@ -84,7 +93,7 @@ def track_vortices(charges: torch.Tensor, max_step: float = 1.5) -> VortexTracks
     lattice = torch.zeros(tracks, dtype=torch.long)
     seen = ids >= 0
     lattice[ids[seen]] = torch.arange(frames.shape[1]).view(1, -1, 1, 1).expand_as(ids)[seen]
-    return VortexTracks(counts, births, deaths, lifetimes, censored, lattice)
+    return VortexTracks(counts, births, deaths, lifetimes, censored, lattice, tuple(charges.shape[:-3]))
 
 
 MAX_STEP = 4.0

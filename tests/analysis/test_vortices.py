@@ -125,22 +125,27 @@ def test_each_track_knows_its_lattice():
     assert by_lattice == {(1, 3)} | {(0, int(life)) for life in track_vortices(frames).lifetimes}
 
 
-def test_the_lifetime_interval_resamples_lattices_and_brackets_the_mean():
-    """Lattices i = 0..19 each hold one whole track of lifetime i + 1 (true mean 10.5); the percentile
-    bootstrap over lattices brackets the mean, about 2 x 1.96 x 5.77 / sqrt(20) = 5.1 frames wide at 95 %,
-    and shrinks to the point when every lattice is alike."""
-    from goldstone.analysis.vortex_tracks import VortexTracks
+def test_the_lifetime_interval_resamples_sequences_and_brackets_the_mean():
+    """Sequences i = 0..19 each hold one whole track of lifetime i + 1 (true mean 10.5); the percentile
+    bootstrap over sequences brackets the mean, about 2 x 1.96 x 5.77 / sqrt(20) = 5.1 frames wide at
+    95 %. Copying each track into a second channel of its sequence adds no information and leaves
+    the interval as it was; every sequence alike gives the point; too few sequences give NaN."""
+    from goldstone.analysis.vortex_tracks import MIN_CLUSTERS, VortexTracks
 
-    def tracks(lifetimes):
-        n = len(lifetimes)
-        return VortexTracks(torch.zeros(3), torch.zeros(3), torch.zeros(3), torch.tensor(lifetimes),
-                            torch.zeros(n, dtype=torch.bool), torch.arange(n))
+    def tracks(lifetimes, channels=1):
+        n = len(lifetimes) * channels
+        lattice = torch.arange(n)  # flattened (sequence, channel): sequence = lattice // channels
+        life = torch.tensor(lifetimes).repeat_interleave(channels)
+        return VortexTracks(torch.zeros(3), torch.zeros(3), torch.zeros(3), life, torch.zeros(n, dtype=torch.bool),
+                            lattice, (len(lifetimes), channels))
 
     spread = tracks(list(range(1, 21)))
     low, high = spread.lifetime_interval()
     assert low < spread.mean_lifetime() == 10.5 < high and 4.0 < high - low < 6.2
+    assert tracks(list(range(1, 21)), channels=4).lifetime_interval() == (low, high)
     assert spread.lifetime_interval(level=0.5)[1] - spread.lifetime_interval(level=0.5)[0] < high - low
     assert tracks([4] * 20).lifetime_interval() == (4.0, 4.0)
+    assert all(math.isnan(v) for v in tracks([3, 5] * ((MIN_CLUSTERS - 1) // 2)).lifetime_interval())
 
 
 def test_tracking_bad_input_is_one_clear_error():
