@@ -45,7 +45,8 @@ from matplotlib.ticker import NullFormatter
 
 from goldstone.analysis.timeline import index_columns, index_text, step_axis, transitions
 
-__all__ = ["audit_timeline", "curves", "head_heatmap", "phase_diagram", "seed_band", "spread_text"]
+__all__ = ["all_numbers", "audit_timeline", "curves", "distinct_values", "head_heatmap", "phase_diagram", "seed_band",
+           "spread_text"]
 
 NOT_KEYS = ("observable", "metric", "value")
 """Columns of a tidy frame that are never keys of a panel."""
@@ -225,7 +226,7 @@ def _scale(values: list, log: bool | None) -> str | None:
         return None
     numbers = np.asarray(sorted(float(v) for v in values))
     positive = numbers[numbers > 0]
-    even = len(numbers) > 2 and np.allclose(np.diff(numbers), numbers[1] - numbers[0], rtol=1e-6)
+    even = len(numbers) > 2 and np.allclose(np.diff(numbers), numbers[1] - numbers[0], rtol=1e-6, atol=0)
     if log is None:
         log = not even and len(positive) > 1 and positive.max() >= 10 * positive.min() and numbers.min() >= 0
     if not log:
@@ -407,7 +408,11 @@ def _theory_curve(theory: pd.DataFrame | Callable, point: Mapping[str, Any], kno
     rows = _select(theory, keys, tuple(known[k] for k in keys))
     if rows.empty:
         return None
-    return (str(rows["name"].iloc[0]) if "name" in rows else name), rows.x.to_numpy(float), rows.y.to_numpy(float)
+    if "name" in rows:
+        name = str(rows["name"].iloc[0])
+    elif keys:  # one curve per line: named by the keys that pick it, so curves of different lines stay apart
+        name += ", " + ", ".join(f"{_label(labels, k)} = {_value_text(labels, k, known[k], known)}" for k in keys)
+    return name, rows.x.to_numpy(float), rows.y.to_numpy(float)
 
 
 def _draw_theory(ax: Any, right: bool, label: str, lines: list[tuple[str, np.ndarray, np.ndarray]],
@@ -616,7 +621,7 @@ def audit_timeline(frame: pd.DataFrame, *, steps: Sequence[float] | np.ndarray |
     `AuditResult.transitions`: ``observable, metric, <index>, step, start, end, size, share``), or
     a tidy frame (``step, observable, metric, <index>, value``: a monitor's frame, an audit's
     ``frame.parquet``) whose transitions are found first (`goldstone.analysis.timeline.transitions`,
-    at least 5 checkpoints per series). `steps` are the checkpoints' steps (default: the tidy
+    at least 5 checkpoints per series; change points need `ruptures`, in the `hf` extra). `steps` are the checkpoints' steps (default: the tidy
     frame's, else the transitions' own); the axis is logarithmic when they are spaced so. With `ax`
     it draws into that axes.
 

@@ -152,6 +152,15 @@ def test_curves_draw_the_theory_beside_the_measurement(summary):
     curve = lines["theory, symmetry group = O(4)"]
     np.testing.assert_allclose(curve.get_ydata(), curve.get_xdata() ** 2)
     assert curve.get_xdata().min() == 0.5 and curve.get_xdata().max() == 2.0
+    # a frame of one curve per line without names: each line keeps its own curve
+    unnamed = theory.drop(columns="name")
+    fig = plotting.curves(summary, "sigma_w", "acc", hue="group", where={"depth": 10}, labels=LABELS, fixed={"k": 4},
+                          theory=unnamed)
+    (ax,) = panels(fig)
+    curves = {line.get_label(): line for line in ax.get_lines() if line.get_label().startswith("theory")}
+    assert len(curves) == 3
+    np.testing.assert_array_equal(curves["theory, symmetry group = U(1)"].get_ydata(), x * 0)
+    np.testing.assert_array_equal(curves["theory, symmetry group = O(4)"].get_ydata(), x * 1)
 
 
 def test_curves_of_a_real_run_and_sweep(run, sweep):
@@ -280,3 +289,8 @@ def test_plotting_is_lazy_and_leaves_pyplot_alone():
             "print('torch' in sys.modules, 'matplotlib.pyplot' in sys.modules, 'plotting' in dir(goldstone))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "True"]
+
+
+def test_tiny_values_a_decade_apart_are_not_evenly_spaced():
+    assert plotting._scale([1e-10, 1e-9, 1e-8], None) == "log"
+    assert plotting._scale([0.1, 0.2, 0.3], None) == "linear"

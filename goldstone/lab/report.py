@@ -46,7 +46,6 @@ def html_table(frame: pd.DataFrame) -> str:
     return f'<div class="scroll">{table}</div>'
 
 
-
 def _figure(image: Path, caption: str) -> str:
     """An embedded PNG or GIF with its caption."""
     data = base64.b64encode(image.read_bytes()).decode()
