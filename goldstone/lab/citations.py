@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from pathlib import Path
 
 from goldstone.core.errors import GoldstoneError
@@ -203,51 +202,17 @@ OBSERVABLE_REFERENCES: dict[str, tuple[str, ...]] = {
 }
 """The keys each observable (by its `name`) relies on; generic measurements rely on none."""
 
-CITATION_FILE = Path(__file__).resolve().parents[2] / "CITATION.cff"
-"""Goldstone's citation file at the root of a checkout (absent from an installed wheel)."""
-
 CITATION_FIELDS = {"title": "Goldstone: a laboratory for symmetry breaking and phase transitions in neural-network "
                             "learning",
                    "authors": [{"name": "The Goldstone contributors"}], "version": "0.1.0", "date-released": "2026-12-07",
                    "license": "MIT"}
-"""What CITATION.cff says, for an installation without it (a test keeps the two equal)."""
-
-
-def read_citation_file(path: Path = CITATION_FILE) -> dict[str, object]:
-    """The fields of a CITATION.cff that Goldstone's entry needs: title, authors (each a dict of its
-    `name` or `given-names` and `family-names`), version, date-released, license. Reads the plain
-    `key: value` lines and the authors' items; `CITATION_FIELDS` when the file is absent."""
-    if not path.is_file():
-        return dict(CITATION_FIELDS)
-    fields: dict[str, object] = {}
-    authors: list[dict[str, str]] = []
-    in_authors = False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        top = re.fullmatch(r"([A-Za-z-]+):\s*(.*)", line)
-        if top:
-            in_authors = top.group(1) == "authors"
-            if top.group(2):
-                fields[top.group(1)] = _unquote(top.group(2))
-            continue
-        item = re.fullmatch(r"\s+(-\s+)?([A-Za-z-]+):\s*(.*)", line)
-        if in_authors and item:
-            if item.group(1) or not authors:
-                authors.append({})
-            authors[-1][item.group(2)] = _unquote(item.group(3))
-    fields["authors"] = [{k: v for k, v in a.items() if k in ("name", "given-names", "family-names")} for a in authors]
-    return {key: fields[key] for key in CITATION_FIELDS if key in fields}
-
-
-def _unquote(text: str) -> str:
-    text = text.strip()
-    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
+"""What CITATION.cff at the root of the repository says, kept here for installed packages (a test
+keeps the two equal)."""
 
 
 def goldstone_entry() -> dict[str, str]:
-    """Goldstone's own entry (type software), from CITATION.cff."""
-    cff = read_citation_file()
+    """Goldstone's own entry (type software), from CITATION.cff's fields."""
+    cff = CITATION_FIELDS
     # a `name` (a group, as "The Goldstone contributors") is kept whole in braces; a person is "Family, Given"
     author = " and ".join(f"{{{a['name']}}}" if "name" in a else
                           ", ".join(p for p in (a.get("family-names"), a.get("given-names")) if p)
@@ -285,7 +250,7 @@ def experiment_keys(name: str) -> list[str]:
 
 def observable_keys(names: list[str]) -> list[str]:
     """The keys of the observables `names` (names without references are skipped), each once."""
-    return [k for name in names for k in OBSERVABLE_REFERENCES.get(name, ())]
+    return list(dict.fromkeys(k for name in names for k in OBSERVABLE_REFERENCES.get(name, ())))
 
 
 def _known_experiments() -> list[str]:
