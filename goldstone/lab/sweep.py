@@ -219,7 +219,7 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
         check_memory(config, device, force, min(workers, len(configs)) if backend == "local" else 1)
     folder = Path(out) if out is not None else default_sweep_folder(spec)
     with claimed_folder(folder):
-        _claim(folder, spec)
+        _claim(folder, spec, quiet)
         sweep = Sweep(folder.resolve())  # absolute: Ray workers need not share our working directory
         _run_points(sweep, spec, workers, backend, ray_address, quiet, force)
         gather(sweep, exp)
@@ -230,7 +230,7 @@ def execute_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int =
     return sweep
 
 
-def _claim(folder: Path, spec: SweepSpec) -> None:
+def _claim(folder: Path, spec: SweepSpec, quiet: bool = False) -> None:
     """Write the spec into a new sweep folder, or check that an existing one holds this sweep. More
     seeds than the folder's extend it: its finished points are kept and the new seeds added."""
     if (folder / SPEC).exists():
@@ -241,6 +241,7 @@ def _claim(folder: Path, spec: SweepSpec) -> None:
         if diff == ["seeds"] and isinstance(stored.get("seeds"), int) and stored["seeds"] < spec.seeds:
             _rename_points(folder, spec)
             write_json(folder / SPEC, spec.to_json())
+            log(f"{folder}: extended from {stored['seeds']} to {spec.seeds} seeds (finished points kept)", quiet)
         else:
             raise RunFolderError(f"{folder} holds a different sweep (differs in: {', '.join(diff)}); refusing to use it")
     elif foreign_entries(folder):
