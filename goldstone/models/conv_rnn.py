@@ -102,8 +102,8 @@ class ConvRNN(nn.Module):
         kernel = self.kernel()
         z = x.new_zeros(batch, 2 * self.channels, self.size, self.size)
         states = []
-        for t in range(steps):
-            z = self.step(z, drives[:, t], kernel)
+        for drive in drives.unbind(1):  # unbind: one gradient for all steps (indexing drives[:, t] zero-fills
+            z = self.step(z, drive, kernel)  # a whole copy of drives per step in the backward pass)
             states.append(z)
         return torch.stack(states, 1), z
 
