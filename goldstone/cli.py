@@ -200,6 +200,12 @@ def report(folder: Path,
 
     try:
         view = open_folder(folder)
+        if hasattr(view, "spec"):
+            from goldstone.lab.sweep import gather_finished
+
+            if not gather_finished(view):
+                console.print(f"{folder} is being written by a running sweep: the report shows the points it had "
+                              "gathered", highlight=False, markup=False, soft_wrap=True)
         path = view.report(out, metric, force) if hasattr(view, "spec") else view.report(out, force)
     except GoldstoneError as err:
         _fail(err)

@@ -13,6 +13,10 @@ class RunFolderError(GoldstoneError):
     """A run or sweep folder that cannot be used as asked (different run, no run, corrupt)."""
 
 
+class FolderInUseError(RunFolderError):
+    """Another process holds the folder's lock (a run or sweep writing there)."""
+
+
 class DivergedError(GoldstoneError):
     """Training stopped: the loss became NaN or infinite at `step` (no checkpoint of it was written)."""
 

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from goldstone.core.errors import GoldstoneError, RunFolderError
+from goldstone.core.errors import FolderInUseError, GoldstoneError, RunFolderError
 
 LOCK = ".goldstone.lock"
 
@@ -77,7 +77,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise RunFolderError(f"{folder} is in use by PID {holder}; wait for it to finish") from None
+            raise FolderInUseError(f"{folder} is in use by PID {holder}; wait for it to finish") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

@@ -196,7 +196,7 @@ def sweep_sections(sweep: Sweep, metric: str | None = None) -> list[str]:
     keys = list(spec.grid)
     fixed = _fixed_settings(sweep, pres)
     out = [f"<h2>Sweep {html.escape(spec.experiment)}</h2>", f"<p><code>{html.escape(str(folder))}</code>: "
-           f"{len(spec.points())} points ({spec.seeds} seed(s) each)</p>", *_notes(pres), "<h3>Grid</h3>",
+           f"{sweep.finished()} of {len(spec.points())} points finished ({spec.seeds} seed(s) each)</p>", *_notes(pres), "<h3>Grid</h3>",
            html_table(pd.DataFrame({"key": keys, "values": [", ".join(map(str, v)) for v in spec.grid.values()]})),
            "<h3>Fixed settings</h3>", _config_table(fixed)]
     if summary.empty:

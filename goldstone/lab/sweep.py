@@ -23,7 +23,7 @@ import torch
 from goldstone.core.atomic import write_json, write_parquet, write_text
 from goldstone.core.config import config_dict, resolve_config
 from goldstone.core.device import resolve_device
-from goldstone.core.errors import ConfigError, DivergedError, RunFolderError
+from goldstone.core.errors import ConfigError, DivergedError, FolderInUseError, RunFolderError
 from goldstone.core.extras import require_extra
 from goldstone.core.memory import check_memory
 from goldstone.lab.lock import claimed_folder, foreign_entries
@@ -153,6 +153,17 @@ def gather(sweep: Sweep, exp: Experiment) -> None:
         write_parquet(sweep.folder / THEORY, theory_curves(exp.theory, list(sweep.spec.grid), configs))
     if exp.sweep_summary:
         write_json(sweep.folder / SECTIONS, stored_sections(sweep.folder, exp.sweep_summary(sweep.folder)))
+
+
+def gather_finished(sweep: Sweep) -> bool:
+    """Gather the points finished so far (`goldstone report` on a sweep that was interrupted or is
+    still running); False, gathering nothing, while another process holds the folder."""
+    try:
+        with claimed_folder(sweep.folder):
+            gather(sweep, get_experiment(sweep.spec.experiment))
+    except FolderInUseError:
+        return False
+    return True
 
 
 def theory_curves(theory: Theory, keys: list[str], configs: list[dict[str, Any]]) -> pd.DataFrame:

@@ -159,6 +159,10 @@ class Sweep:
     def point_folders(self) -> list[tuple[dict[str, Any], Path]]:
         return [(p, self.folder / "points" / point_id(i, p)) for i, p in enumerate(self.spec.points())]
 
+    def finished(self) -> int:
+        """How many points have finished."""
+        return sum((folder / DONE).exists() for _, folder in self.point_folders())
+
     def point_runs(self) -> list[Run]:
         """The runs of the points started so far."""
         return [Run(folder) for _, folder in self.point_folders() if (folder / CONFIG).exists()]

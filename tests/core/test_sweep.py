@@ -144,3 +144,25 @@ def test_share_done_of_a_point_reads_its_progress_file(tmp_path):
     assert _share_done(tmp_path) == 0.25
     (tmp_path / "progress.json").write_text("{broken")
     assert _share_done(tmp_path) == 0.0
+
+
+def test_report_of_an_unfinished_sweep_gathers_the_finished_points(tmp_path, tiny_overrides):
+    """A sweep killed (or still running) before its end: `goldstone report` gathers what finished and
+    says how many; while another process holds the folder it gathers nothing and says so."""
+    from typer.testing import CliRunner
+
+    from goldstone.cli import app
+    from goldstone.lab.lock import folder_lock
+
+    sweep = goldstone.sweep("deep_mlp", {"sigma_w": [0.5, 1.5]}, out=tmp_path / "s", **tiny_overrides)
+    unfinished = sorted((sweep.folder / "points").iterdir())[1]
+    (unfinished / "DONE").unlink()
+    for name in ("results.parquet", "summary.parquet"):
+        (sweep.folder / name).unlink()
+    done = CliRunner().invoke(app, ["report", str(sweep.folder)])
+    assert done.exit_code == 0, done.output
+    assert "1 of 2 points finished" in (sweep.folder / "report.html").read_text()
+    assert sorted(sweep.summary.sigma_w.unique()) == [0.5]
+    with folder_lock(sweep.folder):
+        held = CliRunner().invoke(app, ["report", str(sweep.folder)])
+    assert held.exit_code == 0 and "being written by a running sweep" in held.output
