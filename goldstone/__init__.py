@@ -15,7 +15,8 @@ goldstone`` stays fast):
   (with `UnitGroups`, `fit_readout`), `phase_retention`, `protected_direction`,
   `gated_winding_numbers`, `track_vortices`; `assert_equivariant` tests a layer; `minilm_path`
   locates the packaged MiniLM;
-- experiments: `run`, `sweep`, `list_experiments`; every finding on your own model or run: `audit`;
+- experiments: `run`, `sweep`, `list_experiments`, `load` (a run or sweep folder, read back);
+  every finding on your own model or run: `audit`;
 - figures from tidy frames, your own runs' included: `goldstone.plotting` (`phase_diagram`,
   `curves`, `head_heatmap`, `audit_timeline`), imported when first used.
 """
@@ -72,6 +73,7 @@ _HOMES = {
     "audit": "goldstone.lab.audit",
     "run": "goldstone.api",
     "sweep": "goldstone.api",
+    "load": "goldstone.api",
     "list_experiments": "goldstone.api",
 }
 

@@ -1,4 +1,5 @@
-"""The Python API, mirroring the CLI: ``goldstone.run(...)``, ``goldstone.sweep(...)``."""
+"""The Python API, mirroring the CLI: ``goldstone.run(...)``, ``goldstone.sweep(...)``, and
+``goldstone.load(folder)`` to read what they wrote."""
 
 from __future__ import annotations
 
@@ -28,6 +29,15 @@ def sweep(experiment: str, grid: dict[str, list[Any]], out: str | Path | None = 
 
     spec = SweepSpec(experiment, {k: list(v) for k, v in grid.items()}, seeds, overrides, device)
     return execute_sweep(spec, out, workers, backend, ray_address, quiet, force)
+
+
+def load(folder: str | Path):
+    """The finished (or unfinished) run or sweep in `folder`, read-only: a `Run` (``.config``,
+    ``.metrics``, ``.manifest``, ``.arrays``, ``.report()``) or a `Sweep` (``.results``,
+    ``.summary``, ``.finished()``, ``.report()``); one clear error if the folder holds neither."""
+    from goldstone.lab.views import open_folder
+
+    return open_folder(folder)
 
 
 def list_experiments() -> dict[str, str]:

@@ -101,12 +101,14 @@ def _rows(frame: pd.DataFrame, metric: str, observable: str | None, where: Mappi
 
 def _panel_keys(rows: pd.DataFrame, panels: Sequence[str] | None, used: Sequence[str | None], long: bool) -> list[str]:
     """`panels`, or by default every column of a long-form frame that is not `used` nor one of
-    `NOT_KEYS` and takes several values (a wide frame: none)."""
+    `NOT_KEYS`, takes several values and has one in every row (a key missing from some rows, as in
+    frames of several sweeps put together, would leave those rows out of every panel; a wide
+    frame: none)."""
     if panels is not None:
         return list(panels)
     if not long:
         return []
-    return [c for c in rows.columns if c not in (*NOT_KEYS, *used) and rows[c].nunique() > 1]
+    return [c for c in rows.columns if c not in (*NOT_KEYS, *used) and rows[c].nunique() > 1 and rows[c].notna().all()]
 
 
 def _sort_key(value: Any) -> tuple:
@@ -446,7 +448,9 @@ def curves(frame: pd.DataFrame, x: str, metric: str, hue: str | None = None, *, 
     """`metric` against `x`, one line per value of `hue`, one panel per combination of the
     `panels` keys: with ``seeds="band"`` the mean over seeds (over every row at an x) with a band
     of +-1 std clipped to the range the seeds reached (`seed_band`), with ``seeds="lines"`` one
-    thin line per value of the `unit` column (a seed). The theory's critical value of `x`
+    thin line per value of the `unit` column (a seed). Over categories (`x` values that are not
+    numbers, such as ``group``) the means are points with the band as error bars, the lines side by
+    side, the values named by `labels`. The theory's critical value of `x`
     (``critical=``) is dashed grey; a theory curve is drawn dashed beside each measurement, on the
     same axis (``theory_axis="same"``, a prediction of the metric itself) or a right-hand axis
     labelled `theory_label` (``"right"``).
@@ -454,8 +458,8 @@ def curves(frame: pd.DataFrame, x: str, metric: str, hue: str | None = None, *, 
     Columns: `x`, `hue`, the panel keys and ``metric, value`` (long form, of `observable` if
     given: a monitor's frame, a run's metrics, a sweep's results or summary) or a column named
     `metric` (wide form); ``seed`` (`unit`) where there are several. `panels` defaults to every
-    other column of the metric's rows that takes several values (besides ``observable``,
-    ``metric``, ``value`` and `unit`); `where` selects rows first. `theory` is a frame of columns
+    other column of the metric's rows that takes several values and is filled in every row
+    (besides ``observable``, ``metric``, ``value`` and `unit`); `where` selects rows first. `theory` is a frame of columns
     ``x, y``, optionally ``name`` (the legend entry; lines whose names agree share one curve) and
     key columns naming the line each curve belongs to (by its values of `hue`, the panel keys,
     `fixed` or any column constant along the line), or a callable ``f(x, **keys) -> y`` given the
@@ -491,6 +495,12 @@ def curves(frame: pd.DataFrame, x: str, metric: str, hue: str | None = None, *, 
     width = max(size[0], 0.45 * len(xs)) if xscale is None else size[0]
     fig, axes = _figure(len(facets), ax, (width, size[1]), columns, share)
     colours = {v: f"C{i}" for i, v in enumerate(distinct_values(rows[hue]) if hue else [None])}
+    dodge = {c: 0.1 * (i - (len(colours) - 1) / 2) for i, c in enumerate(colours.values())}
+
+    def at(values: pd.Series, colour: str) -> pd.Series:
+        """Where values of `x` go: numbers as they are; categories in order, lines side by side."""
+        return values if xscale is not None else values.map({v: i for i, v in enumerate(xs)}) + dodge[colour]
+
     spread = spread_text(rows, unit) if seeds == "band" else ""
     banded = seeds == "band" and rows.groupby([*panels, *([hue] if hue else []), x]).value.size().max() > 1
     drawn = list(axes)  # and the right-hand axes of theory curves
@@ -507,9 +517,16 @@ def curves(frame: pd.DataFrame, x: str, metric: str, hue: str | None = None, *, 
             if seeds == "lines":
                 for _, one in group.groupby(unit, sort=True):
                     one = one.sort_values(x, kind="stable")
-                    panel.plot(one[x], one.value, color=colour, label=name, **{"lw": 1, **line})
+                    panel.plot(at(one[x], colour), one.value, color=colour, label=name, **{"lw": 1, **line})
             else:
                 stats = group.groupby(x).value.agg(["mean", "std", "min", "max"]).reset_index().fillna({"std": 0.0})
+                if xscale is None:  # categories: a point with the seeds' band as an error bar, no line
+                    low, high = seed_band(stats) if banded else (stats["mean"], stats["mean"])
+                    panel.errorbar(at(stats[x], colour), stats["mean"], yerr=[stats["mean"] - low, high - stats["mean"]],
+                                   fmt="none", ecolor=colour, capsize=3)
+                    panel.plot(at(stats[x], colour), stats["mean"], color=colour, label=name,
+                               **{"marker": "o", "ms": 4, "ls": "none", **line})
+                    continue
                 panel.plot(stats[x], stats["mean"], color=colour, label=name, **{"marker": "o", "ms": 4, **line})
                 if banded:
                     panel.fill_between(stats[x], *seed_band(stats), color=colour, alpha=0.2, lw=0)
@@ -532,6 +549,8 @@ def curves(frame: pd.DataFrame, x: str, metric: str, hue: str | None = None, *, 
         if logy or (logy is None and _log_values(list(rows.value))):
             panel.set_yscale("log")
         if xscale is None:
+            panel.set_xticks(range(len(xs)), [_value_text(labels, x, v, {**(fixed or {}), **dict(zip(panels, facet)), x: v}) for v in xs])
+            panel.set_xlim(-0.5, len(xs) - 0.5)
             _slant(panel)
         if panels:
             panel.set_title(_facet_title(labels, panels, facet, fixed), fontsize=10 if size[0] >= 4 else 8)

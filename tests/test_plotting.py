@@ -129,6 +129,33 @@ def test_curves_show_the_mean_over_seeds_with_a_band_of_one_std(summary):
     assert fig.legends[0].get_title().get_text() == "symmetry group"  # one legend, beside the panels
 
 
+def test_curves_over_categories_draw_points_with_error_bars_and_values_in_words(summary):
+    fig = rendered(plotting.curves(summary[summary.depth == 10], "group", "acc", hue="sigma_w", labels=LABELS,
+                                   fixed={"k": 4}))
+    (ax,) = panels(fig)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["generic", "O(4)", "U(1)"]
+    lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+    assert list(lines) == ["0.5", "1", "2"] and all(line.get_linestyle() == "None" for line in lines.values())
+    for offset, (sigma, line) in zip([-0.1, 0.0, 0.1], lines.items()):
+        rows = summary[(summary.depth == 10) & (summary.sigma_w == float(sigma))]
+        stats = rows.groupby("group").value.agg(["mean", "std", "min", "max"]).loc[["generic", "ok", "u1"]]
+        np.testing.assert_allclose(line.get_xdata(), np.arange(3) + offset)  # side by side, not on top
+        np.testing.assert_allclose(line.get_ydata(), stats["mean"])
+        bars = [c for c in ax.collections if np.allclose(c.get_segments()[0][0, 0], offset)][0]
+        low, high = plotting.seed_band(stats)
+        np.testing.assert_allclose([seg[:, 1].min() for seg in bars.get_segments()], low)
+        np.testing.assert_allclose([seg[:, 1].max() for seg in bars.get_segments()], high)
+
+
+def test_a_key_missing_from_some_rows_makes_no_panels_that_would_leave_rows_out(summary):
+    summary = summary[summary.group == "u1"]
+    first = summary[summary.depth == 10].drop(columns="depth").assign(sweep="a")  # two sweeps put together,
+    second = summary[summary.depth == 100].assign(sweep="b")                      # one without the depth key
+    fig = plotting.curves(pd.concat([first, second]), "sigma_w", "acc", hue="sweep")
+    (ax,) = panels(fig)
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), second.groupby("sigma_w").value.mean())
+
+
 def test_curves_draw_the_theory_beside_the_measurement(summary):
     x = np.linspace(0.5, 2, 7)
     theory = pd.concat([pd.DataFrame({"group": g, "name": f"c*, {g}", "x": x, "y": x * i})

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import goldstone
 from goldstone.lab.registry import get_experiment
 from goldstone.lab.views import CONFIG
@@ -22,8 +24,9 @@ def test_labels_and_critical_values_come_from_the_params():
 
 
 def report_in_a_fresh_process(folder) -> str:
-    """The report's text, written by a process that imports no experiment before or while writing it."""
-    code = (f"import sys; from goldstone.lab.views import open_folder; open_folder({str(folder)!r}).report(); "
+    """The report's text, written by a process that reads the folder back with `goldstone.load` and
+    imports no experiment before or while writing it."""
+    code = (f"import sys, goldstone; goldstone.load({str(folder)!r}).report(); "
             "print([m for m in sys.modules if m.startswith('goldstone.experiments')])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -48,3 +51,14 @@ def test_a_run_stored_without_its_presentation_still_renders(tmp_path, tiny_over
     (run.folder / CONFIG).write_text(json.dumps(stored))
     text = report_in_a_fresh_process(run.folder)
     assert "final test accuracy" in text and "<td>generic_scale</td>" in text  # plain names, every key
+
+
+def test_load_reads_a_run_or_a_sweep_back_and_names_a_folder_holding_neither(tmp_path, tiny_overrides):
+    run = goldstone.run("deep_mlp", out=tmp_path / "run", **tiny_overrides)
+    again = goldstone.load(run.folder)
+    assert type(again) is type(run) and again.config == run.config and again.metrics.equals(run.metrics)
+    sweep = goldstone.sweep("deep_mlp", {"sigma_w": [0.5, 1.5]}, out=tmp_path / "sweep", **tiny_overrides)
+    again = goldstone.load(str(sweep.folder))
+    assert type(again) is type(sweep) and again.summary.equals(sweep.summary) and again.finished() == 2
+    with pytest.raises(goldstone.GoldstoneError, match=f"{tmp_path} holds neither a run"):
+        goldstone.load(tmp_path)

@@ -36,8 +36,8 @@ from goldstone.models.group_config import GROUP_LABELS
 class ConvVorticesConfig(CopySchedule):
     group: str = param("u1", "symmetry of the recurrent kernel: U(1) (complex kernel) or generic (dense real "
                        "kernel, same gain)", label="recurrent kernel", choices=CONV_GROUPS)
-    channels: int = param(4, "complex channels C of the field", ge=1, le=64)
-    size: int = param(16, "lattice side H = W (a torus)", ge=3, le=256)
+    channels: int = param(4, "complex channels C of the field", label="channels C", ge=1, le=64)
+    size: int = param(16, "lattice side H = W (a torus)", label="lattice side (sites)", ge=3, le=256)
     kernel_size: int = param(3, "side of the convolution kernel (odd)", ge=1, le=15)
     input_grid: int = param(4, "the input writes a G x G field per channel, spread smoothly over the lattice "
                             "(periodic bilinear); 0 writes every site independently", ge=0)
@@ -49,7 +49,7 @@ class ConvVorticesConfig(CopySchedule):
                              "share of the frame's RMS |z|, in (0, 1)", gt=0)
     max_step: float = param(1.5, "largest move (lattice units) of a vortex between time steps", gt=0, le=4)
     probe_size: int = param(32, "held-out sequences whose phase fields are analysed", ge=1)
-    steps: int = param(600, "optimiser steps", ge=1)
+    steps: int = param(600, "optimiser steps", label="training steps", ge=1)
     batch_size: int = param(64, "sequences per step", ge=1)
 
     def validate(self) -> None:
@@ -103,7 +103,7 @@ LABELS = {**GROUP_LABELS, "final_success": "sequences copied", "final_symbol_acc
 
 @experiment("conv_rnn_vortices", ConvVorticesConfig,
             "vortices in the phase of a U(1) 2-D conv RNN on the copy task: counts, tracks, lifetimes",
-            curve=("vortices", "density"), labels=LABELS)
+            curve=("vortices", "density"), labels=LABELS, metric="mean_lifetime")
 def train(ctx: RunContext) -> None:
     cfg: ConvVorticesConfig = ctx.config
     model = ConvCopyModel(cfg)

@@ -208,8 +208,6 @@ class Sweep:
         return f"Sweep({str(self.folder)!r}, points={len(self.spec.points())})"
 
 
-
-
 def open_folder(folder: str | Path) -> Run | Sweep:
     """The `Sweep` or `Run` a folder holds."""
     folder = Path(folder)
