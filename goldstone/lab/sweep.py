@@ -3,7 +3,8 @@
 ``sweep.json`` records the spec; ``points/<id>/`` are the runs; ``results.parquet`` gathers all
 their metrics in one tidy table (swept keys and seed as columns) and ``summary.parquet`` their
 headline numbers; ``theory.parquet`` and ``sections.json`` hold what the report draws from the
-experiment's code. A sweep resumes: finished points are skipped, unfinished ones resumed.
+experiment's code. A sweep resumes: finished points are skipped, unfinished ones resumed. Points
+run seed by seed (`run_order`), so a sweep stopped part-way holds whole comparisons.
 Points run in this process, in worker processes (`goldstone.lab.workers`), or as Ray tasks. Every point runs on one
 torch thread whatever the backend, so its numbers do not depend on how the sweep was scheduled.
 """
@@ -276,10 +277,17 @@ def _rename_points(folder: Path, spec: SweepSpec) -> None:
             path.rename(target)
 
 
+def run_order(points: list[tuple[dict[str, Any], Path]]) -> list[tuple[dict[str, Any], Path]]:
+    """The order points run in: those already started first (their progress is not left waiting),
+    then seed by seed, every grid point of seed 0 before any of seed 1, so that a sweep stopped
+    part-way holds whole comparisons rather than all seeds of a few points."""
+    return sorted(points, key=lambda item: (not (item[1] / CONFIG).exists(), item[0]["seed"]))
+
+
 def _run_points(sweep: Sweep, spec: SweepSpec, workers: int, backend: str, ray_address: str | None,
                 quiet: bool, force: bool) -> None:
-    todo = [(point, path) for point, path in sweep.point_folders()
-            if not (path / DONE).exists() and not (path / DIVERGED).exists()]
+    todo = run_order([(point, path) for point, path in sweep.point_folders()
+                      if not (path / DONE).exists() and not (path / DIVERGED).exists()])
     tasks = [{"experiment": spec.experiment, "overrides": {**spec.overrides, **point["values"]}, "folder": str(path),
               "seed": point["seed"], "device": spec.device, "force": force} for point, path in todo]
     workers = min(workers, len(tasks)) if tasks else workers

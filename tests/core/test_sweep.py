@@ -8,7 +8,7 @@ import pytest
 import goldstone
 from goldstone.core import extras
 from goldstone.core.errors import ConfigError, GoldstoneError, RunFolderError
-from goldstone.lab.sweep import _share_done, parse_grid
+from goldstone.lab.sweep import _share_done, parse_grid, run_order
 
 GRID = {"group": ["ok", "generic"], "sigma_w": [0.8, 1.5]}
 
@@ -166,3 +166,20 @@ def test_report_of_an_unfinished_sweep_gathers_the_finished_points(tmp_path, tin
     with folder_lock(sweep.folder):
         held = CliRunner().invoke(app, ["report", str(sweep.folder)])
     assert held.exit_code == 0 and "being written by a running sweep" in held.output
+
+
+def test_points_run_seed_by_seed_after_those_already_started(tmp_path):
+    """Seed 0 of every grid point before any seed 1 (an interrupted sweep holds whole comparisons),
+    and a point a killed sweep had started before all of them."""
+    from goldstone.lab.views import CONFIG, SweepSpec, point_id
+
+    spec = SweepSpec("deep_mlp", {"group": ["ok", "generic"], "sigma_w": [0.8, 1.5]}, seeds=2)
+    points = [(p, tmp_path / point_id(i, p)) for i, p in enumerate(spec.points())]
+    order = [(p["seed"], p["values"]["group"], p["values"]["sigma_w"]) for p, _ in run_order(points)]
+    assert order == [(0, "ok", 0.8), (0, "ok", 1.5), (0, "generic", 0.8), (0, "generic", 1.5),
+                     (1, "ok", 0.8), (1, "ok", 1.5), (1, "generic", 0.8), (1, "generic", 1.5)]
+    started = points[5][1]  # seed 1 of (generic, 0.8)
+    started.mkdir()
+    (started / CONFIG).write_text("{}")
+    assert run_order(points)[0][1] == started and [p for p, _ in run_order(points)[1:5]] == \
+        [p for p, _ in points if p["seed"] == 0]
