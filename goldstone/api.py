@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,21 @@ def sweep(experiment: str, grid: dict[str, list[Any]], out: str | Path | None = 
     from goldstone.lab.sweep import execute_sweep
     from goldstone.lab.views import SweepSpec
 
-    spec = SweepSpec(experiment, {k: list(v) for k, v in grid.items()}, seeds, overrides, device)
+    spec = SweepSpec(experiment, grid_lists(grid), seeds, overrides, device)
     return execute_sweep(spec, out, workers, backend, ray_address, quiet, force)
+
+
+def grid_lists(grid: Any) -> dict[str, list[Any]]:
+    """`grid` as key -> list of values, or one error naming the key whose values are not a list."""
+    from goldstone.core.errors import ConfigError
+
+    if not isinstance(grid, Mapping):
+        raise ConfigError(f"sweep: the grid is a dict of key -> list of values, got {type(grid).__name__}")
+    for key, values in grid.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise ConfigError(f"sweep: grid key {key!r} takes a list of values, got {values!r} (give [{values!r}], "
+                              f"or {key}={values!r} as a fixed setting)")
+    return {key: list(values) for key, values in grid.items()}
 
 
 def load(folder: str | Path):

@@ -85,10 +85,15 @@ def _rows(frame: pd.DataFrame, metric: str, observable: str | None, where: Mappi
         rows = frame[keep]
     elif metric in frame.columns:
         rows = frame.assign(value=frame[metric])
+    elif "metric" in frame.columns and metric in set(frame.metric):
+        raise ValueError(f"{what}: the frame has rows of metric {metric!r} but no value column")
     else:
         have = sorted(map(str, frame.metric.unique())) if "metric" in frame.columns else list(map(str, frame.columns))
         raise ValueError(f"{what}: no metric {metric!r} in the frame (neither a value of its metric column nor a "
                          f"column; it has {', '.join(have) or 'no rows'})")
+    if observable is None and "observable" in rows.columns and rows.observable.nunique() > 1:
+        raise ValueError(f"{what}: metric {metric!r} belongs to several observables "
+                         f"({', '.join(sorted(map(str, rows.observable.unique())))}); give observable=")
     if rows.empty:
         of = f" of observable {observable!r}" if observable else ""
         raise ValueError(f"{what}: no rows of metric {metric!r}{of}" + (f" where {dict(where)}" if where else ""))

@@ -73,7 +73,7 @@ def test_demo_refuses_a_folder_that_holds_something_else(tmp_path):
 @pytest.mark.parametrize("seed", ["-1", str(2**32)])
 def test_seed_out_of_range_leaves_nothing(tmp_path, seed):
     one_line_exit_2(invoke("run", "deep_mlp", "--seed", seed, "--out", str(tmp_path / "o")),
-                    "--seed must be from 0 to 2**32 - 1")
+                    "--seed must be a whole number from 0 to 2**32 - 1")
     assert not (tmp_path / "o").exists()
 
 

@@ -309,6 +309,13 @@ def test_a_missing_metric_is_a_value_error_naming_it(summary):
         plotting.curves(summary, "sigma_w", "loss")
     with pytest.raises(ValueError, match="the column 'layer' holds no value in the rows of metric 'acc'"):
         plotting.curves(summary.assign(layer=np.nan), "sigma_w", "acc", hue="layer")
+    with pytest.raises(ValueError, match="has rows of metric 'acc' but no value column"):
+        plotting.curves(summary.drop(columns="value"), "sigma_w", "acc")
+    two = pd.concat([summary.assign(observable="weight_norms"), summary.assign(observable="gradient_norms")])
+    with pytest.raises(ValueError, match=r"metric 'acc' belongs to several observables \(gradient_norms, "
+                                         r"weight_norms\); give observable="):
+        plotting.curves(two, "sigma_w", "acc", hue="group")
+    assert plotting.curves(two, "sigma_w", "acc", hue="group", observable="weight_norms")
 
 
 def test_plotting_is_lazy_and_leaves_pyplot_alone():

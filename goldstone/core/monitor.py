@@ -27,7 +27,8 @@ from torch import nn
 from goldstone.core.errors import GoldstoneError, RunFolderError
 from goldstone.core.extras import optional_import
 from goldstone.core.hooks import resolve_modules
-from goldstone.core.observable import Batch, Observable, accumulate, as_batches, model_device, split_batch, to_device
+from goldstone.core.observable import (Batch, Observable, accumulate, as_batches, model_device, observable_list,
+                                      split_batch, to_device)
 from goldstone.core.progress import log, progress
 from goldstone.core.weights import fit_weights, read_weights
 
@@ -82,11 +83,11 @@ class Monitor:
     measures saved states (as `scan_checkpoints` does): no optimiser is asked for.
     """
 
-    def __init__(self, model: nn.Module, observables: Sequence[Observable], probe: Batch | None = None,
+    def __init__(self, model: nn.Module, observables: Observable | Sequence[Observable], probe: Batch | None = None,
                  schedule: Schedule = 10, sink: Callable[[pd.DataFrame], None] | None = None, *,
                  optimizer: torch.optim.Optimizer | None = None, total_steps: int | None = None,
                  forward: Callable[..., Any] | None = None, training: bool = True):
-        self.model, self.observables, self.probe = model, list(observables), probe
+        self.model, self.observables, self.probe = model, observable_list(observables, "Monitor"), probe
         self.due = parse_schedule(schedule, total_steps)
         self.sink, self.optimizer, self.forward, self.training = sink, optimizer, forward, training
         odd = [o for o in self.observables if o.lifecycle not in ("snapshot", "stream")]

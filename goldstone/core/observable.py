@@ -185,8 +185,26 @@ Inputs = torch.Tensor | Mapping[str, torch.Tensor]
 Batch = Inputs | tuple[Inputs, Any]
 
 
+def observable_list(observables: Observable | Sequence[Observable], where: str) -> list[Observable]:
+    """`observables` as a list (one alone becomes a list of one); a class, a name or anything else
+    that is not an observable instance is one error saying what to give instead."""
+    items = [observables] if isinstance(observables, Observable) else observables
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        items = [items]
+    items = list(items)
+    for item in items:
+        if isinstance(item, type) and issubclass(item, Observable):
+            raise GoldstoneError(f"{where}: {item.__name__} is a class; give an instance, {item.__name__}()")
+        if not isinstance(item, Observable):
+            raise GoldstoneError(f"{where}: {item!r} is not an observable; give instances such as "
+                                 "goldstone.WeightNorms() (`goldstone list` names them all)")
+    return items
+
+
 def split_batch(batch: Batch) -> tuple[Inputs, Any]:
     """``(inputs, targets)`` of a batch given as inputs alone or as that pair."""
+    if isinstance(batch, tuple) and len(batch) != 2:
+        raise GoldstoneError(f"a batch is inputs or a pair (inputs, targets); got a tuple of {len(batch)}")
     return batch if isinstance(batch, tuple) else (batch, None)
 
 
@@ -244,6 +262,7 @@ def measure(model: nn.Module, observables: Sequence[Observable], batches: Batch 
             step: int | None = None, optimizer: torch.optim.Optimizer | None = None,
             forward: Callable[..., Any] | None = None) -> list[Result]:
     """Reset, feed every batch to every observable (`accumulate`), compute."""
+    observables = observable_list(observables, "measure")
     for obs in observables:
         obs.reset()
     accumulate(model, observables, batches, step=step, optimizer=optimizer, forward=forward)
@@ -262,6 +281,7 @@ def accumulate(model: nn.Module, observables: Sequence[Observable], batches: Bat
     gradients, optimiser state) are updated once, with `step` and `optimizer`; when none needs
     one, `batches` may be None and no forward pass runs.
     """
+    observables = observable_list(observables, "accumulate")
     check_gradients(model, observables)
     forward_observables = [o for o in observables if o.needs_forward]
     if forward_observables and batches is None:

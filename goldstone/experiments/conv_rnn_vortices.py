@@ -23,7 +23,7 @@ from goldstone.analysis.vortex_tracks import VortexTracks, track_vortices
 from goldstone.analysis.vortices import gated_winding_numbers
 from goldstone.core.config import param
 from goldstone.core.errors import ConfigError
-from goldstone.core.frames import series
+from goldstone.core.frames import holds, series
 from goldstone.core.memory import FLOAT32, FLOAT64, training_state
 from goldstone.lab.registry import experiment
 from goldstone.lab.run import RunContext
@@ -200,10 +200,10 @@ def plot_statistics(ctx: RunContext, cfg: ConvVorticesConfig, charges: torch.Ten
             title=f"after training, {sequences} sequences x {channels} channels")
     ax1.legend(loc="best")
     m = ctx.metrics
-    lifetimes = series(m, "vortex_lifetimes", "tracks")
+    lifetimes = series(m, "vortex_lifetimes", "tracks") if holds(m, "vortex_lifetimes", "tracks") else None
     ax2.set(xlabel="vortex lifetime (time steps)", ylabel="tracks (born and dead in the window)",
             title="lifetimes of linked vortex tracks")
-    if "lifetime" in lifetimes and len(lifetimes):
+    if lifetimes is not None and "lifetime" in lifetimes:
         for step, style in ((lifetimes.step.min(), "s--"), (lifetimes.step.max(), "o-")):
             at = lifetimes[lifetimes.step == step]
             ax2.plot(at.lifetime, at.value, style, ms=3, label=f"training step {int(step)}")

@@ -28,7 +28,7 @@ import glob
 import html
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,9 @@ from goldstone.analysis.model_symmetries import kind_loss, load_for_symmetries, 
 from goldstone.analysis.timeline import describe, index_columns, salient, transitions
 from goldstone.core.atomic import write_figure, write_json, write_parquet, write_safetensors, write_text
 from goldstone.core.errors import GoldstoneError, RunFolderError
-from goldstone.core.frames import series
+from goldstone.core.frames import holds, series
 from goldstone.core.monitor import checkpoint_step, in_step_order, load_checkpoint, place_rows
-from goldstone.core.observable import Batch, Observable, measure
+from goldstone.core.observable import Batch, Observable, measure, model_device, split_batch, to_device
 from goldstone.core.progress import Bar
 from goldstone.core.weights import fit_weights, read_weights
 from goldstone.lab.lock import claimed_folder, foreign_entries
@@ -100,6 +100,14 @@ def _checkpoint_folders(folder: Path) -> list[Path]:
     return sorted((p for p in folder.glob("checkpoint-*") if p.is_dir()), key=lambda p: checkpoint_step(p) or 0)
 
 
+def matching(pattern: str | Path) -> list[Path]:
+    """The files or folders a glob `pattern` matches (the audit puts them in step order); one error if none."""
+    found = [Path(p) for p in sorted(glob.glob(str(pattern)))]
+    if not found:
+        raise GoldstoneError(f"checkpoints {str(pattern)!r} matches no file or folder")
+    return found
+
+
 def resolve_target(target: str | Path, checkpoints: str | None = None) -> Target:
     """A folder or "minilm" as a `Target` (see the module docstring); `checkpoints` is a glob that
     replaces the checkpoints the folder implies."""
@@ -123,9 +131,7 @@ def resolve_target(target: str | Path, checkpoints: str | None = None) -> Target
     else:
         raise GoldstoneError(f"{folder}: holds no model (config.json), no checkpoint-* folders and no goldstone run")
     if checkpoints is not None:
-        found = [Path(p) for p in sorted(glob.glob(checkpoints))]  # the audit puts them in step order
-        if not found:
-            raise GoldstoneError(f"--checkpoints {checkpoints!r} matches nothing")
+        found = matching(checkpoints)
     tokenizer_folder = next((f for f in (model_folder, folder / "tokenizer", folder)
                              if (f / "tokenizer.json").is_file() or (f / "vocab.txt").is_file()), model_folder)
     model, tokenizer, kind = load_for_symmetries(model_folder, tokenizer_folder)
@@ -195,8 +201,9 @@ def _labelled(target: Target, data: str | Path | None, text_key: str, label_key:
 
 
 def plan(target: Target, probe: Batch | list | None, loss_fn: Callable | None, reference: dict[str, torch.Tensor],
-         loss_name: str) -> Plan:
-    """Decide what applies to `target` (see the module docstring)."""
+         loss_name: str, layers: Sequence[str] | None = None) -> Plan:
+    """Decide what applies to `target` (see the module docstring); `layers` names the modules whose
+    outputs the representation drift compares (default: the model's hook points)."""
     model = target.model
     runs: list[tuple[Observable, Any]] = [(WeightStatistics(reference=reference), None)]
     skipped: dict[str, str] = {}
@@ -223,11 +230,14 @@ def plan(target: Target, probe: Batch | list | None, loss_fn: Callable | None, r
         skipped["representation_drift"] = "needs a probe batch"
     elif hasattr(getattr(model, "config", None), "output_hidden_states"):
         runs.append((RepresentationDrift(), probe))  # a Hugging Face model's hidden states
+    elif layers is not None:
+        runs.append((RepresentationDrift(layers=list(layers)), probe))
     else:
         try:
             runs.append((RepresentationDrift(layers=_layers(model)), probe))
-        except GoldstoneError as err:
-            skipped["representation_drift"] = str(err)
+        except GoldstoneError:
+            skipped["representation_drift"] = (f"{type(model).__name__} has no hook points: name the modules whose "
+                                               "outputs to compare, goldstone.audit(..., layers=[module names])")
     if _heads(model):
         runs.append((AttentionPatterns(), repeated_tokens(model.config.vocab_size, length=32, batch=8)))
     else:
@@ -318,13 +328,15 @@ def _check_out(out: Path, identity: dict[str, Any]) -> None:
 def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | None = None, probe: Batch | list | None = None,
           *, loss_fn: Callable | None = None, out: str | Path = "goldstone-audit", text: str | Path | None = None,
           treebank: str | Path | None = None, data: str | Path | None = None, text_key: str = "text",
-          label_key: str = "label", probe_size: int = 64, workers: int = 1, backend: str = "local",
-          ray_address: str | None = None, quiet: bool = False) -> AuditResult:
+          label_key: str = "label", probe_size: int = 64, layers: Sequence[str] | None = None, workers: int = 1,
+          backend: str = "local", ray_address: str | None = None, quiet: bool = False) -> AuditResult:
     """Audit `model` over `checkpoints` (see the module docstring); `model` may be a folder or
     "minilm" (then `checkpoints` is a glob or None). Hugging Face targets get a probe of `probe_size`
     sentences of `text` (a file), else of `treebank` (a CoNLL-U file, whose trees also give every
     head's UAS), else a few built-in sentences, and the loss their head implies; `data` (CSV or JSON
-    Lines of `text_key` and `label_key`) gives every head's specialisation. With `workers` > 1
+    Lines of `text_key` and `label_key`) gives every head's specialisation; `layers` names the
+    modules whose outputs the representation drift compares (default: the model's hook points;
+    `checkpoints` may also be a glob for a model given as a module). With `workers` > 1
     or `backend="ray"` the checkpoints are measured in worker processes (one torch thread each) or
     Ray tasks, which need the model and the plan to pickle; the rows are those of a serial audit on
     one thread."""
@@ -335,7 +347,8 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
     if isinstance(model, (str, Path)):
         target = resolve_target(model, checkpoints if isinstance(checkpoints, str) else None)
     else:
-        target = Target(model, [Path(c) for c in checkpoints or []], type(model).__name__)
+        found = matching(checkpoints) if isinstance(checkpoints, (str, Path)) else [Path(c) for c in checkpoints or []]
+        target = Target(model, found, type(model).__name__)
     if not target.checkpoints:
         raise GoldstoneError("audit: no checkpoints to measure (give checkpoints=[...] or a folder that holds some)")
     loss_name = "your loss_fn" if loss_fn is not None else ""
@@ -352,15 +365,17 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
                    (("text", text), ("treebank", treebank), ("data", data))}}
     labelled = _labelled(target, data, text_key, label_key)
     _check_out(out, identity)
+    first = ordered[0][0]  # read, fitted and planned before anything is written, so a refusal leaves no folder
+    try:
+        reference = read_weights(first)
+    except RunFolderError as err:
+        raise GoldstoneError(f"the first checkpoint must be readable: {err}") from err
+    fit_weights(target.model, reference, first)
+    if probe is not None:
+        _check_probe(target.model, probe)
+    the_plan = plan(target, probe, loss_fn, reference, loss_name, layers)
     with claimed_folder(out):
         write_json(out / MARKER, identity)
-        first = ordered[0][0]
-        try:
-            reference = read_weights(first)
-        except RunFolderError as err:
-            raise GoldstoneError(f"the first checkpoint must be readable: {err}") from err
-        fit_weights(target.model, reference, first)
-        the_plan = plan(target, probe, loss_fn, reference, loss_name)
         if trees:
             the_plan.runs.append((HeadUAS(trees[2]), trees[1]))
         else:
@@ -405,6 +420,19 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
         result = AuditResult(out, frame, table, checkpoints_table, plan_table, the_plan.loss)
         result.report()
     return result
+
+
+def _check_probe(model: nn.Module, probe: Batch | list) -> None:
+    """One forward pass on the probe's first batch, so that a probe the model cannot take is one
+    line before anything is measured or written."""
+    inputs, _ = split_batch(probe[0] if isinstance(probe, list) else probe)
+    inputs = to_device(inputs, model_device(model))
+    try:
+        with torch.no_grad():
+            model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
+    except (RuntimeError, TypeError, ValueError, IndexError) as err:
+        raise GoldstoneError(f"audit: {type(model).__name__} cannot run on the probe: "
+                             f"{(str(err).splitlines() or [type(err).__name__])[0]}") from err
 
 
 def _files(out: Path, step: int) -> dict[str, Path]:
@@ -518,7 +546,7 @@ def _lines_figure(frame: pd.DataFrame, observable: str, metrics: list[str], inde
     from matplotlib.figure import Figure
 
     single = frame.step.nunique() == 1
-    present = [m for m in metrics if len(series(frame, observable, m)) and not (single and m.startswith("delta_"))]
+    present = [m for m in metrics if holds(frame, observable, m) and not (single and m.startswith("delta_"))]
     if not present:
         return None
     fig = Figure(figsize=(4.2 * len(present), 3.3), layout="constrained")

@@ -24,7 +24,7 @@ from goldstone import plotting
 from goldstone.core.atomic import check_output_file, write_figure, write_text
 from goldstone.core.config import applicable
 from goldstone.core.errors import GoldstoneError
-from goldstone.core.frames import series
+from goldstone.core.frames import holds, series
 from goldstone.lab.presentation import Presentation
 from goldstone.plotting import all_numbers, distinct_values, spread_text
 
@@ -209,7 +209,7 @@ def sweep_sections(sweep: Sweep, metric: str | None = None) -> list[str]:
     caption = phase_diagram(summary, keys, metric, pres, folder / "figures" / "phase_diagram.png", shown,
                             sweep.theory)
     out.append(_figure(folder / "figures" / "phase_diagram.png", caption))
-    if pres.curve:
+    if pres.curve and holds(sweep.results, *pres.curve):
         caption = curves(sweep.results, keys, pres, folder / "figures" / "curves.png", fixed)
         out.append(_figure(folder / "figures" / "curves.png", caption))
     out += [_section(folder, item) for item in sweep.sections]

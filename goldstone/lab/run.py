@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import platform
 import random
 import shutil
@@ -277,8 +278,8 @@ def _execute(exp: Experiment, overrides: dict[str, Any] | None, config_file: str
                              f"not {experiment!r}")
     config = resolve_config(exp.config, overrides, config_file, experiment, defaults=stored.get("config"))
     seed = seed if seed is not None else int(stored.get("seed", 0))
-    if not 0 <= seed < 2**32:
-        raise ConfigError(f"--seed must be from 0 to 2**32 - 1, got {seed}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise ConfigError(f"--seed must be a whole number from 0 to 2**32 - 1, got {seed!r}")
     device = device or stored.get("device") or "cpu"
     torch_device = resolve_device(device)
     check_memory(config, torch_device, force)

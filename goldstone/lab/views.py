@@ -215,4 +215,6 @@ def open_folder(folder: str | Path) -> Run | Sweep:
         return Sweep(folder)
     if (folder / CONFIG).exists():
         return Run(folder)
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder}: no such folder")
     raise RunFolderError(f"{folder} holds neither a run ({CONFIG}) nor a sweep ({SPEC})")

@@ -36,5 +36,11 @@ class LayerObservable(Observable):
         return self._names
 
     def stacked(self, probe: Probe) -> torch.Tensor:
-        """The captured activations as one float64 tensor (layer, batch, features)."""
-        return torch.stack([probe.activations[n].flatten(1).double() for n in self._names])
+        """The captured activations as one float64 tensor (layer, batch, features); features must
+        be whole blocks of `k`."""
+        acts = [probe.activations[n].flatten(1).double() for n in self._names]
+        odd = [(n, a.shape[-1]) for n, a in zip(self._names, acts) if a.shape[-1] % self.k]
+        if odd:
+            raise GoldstoneError(f"{type(self).__name__}: layer {odd[0][0]!r} has {odd[0][1]} features, not a whole "
+                                 f"number of blocks of k = {self.k}")
+        return torch.stack(acts)

@@ -1,6 +1,7 @@
 import pandas as pd
+import pytest
 
-from goldstone.core.frames import series
+from goldstone.core.frames import holds, series
 
 FRAME = pd.DataFrame({"step": [2, 0, 2, 0, 1, 0],
                       "observable": ["c", "c", "c", "c", "c", "test"],
@@ -17,7 +18,6 @@ def test_series_keeps_one_metric_sorted_by_step_in_logged_order_within_a_step():
 def test_series_filters_index_columns_and_takes_every_metric_without_one():
     assert series(FRAME, "c", "value", layer=1).value.tolist() == [4.0, 3.0]
     assert series(FRAME, "c", layer=0).value.tolist() == [2.0, 5.0, 1.0]
-    assert series(FRAME, "missing", "value").empty
 
 
 def test_series_leaves_out_index_columns_only_other_observables_fill():
@@ -25,4 +25,17 @@ def test_series_leaves_out_index_columns_only_other_observables_fill():
                                             "parameter": ["w"], "value": [7.0]})], ignore_index=True)
     assert "parameter" not in series(frame, "c", "value").columns
     assert series(frame, "norms").parameter.tolist() == ["w"] and "layer" not in series(frame, "norms").columns
-    assert list(series(frame, "missing").columns) == list(frame.columns)
+    assert list(series(frame.iloc[:0], "c").columns) == list(frame.columns)  # no rows yet: no rows
+
+
+@pytest.mark.parametrize("args, index, message", [
+    (("C", "value"), {}, "no observable 'C' in the rows of the frame; it has c, test"),
+    (("c", "valu"), {}, "no metric 'valu' in the rows of 'c'; it has other, value"),
+    (("c", "value"), {"layer": 2}, "no layer 2 in the rows of 'c' 'value'; it has 0, 1"),
+    (("c", "value"), {"head": 0}, "the frame has no column 'head' .*it has step, observable, metric, layer, value"),
+])
+def test_a_name_the_frame_does_not_hold_is_one_error_listing_those_it_does(args, index, message):
+    """A typo is an error naming what the frame holds, not an empty result."""
+    with pytest.raises(ValueError, match=message):
+        series(FRAME, *args, **index)
+    assert holds(FRAME, "c", "other") and not holds(FRAME, "test", "other") and not holds(FRAME, "C")

@@ -87,3 +87,20 @@ def test_unreadable_checkpoints_are_skipped_with_their_reason_when_asked(tmp_pat
     with pytest.raises(GoldstoneError, match=r"step_30\.safetensors: weights do not fit DeepMLP"):  # readable, wrong model
         scan_checkpoints(model, paths + [tmp_path / "step_30.safetensors"], [WeightNorms("readout.weight")], quiet=True,
                          skip_unreadable=True)
+
+
+@pytest.mark.parametrize("observables, message", [
+    (WeightNorms, "WeightNorms is a class; give an instance, WeightNorms()"),
+    ([WeightNorms], "WeightNorms is a class; give an instance, WeightNorms()"),
+    (["weight_norms"], "'weight_norms' is not an observable; give instances such as goldstone.WeightNorms()"),
+])
+def test_what_is_not_an_observable_instance_is_one_error_saying_what_to_give(observables, message):
+    with pytest.raises(GoldstoneError, match=f"^Monitor: {message}"):
+        Monitor(torch.nn.Linear(3, 2), observables)
+
+
+def test_one_observable_alone_is_a_list_of_one():
+    model = torch.nn.Linear(3, 2)
+    monitor = Monitor(model, WeightNorms(), schedule=1)
+    monitor(0)
+    assert set(monitor.frame().parameter) == {"weight", "bias"}

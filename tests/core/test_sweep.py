@@ -183,3 +183,20 @@ def test_points_run_seed_by_seed_after_those_already_started(tmp_path):
     (started / CONFIG).write_text("{}")
     assert run_order(points)[0][1] == started and [p for p, _ in run_order(points)[1:5]] == \
         [p for p, _ in points if p["seed"] == 0]
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"sigma_w": 1.2}, "grid key 'sigma_w' takes a list of values, got 1.2 \\(give \\[1.2\\], or sigma_w=1.2 as a fixed"),
+    ({"group": "ok"}, "grid key 'group' takes a list of values, got 'ok'"),
+    ([("sigma_w", [1.2])], "the grid is a dict of key -> list of values, got list"),
+])
+def test_a_grid_that_is_not_lists_of_values_is_one_error(tmp_path, grid, message):
+    with pytest.raises(ConfigError, match=message):
+        goldstone.sweep("deep_mlp", grid, out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_seed_that_is_not_a_whole_number_is_one_error(tmp_path):
+    with pytest.raises(ConfigError, match="--seed must be a whole number from 0 to 2\\*\\*32 - 1, got 'a'"):
+        goldstone.run("deep_mlp", out=tmp_path / "r", seed="a")
+    assert not (tmp_path / "r").exists()

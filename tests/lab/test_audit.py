@@ -141,7 +141,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     for args, message in ((["audit", str(tmp_path / "absent")], "no such folder"),
                           (["audit", str(folder), "--out", str(tmp_path / "notes")],
                            "is not empty and holds no goldstone audit; refusing to write there"),
-                          (["audit", str(folder), "--checkpoints", str(tmp_path / "nothing-*")], "matches nothing")):
+                          (["audit", str(folder), "--checkpoints", str(tmp_path / "nothing-*")], "matches no file or folder")):
         result = runner.invoke(app, [*args, "--quiet"])
         assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
     assert [p.name for p in (tmp_path / "notes").iterdir()] == ["thesis.tex"]
@@ -207,3 +207,20 @@ def test_checkpoints_of_another_architecture_are_one_line(tmp_path):
     save_file({"other.weight": torch.zeros(2, 2)}, str(tmp_path / "step_2000.safetensors"))
     with pytest.raises(GoldstoneError, match=r"step_2000\.safetensors: weights do not fit Sequential"):
         run_audit(model, paths + [tmp_path / "step_2000.safetensors"], tmp_path / "audit")
+
+
+def test_a_refused_audit_writes_nothing_and_the_corrected_one_runs_in_its_folder(tmp_path):
+    """Another architecture, a probe the model cannot take: one line each, no folder left to block the
+    corrected call; checkpoints may be a glob and `layers` names what the representation drift compares."""
+    model, paths = planted_series(tmp_path)
+    with pytest.raises(GoldstoneError, match="weights do not fit Sequential"):
+        run_audit(nn.Sequential(nn.Linear(10, 3)), paths[:2], tmp_path / "audit")
+    with pytest.raises(GoldstoneError, match="Sequential cannot run on the probe: mat1 and mat2 shapes"):
+        goldstone.audit(model, paths[:2], torch.randn(8, 7), out=tmp_path / "audit", quiet=True)
+    assert not (tmp_path / "audit").exists()
+    result = run_audit(model, str(tmp_path / "step_1*.safetensors"), tmp_path / "audit", layers=["1", "3"])
+    assert result.checkpoints.step.tolist() == [100, 1000]
+    drift = result.frame[result.frame.observable == "representation_drift"]
+    assert set(drift.layer) == {"0", "1"} and drift[drift.step == 1000].value.between(0.9, 1).all()  # the two named
+    with pytest.raises(GoldstoneError, match="a batch is inputs or a pair \\(inputs, targets\\); got a tuple of 1"):
+        goldstone.measure(model, [goldstone.RepresentationDrift(layers=["1"])], [(torch.randn(4, 10),)])

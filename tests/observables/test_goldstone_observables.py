@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from goldstone.core.errors import GoldstoneError
 from goldstone.core.observable import measure
 from goldstone.models import DeepMLP
 from goldstone.observables import JacobianSpectrum, OrderParameter, Overlap, ProtectedJacobian
@@ -21,6 +22,13 @@ def test_order_parameter_is_mean_block_norm():
             h = block(h)
             expected.append(h.double().unflatten(-1, (-1, 3)).pow(2).sum(-1).mean())
     torch.testing.assert_close(result.c, torch.stack(expected))
+
+
+def test_a_block_size_that_does_not_divide_the_width_is_one_error():
+    model = DeepMLP(6, 2, "ok", k=3, width=12, depth=3)
+    for observable in (OrderParameter(k=5), Overlap(k=5)):
+        with pytest.raises(GoldstoneError, match="has 12 features, not a whole number of blocks of k = 5"):
+            measure(model, [observable], torch.randn(4, 6))
 
 
 def test_order_parameter_accumulates_over_batches():
