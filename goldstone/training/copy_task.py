@@ -147,18 +147,19 @@ def summarise(ctx: RunContext, cfg: CopySchedule, name: str, parameters: int) ->
     symbols = series(m, "eval", "symbol_accuracy")
     ctx.headline("final_success", success.value.iloc[-1])
     ctx.headline("final_symbol_accuracy", symbols.value.iloc[-1])
-    fig = Figure(figsize=(9, 3.2))
+    fig = Figure(figsize=(11, 3.2), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     loss = series(m, "train", "loss")
     ax1.plot(loss.step, loss.value, lw=0.6)
     ax1.axhline(torch.log(torch.tensor(float(cfg.alphabet))).item(), color="grey", ls=":", label="chance (ln alphabet)")
-    ax1.set(xlabel="training step", ylabel="cross-entropy on answers (nats)", yscale="log")
-    ax1.legend()
+    ax1.set(xlabel="training step", ylabel="cross-entropy on answers (nats)",
+            yscale="log" if loss.value.max() > 10 * loss.value.min() else "linear")  # decades only when spanned
     ax2.plot(symbols.step, symbols.value, "o-", ms=3, label="answer symbols right")
     ax2.plot(success.step, success.value, "s-", ms=3, label="sequences copied")
     ax2.axhline(1 / cfg.alphabet, color="grey", ls=":", label="chance (symbols)")
     ax2.set(xlabel="training step", ylabel="share (held-out sequences)", ylim=(0, 1.02))
-    ax2.legend(loc="center right")
+    handles = [h for ax in (ax1, ax2) for h in ax.get_lines() if not h.get_label().startswith("_")]
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside right center", fontsize=8)  # covers no data
     fig.suptitle(f"{name}, T_max = {cfg.max_delay}, {parameters} parameters")
     ctx.figure("training", fig, f"Copy task, T_max = {cfg.max_delay}: {name} copies "
                                 f"{success.value.iloc[-1]:.0%} of held-out sequences at the end.")
