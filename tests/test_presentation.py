@@ -62,5 +62,7 @@ def test_load_reads_a_run_or_a_sweep_back_and_names_a_folder_holding_neither(tmp
     assert type(again) is type(sweep) and again.summary.equals(sweep.summary) and again.finished() == 2
     with pytest.raises(goldstone.GoldstoneError, match=f"{tmp_path} holds neither a run"):
         goldstone.load(tmp_path)
+    (run.folder / "metrics.parquet").unlink()  # as a run that has started and not logged yet
+    assert goldstone.load(run.folder).metrics.empty
     with pytest.raises(goldstone.GoldstoneError, match="absent: no such folder"):
         goldstone.load(tmp_path / "absent")

@@ -92,7 +92,12 @@ class Run:
 
     @property
     def metrics(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / METRICS)
+        """Every logged row (step, observable, metric, <index columns>, value); no rows for a run
+        that has not logged yet."""
+        path = self.folder / METRICS
+        if not path.exists():
+            return pd.DataFrame(columns=["step", "observable", "metric", "value"])
+        return pd.read_parquet(path)
 
     @property
     def manifest(self) -> dict[str, Any]:
