@@ -377,7 +377,7 @@ def phase_diagram(summary: pd.DataFrame, x: str, y: str, metric: str, *, panels:
         panel.set(xlabel=_label(labels, x), ylabel=_label(labels, y))
         if panels:
             panel.set_title(_facet_title(labels, panels, facet, fixed), fontsize=10)
-    spread = spread_text(rows)
+    spread = spread_text(rows) if "seed" not in (x, y, *panels) else ""  # a cell per seed: no spread
     fig.colorbar(image, ax=axes, label=_label(labels, metric) + (f" ({spread})" if spread else ""))
     _legend(fig, ax, axes, None, facecolor="0.75")  # the critical values, white as on the map
     _title(fig, ax, title)
@@ -554,7 +554,7 @@ def curves(frame: pd.DataFrame, x: str, metric: str, hue: str | None = None, *, 
         if logy or (logy is None and _log_values(list(rows.value))):
             panel.set_yscale("log")
         if xscale is None:
-            panel.set_xticks(range(len(xs)), [_value_text(labels, x, v, {**(fixed or {}), **dict(zip(panels, facet)), x: v}) for v in xs])
+            _category_ticks(panel, "x", xs, labels, x, {**(fixed or {}), **dict(zip(panels, facet))})
             panel.set_xlim(-0.5, len(xs) - 0.5)
             _slant(panel)
         if panels:

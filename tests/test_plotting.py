@@ -97,6 +97,11 @@ def test_phase_diagram_has_one_panel_per_value_of_the_other_keys(summary):
     assert len(panels(fig)) == 2
 
 
+def test_a_phase_diagram_with_a_cell_per_seed_claims_no_spread_over_seeds(summary):
+    fig = plotting.phase_diagram(summary, "sigma_w", "seed", "acc", where={"depth": 10, "group": "u1"})
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"] == ["acc"]
+
+
 def test_phase_diagram_draws_decades_on_a_log_axis_with_cells_around_each_value():
     frame = pd.DataFrame([{"lr": lr, "batch": b, "acc": lr * b} for lr in [1e-3, 1e-2, 1e-1] for b in [8, 32]])
     fig = plotting.phase_diagram(frame, "lr", "batch", "acc")  # wide form: the metric is a column
