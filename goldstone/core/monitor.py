@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from goldstone.core.errors import GoldstoneError, RunFolderError
 from goldstone.core.extras import optional_import
 from goldstone.core.hooks import resolve_modules
 from goldstone.core.observable import (Batch, Observable, accumulate, as_batches, model_device, observable_list,
-                                      split_batch, to_device)
+                                      run_batch)
 from goldstone.core.progress import log, progress
 from goldstone.core.weights import fit_weights, read_weights
 
@@ -291,9 +291,7 @@ def _backward(model: nn.Module, probe: Batch, loss_fn: Callable[[Any, Any], torc
     try:
         model.zero_grad(set_to_none=True)
         for batch in as_batches(probe):
-            inputs, targets = (to_device(part, model_device(model)) for part in split_batch(batch))
-            outputs = forward(**inputs) if isinstance(inputs, Mapping) else forward(inputs)
-            loss_fn(outputs, targets).backward()
+            loss_fn(*run_batch(forward, batch, model_device(model))).backward()
     finally:
         model.train(was_training)
 

@@ -244,10 +244,15 @@ def evaluating_with_grad(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
+def run_batch(forward: Callable[..., Any], batch: Batch, device: torch.device) -> tuple[Any, Any]:
+    """``(forward(inputs), targets)`` of `batch` moved to `device` (keyword inputs for a mapping)."""
+    inputs, targets = (to_device(part, device) for part in split_batch(batch))
+    return (forward(**inputs) if isinstance(inputs, Mapping) else forward(inputs)), targets
+
+
 def batch_loss(model: nn.Module, batch: Batch, loss_fn: Callable[[Any, Any], torch.Tensor]) -> torch.Tensor:
     """``loss_fn(model(inputs), targets)`` on `batch` moved to the model's device (keyword inputs for a mapping)."""
-    inputs, targets = (to_device(part, model_device(model)) for part in split_batch(batch))
-    return loss_fn(model(**inputs) if isinstance(inputs, Mapping) else model(inputs), targets)
+    return loss_fn(*run_batch(model, batch, model_device(model)))
 
 
 def check_gradients(model: nn.Module, observables: Sequence[Observable]) -> None:

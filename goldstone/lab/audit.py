@@ -28,7 +28,7 @@ import glob
 import html
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from goldstone.core.atomic import write_figure, write_json, write_parquet, write
 from goldstone.core.errors import GoldstoneError, RunFolderError
 from goldstone.core.frames import holds, series
 from goldstone.core.monitor import checkpoint_step, in_step_order, load_checkpoint, place_rows
-from goldstone.core.observable import Batch, Observable, measure, model_device, split_batch, to_device
+from goldstone.core.observable import Batch, Observable, measure, model_device, run_batch
 from goldstone.core.progress import Bar
 from goldstone.core.weights import fit_weights, read_weights
 from goldstone.lab.lock import claimed_folder, foreign_entries
@@ -425,11 +425,9 @@ def audit(model: nn.Module | str | Path, checkpoints: Sequence[str | Path] | Non
 def _check_probe(model: nn.Module, probe: Batch | list) -> None:
     """One forward pass on the probe's first batch, so that a probe the model cannot take is one
     line before anything is measured or written."""
-    inputs, _ = split_batch(probe[0] if isinstance(probe, list) else probe)
-    inputs = to_device(inputs, model_device(model))
     try:
         with torch.no_grad():
-            model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
+            run_batch(model, probe[0] if isinstance(probe, list) else probe, model_device(model))
     except (RuntimeError, TypeError, ValueError, IndexError) as err:
         raise GoldstoneError(f"audit: {type(model).__name__} cannot run on the probe: "
                              f"{(str(err).splitlines() or [type(err).__name__])[0]}") from err
